@@ -1,0 +1,126 @@
+"""Configuration: built-in defaults, overlaid by a TOML file, overlaid by the command line.
+
+Every key is documented, with its default, in etc/chatd.toml; a test keeps the
+two in step. A bad key or value raises ConfigError naming it.
+"""
+
+import dataclasses
+import tomllib
+from dataclasses import dataclass, field
+
+
+class ConfigError(ValueError):
+    """An unknown key or a bad value, named in the message."""
+
+
+@dataclass(frozen=True)
+class Limits:
+    max_line_bytes: int = 65536
+    max_message_chars: int = 4096
+    outbound_buffer_bytes: int = 1 << 20
+    idle_timeout: float = 900.0
+    login_timeout: float = 60.0
+    max_bad_frames: int = 10
+    rate_per_second: float = 20.0
+    rate_burst: int = 60
+    history_page: int = 100
+    offline_page: int = 500
+
+
+@dataclass(frozen=True)
+class Passwords:
+    time_cost: int = 3
+    memory_cost: int = 65536
+    parallelism: int = 4
+
+
+@dataclass(frozen=True)
+class Storage:
+    group_commit_max: int = 1024
+    synchronous: str = "FULL"
+
+
+@dataclass(frozen=True)
+class Config:
+    data_dir: str = "var"
+    line: tuple[str, ...] = ("tcp:7070:interface=127.0.0.1",)
+    http: tuple[str, ...] = ("tcp:8080:interface=127.0.0.1",)
+    admin: tuple[str, ...] = ()
+    limits: Limits = field(default_factory=Limits)
+    passwords: Passwords = field(default_factory=Passwords)
+    storage: Storage = field(default_factory=Storage)
+
+
+_SECTIONS = {"limits": Limits, "passwords": Passwords, "storage": Storage}
+_LISTENERS = ("line", "http", "admin")
+
+
+def _coerce(key: str, value, default):
+    """Check one value against the type of its default."""
+    if isinstance(default, bool) or isinstance(value, bool):
+        if type(value) is not type(default):
+            raise ConfigError(f"{key}: expected {type(default).__name__}, got {value!r}")
+        return value
+    if isinstance(default, float) and isinstance(value, int):
+        value = float(value)
+    if not isinstance(value, type(default)):
+        raise ConfigError(f"{key}: expected {type(default).__name__}, got {value!r}")
+    if isinstance(value, (int, float)) and value <= 0:
+        raise ConfigError(f"{key}: must be positive, got {value!r}")
+    return value
+
+
+def _section(name: str, cls, table) -> object:
+    if not isinstance(table, dict):
+        raise ConfigError(f"[{name}]: expected a table")
+    defaults = cls()
+    values = {}
+    for key, value in table.items():
+        if not hasattr(defaults, key):
+            raise ConfigError(f"{name}.{key}: unknown key")
+        values[key] = _coerce(f"{name}.{key}", value, getattr(defaults, key))
+    result = dataclasses.replace(defaults, **values)
+    if name == "storage" and result.synchronous not in ("NORMAL", "FULL"):
+        raise ConfigError("storage.synchronous: must be NORMAL or FULL")
+    return result
+
+
+def from_mapping(data: dict) -> Config:
+    """Build a Config from a parsed TOML document."""
+    values = {}
+    for key, value in data.items():
+        if key in _SECTIONS:
+            values[key] = _section(key, _SECTIONS[key], value)
+        elif key == "listeners":
+            if not isinstance(value, dict):
+                raise ConfigError("[listeners]: expected a table")
+            for name, endpoints in value.items():
+                if name not in _LISTENERS:
+                    raise ConfigError(f"listeners.{name}: unknown key")
+                if not isinstance(endpoints, list) or not all(isinstance(e, str) for e in endpoints):
+                    raise ConfigError(f"listeners.{name}: expected a list of endpoint strings")
+                values[name] = tuple(endpoints)
+        elif key == "data_dir":
+            if not isinstance(value, str) or not value:
+                raise ConfigError("data_dir: expected a non-empty string")
+            values[key] = value
+        else:
+            raise ConfigError(f"{key}: unknown key")
+    return Config(**values)
+
+
+def load(path: str) -> Config:
+    """Read a TOML file into a Config."""
+    try:
+        with open(path, "rb") as f:
+            data = tomllib.load(f)
+    except OSError as e:
+        raise ConfigError(f"{path}: {e.strerror}") from None
+    except tomllib.TOMLDecodeError as e:
+        raise ConfigError(f"{path}: {e}") from None
+    return from_mapping(data)
+
+
+def replace(config: Config, **changes) -> Config:
+    """A copy of `config` with top-level keys changed (command-line overrides)."""
+    return dataclasses.replace(config, **changes)

@@ -1,0 +1,79 @@
+"""Dialects translate between wire frames and the core; they do no I/O.
+
+A dialect instance belongs to one connection (it may keep that connection's
+small state, e.g. the current room of a text user). `decode` turns one frame
+into a Request: a core command plus how to render its outcome. `encode_event`
+must depend on the event alone, because its bytes are cached and shared by
+every connection of that dialect.
+"""
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+from ..core.commands import Command
+from ..errors import BAD_FRAME, BAD_JSON, ChatError
+
+
+@dataclass
+class Request:
+    """One decoded frame: the command for the core (None if the dialect answers alone),
+    the frames to send back on success or on ChatError, and whether to close after."""
+
+    command: Command | None
+    reply: Callable[[Any], list[bytes]]
+    fail: Callable[[ChatError], list[bytes]]
+    close: bool = False
+
+
+def parse_json(raw: bytes) -> Any:
+    try:
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError as e:
+        raise ChatError(BAD_JSON, f"not valid JSON: {e}") from None
+
+
+def dialect_name(raw: bytes) -> str | None:
+    """The dialect a first frame speaks, per the contract; None for a blank line."""
+    stripped = raw.lstrip()
+    if not stripped:
+        return None
+    if not stripped.startswith(b"{"):
+        return "text"
+    frame = parse_json(raw)
+    if not isinstance(frame, dict):
+        raise ChatError(BAD_FRAME, "a frame is a JSON object")
+    if "action" in frame:
+        return "action"
+    if "type" in frame and "payload" in frame:
+        return "typed"
+    if isinstance(frame.get("type"), str) and ":" in frame["type"]:
+        return "colon"
+    if "event" in frame:
+        return "events"
+    raise ChatError(BAD_FRAME, 'cannot tell the dialect: expected a key "type", "action" or "event"')
+
+
+def dialect_for(raw: bytes):
+    """A new dialect instance for a connection whose first frame is `raw`, or None if undecided."""
+    name = dialect_name(raw)
+    if name is None:
+        return None
+    cls = DIALECTS.get(name)
+    if cls is None:
+        raise ChatError(BAD_FRAME, f"the {name} dialect is not available in this version of chatd")
+    return cls()
+
+
+def fallback_error(error: ChatError) -> bytes:
+    """The error frame for a connection whose dialect is not known yet (typed's ERROR shape)."""
+    return envelope("ERROR", {"code": error.code, "message": error.message})
+
+
+# The dialects import Request and parse_json from here, so they come last.
+from .text import TextDialect  # noqa: E402
+from .typed import TypedDialect, envelope  # noqa: E402
+
+DIALECTS = {d.name: d for d in (TypedDialect, TextDialect)}

@@ -1,0 +1,259 @@
+"""The text dialect: plain lines for a person at nc or telnet.
+
+A line starting with "/" is a command; any other line is said in the current
+room. Server lines start with "*" (information), "!" (an error, with its code)
+or "[" (a message). docs/protocols/text.md lists every command.
+"""
+
+import re
+import time
+
+from .. import __version__, errors
+from ..core import commands as c
+from ..core.events import Invited, MemberJoined, MemberLeft, MessagePosted, Notice, PresenceChanged
+from ..errors import ChatError
+from . import Request
+
+HELP = """\
+* commands:
+*   /register NAME PASSWORD   create an account
+*   /login NAME PASSWORD      log in (also: /login KEY, with a session key)
+*   /join ROOM                join (or create) a public room and talk in it
+*   /leave [ROOM]             leave a room (default: the current one)
+*   /msg USER TEXT            send a private message
+*   /history [ROOM|@USER] [N] the last N messages (default 20) of a room or conversation
+*   /who [ROOM]               who is in a room, and who of them is online
+*   /rooms                    your rooms and the public ones
+*   /status TEXT              set your status (online, away, or anything short)
+*   /create NAME [USER ...]   make a private group and invite users to it
+*   /invite USER [ROOM]       invite a user to your group
+*   /accept GROUP, /decline GROUP   answer an invitation
+*   /logout, /quit, /help
+* any other line is said in the current room"""
+
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f\x80-\x9f]")
+
+
+def _clean(text: str) -> str:
+    """Text safe for a terminal: no escape sequences; continuation lines indented."""
+    return _CONTROL.sub("\ufffd", text).replace("\n", "\n    ")
+
+
+def _line(text: str) -> bytes:
+    return text.encode("utf-8")
+
+
+def _stamp(ms: int) -> str:
+    return time.strftime("%Y-%m-%d %H:%M", time.gmtime(ms / 1000))
+
+
+def _message_line(event: MessagePosted, with_time: bool) -> str:
+    m, room = event.message, event.room
+    where = "private" if room.kind == "direct" else f"#{room.id}"
+    if with_time:
+        where = f"{where} {_stamp(m.ts)}"
+    return f"[{where}] <{m.sender}> {_clean(m.body)}"
+
+
+def encode_event(event) -> bytes | None:
+    match event:
+        case MessagePosted(offline=offline):
+            return _line(_message_line(event, with_time=offline))
+        case PresenceChanged(online=False):
+            return _line(f"* {event.user} is offline")
+        case PresenceChanged():
+            return _line(f"* {event.user} is online" if event.status == "online" else f"* {event.user} is now: {_clean(event.status)}")
+        case MemberJoined():
+            return _line(f"* {event.user} joined #{event.room.id}")
+        case MemberLeft():
+            return _line(f"* {event.user} left #{event.room.id}")
+        case Invited():
+            return _line(
+                f"* {event.inviter} invites you to the group \"{_clean(event.room.name)}\": "
+                f"/accept {event.room.id} or /decline {event.room.id}"
+            )
+        case Notice():
+            return _line(f"! {event.code} {_clean(event.text)}")
+    return None
+
+
+def _room_arg(word: str) -> str:
+    return word[1:] if word.startswith("#") else word
+
+
+class TextDialect:
+    name = "text"
+    encode_event = staticmethod(encode_event)
+
+    def __init__(self):
+        self.room = ""  # the current room, where plain lines go
+
+    def greeting(self) -> list[bytes]:
+        return [_line(f"* chatd {__version__}: /register NAME PASSWORD or /login NAME PASSWORD; /help for more")]
+
+    def error(self, error: ChatError) -> bytes:
+        return _line(f"! {error.code} {error.message}")
+
+    def _errors(self, error: ChatError) -> list[bytes]:
+        return [self.error(error)]
+
+    def _info(self, text: str):
+        return lambda _: [_line(f"* {text}")]
+
+    def decode(self, raw: bytes) -> Request:
+        try:
+            line = raw.decode("utf-8").strip()
+        except UnicodeDecodeError:
+            raise ChatError(errors.BAD_JSON, "lines must be UTF-8 text") from None
+        if not line.startswith("/"):
+            if not line:
+                return Request(None, lambda _: [], self._errors)
+            if not self.room:
+                raise ChatError(errors.NOT_A_MEMBER, "join a room first: /join ROOM (or /msg USER TEXT)")
+            return Request(c.SendMessage(line, to_room=self.room), lambda _: [], self._errors)
+        word, _, rest = line[1:].partition(" ")
+        handler = getattr(self, "_cmd_" + word.lower(), None) if word.isalpha() else None
+        if handler is None:
+            raise ChatError(errors.UNKNOWN_TYPE, f"unknown command /{word[:32]}; try /help")
+        return handler(rest.strip())
+
+    @staticmethod
+    def _words(rest: str, n: int, usage: str) -> list[str]:
+        words = rest.split(None, n - 1) if n else rest.split()
+        if len(words) < n:
+            raise ChatError(errors.BAD_FIELD, f"usage: {usage}")
+        return words
+
+    # -- accounts
+
+    def _cmd_help(self, rest: str) -> Request:
+        return Request(None, lambda _: [_line(HELP)], self._errors)
+
+    def _cmd_register(self, rest: str) -> Request:
+        name, password = self._words(rest, 2, "/register NAME PASSWORD")
+        return Request(c.Register(name, password), self._info(f"registered {name}; now /login {name} PASSWORD"), self._errors)
+
+    def _cmd_login(self, rest: str) -> Request:
+        words = rest.split(None, 1)
+        if len(words) == 1:
+            command = c.Login(session_key=words[0])
+        else:
+            name, password = self._words(rest, 2, "/login NAME PASSWORD")
+            command = c.Login(name, password)
+
+        def welcome(result):
+            return [_line(f"* welcome, {result.user}! your session key: {result.session_key}")]
+
+        return Request(command, welcome, self._errors)
+
+    def _cmd_logout(self, rest: str) -> Request:
+        self.room = ""
+        return Request(c.Logout(), lambda user: [_line(f"* logged out {user}")], self._errors)
+
+    def _cmd_quit(self, rest: str) -> Request:
+        return Request(None, lambda _: [_line("* bye")], self._errors, close=True)
+
+    def _cmd_status(self, rest: str) -> Request:
+        return Request(c.SetStatus(rest), lambda r: [_line(f"* your status is now: {_clean(r[1])}")], self._errors)
+
+    # -- rooms
+
+    def _cmd_join(self, rest: str) -> Request:
+        room_id = _room_arg(self._words(rest, 1, "/join ROOM")[0])
+
+        def joined(room):
+            self.room = room.id
+            return [_line(f"* you are in #{room.id} ({len(room.members)} members); lines you type go there")]
+
+        return Request(c.JoinRoom(room_id), joined, self._errors)
+
+    def _cmd_leave(self, rest: str) -> Request:
+        room_id = _room_arg(rest.split()[0]) if rest else self.room
+        if not room_id:
+            raise ChatError(errors.BAD_FIELD, "usage: /leave ROOM")
+
+        def left(room):
+            if self.room == room.id:
+                self.room = ""
+            return [_line(f"* you left #{room.id}")]
+
+        return Request(c.LeaveRoom(room_id), left, self._errors)
+
+    def _cmd_create(self, rest: str) -> Request:
+        name, *invitees = self._words(rest, 0, "/create NAME [USER ...]") or [""]
+        if not name:
+            raise ChatError(errors.BAD_FIELD, "usage: /create NAME [USER ...]")
+
+        def created(room):
+            self.room = room.id
+            return [_line(f"* created the private group #{room.id}; you lead it, /invite USER to add people")]
+
+        return Request(c.CreateGroup(name, tuple(invitees)), created, self._errors)
+
+    def _cmd_invite(self, rest: str) -> Request:
+        words = self._words(rest, 1, "/invite USER [ROOM]")
+        user, room_id = words[0], _room_arg(words[1]) if len(words) > 1 else self.room
+        return Request(c.Invite(room_id, user), self._info(f"invited {user} to #{room_id}"), self._errors)
+
+    def _answer(self, rest: str, accept: bool) -> Request:
+        room_id = _room_arg(self._words(rest, 1, "/accept GROUP" if accept else "/decline GROUP")[0])
+
+        def answered(room):
+            if accept:
+                self.room = room.id
+                return [_line(f"* you are in #{room.id} ({len(room.members)} members)")]
+            return [_line(f"* declined #{room.id}")]
+
+        return Request(c.AnswerInvite(room_id, accept), answered, self._errors)
+
+    def _cmd_accept(self, rest: str) -> Request:
+        return self._answer(rest, True)
+
+    def _cmd_decline(self, rest: str) -> Request:
+        return self._answer(rest, False)
+
+    def _cmd_who(self, rest: str) -> Request:
+        room_id = _room_arg(rest.split()[0]) if rest else self.room
+        if not room_id:
+            raise ChatError(errors.BAD_FIELD, "usage: /who ROOM")
+
+        def listed(result):
+            room, members = result
+            names = ", ".join(f"{m.user}{'' if m.online else ' (offline)'}" for m in members)
+            return [_line(f"* #{room.id}: {names or 'nobody'}")]
+
+        return Request(c.Who(room_id), listed, self._errors)
+
+    def _cmd_rooms(self, rest: str) -> Request:
+        def listed(rooms):
+            if not rooms:
+                return [_line("* no rooms yet: /join ROOM makes one")]
+            return [_line(f"* #{r.id} ({r.kind}, {len(r.members)} members)") for r in rooms]
+
+        return Request(c.ListRooms(), listed, self._errors)
+
+    # -- messages
+
+    def _cmd_msg(self, rest: str) -> Request:
+        user, text = self._words(rest, 2, "/msg USER TEXT")
+        return Request(c.SendMessage(text, to_user=user), lambda _: [_line(f"[to {user}] {_clean(text)}")], self._errors)
+
+    def _cmd_history(self, rest: str) -> Request:
+        words = rest.split()
+        limit = 20
+        if words and words[-1].isdigit():
+            limit = int(words.pop())
+        target = words[0] if words else self.room
+        if not target:
+            raise ChatError(errors.BAD_FIELD, "usage: /history [ROOM|@USER] [N]")
+        if target.startswith("@"):
+            command = c.History(with_user=target[1:], limit=limit)
+        else:
+            command = c.History(room=_room_arg(target), limit=limit)
+
+        def listed(result):
+            room, messages = result
+            lines = [_message_line(MessagePosted(message=m, room=room), with_time=True) for m in messages]
+            return [_line(line) for line in lines] or [_line("* no messages yet")]
+
+        return Request(command, listed, self._errors)

@@ -1,0 +1,89 @@
+"""The one error type of the core, and the table of its stable codes.
+
+Codes 1xxx-6xxx are seed 002's own tables; codes from 7000 on are chatd's,
+grouped by thousands: 7xxx bad requests, 8xxx chat rules, 9xxx server faults.
+docs/errors.md lists every code; a unit test keeps the two in step.
+"""
+
+# seed 002: registration, login
+AUTH_FAILED = 1001
+USER_EXISTS = 1002
+REGISTER_SERVER_ERROR = 1003
+INVALID_CREDENTIALS = 2001
+ALREADY_LOGGED_IN = 2002
+USER_NOT_FOUND = 2003
+LOGIN_SERVER_ERROR = 2004
+
+# 7xxx: the request itself is wrong
+BAD_JSON = 7001
+BAD_FRAME = 7002
+UNKNOWN_TYPE = 7003
+BAD_FIELD = 7004
+LINE_TOO_LONG = 7005
+RATE_LIMITED = 7006
+NOT_LOGGED_IN = 7007
+BAD_NAME = 7008
+IDLE_TIMEOUT = 7009
+TOO_MANY_ERRORS = 7010
+SLOW_CONSUMER = 7011
+SHUTTING_DOWN = 7012
+
+# 8xxx: the request is well formed but the chat rules refuse it
+NO_SUCH_USER = 8001
+NO_SUCH_ROOM = 8002
+NOT_A_MEMBER = 8003
+PRIVATE_ROOM = 8004
+BAD_CONTENT = 8005
+SELF_MESSAGE = 8006
+NAME_TAKEN = 8007
+ALREADY_MEMBER = 8008
+NOT_INVITED = 8009
+NOT_LEADER = 8010
+
+# 9xxx: the server could not do it
+SERVER_ERROR = 9001
+
+MESSAGES = {
+    AUTH_FAILED: "authentication failed",
+    USER_EXISTS: "user already exists",
+    REGISTER_SERVER_ERROR: "server error during registration",
+    INVALID_CREDENTIALS: "invalid credentials",
+    ALREADY_LOGGED_IN: "this connection is already logged in",
+    USER_NOT_FOUND: "user not found",
+    LOGIN_SERVER_ERROR: "server error during login",
+    BAD_JSON: "frame is not valid UTF-8 JSON",
+    BAD_FRAME: "frame is not an object of this dialect",
+    UNKNOWN_TYPE: "unknown message type",
+    BAD_FIELD: "a field is missing or has the wrong type",
+    LINE_TOO_LONG: "line exceeds the maximum length",
+    RATE_LIMITED: "too many requests, slow down",
+    NOT_LOGGED_IN: "log in first",
+    BAD_NAME: "names are 1-32 letters, digits, '_', '.' or '-'",
+    IDLE_TIMEOUT: "idle for too long",
+    TOO_MANY_ERRORS: "too many bad frames",
+    SLOW_CONSUMER: "client is not reading its messages",
+    SHUTTING_DOWN: "server is shutting down",
+    NO_SUCH_USER: "no such user",
+    NO_SUCH_ROOM: "no such room",
+    NOT_A_MEMBER: "not a member of this room",
+    PRIVATE_ROOM: "this room is a private group",
+    BAD_CONTENT: "message is empty or too long",
+    SELF_MESSAGE: "cannot send a direct message to yourself",
+    NAME_TAKEN: "that name is already taken",
+    ALREADY_MEMBER: "already a member",
+    NOT_INVITED: "no invitation to this group",
+    NOT_LEADER: "only the group leader may do that",
+    SERVER_ERROR: "internal server error",
+}
+
+
+class ChatError(Exception):
+    """A refusal with a stable code; every dialect renders it in its own error frame."""
+
+    def __init__(self, code: int, message: str | None = None):
+        self.code = code
+        self.message = message or MESSAGES[code]
+        super().__init__(code, self.message)
+
+    def __repr__(self) -> str:
+        return f"ChatError({self.code}, {self.message!r})"

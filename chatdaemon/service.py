@@ -1,0 +1,81 @@
+"""ChatService: store, then state, then core, then listeners; and the reverse on stop."""
+
+from twisted.application.service import MultiService
+from twisted.internet.defer import Deferred
+from twisted.internet.task import deferLater
+from twisted.logger import Logger
+
+from . import errors
+from .bus.local import LocalBus
+from .core.accounts import Passwords
+from .core.chat import Core
+from .core.events import Notice
+from .listeners import Listeners
+from .session import Flusher
+from .store.sqlite import SQLiteStore
+from .transports.http import make_site
+from .transports.line import LineFactory
+
+STOP_GRACE_SECONDS = 5.0
+
+
+class ChatService(MultiService):
+    log = Logger()
+
+    def __init__(self, config, reactor):
+        super().__init__()
+        self.config = config
+        self.reactor = reactor
+        self.ready = False
+        self.store = SQLiteStore(config.data_dir, reactor, config.storage.group_commit_max, config.storage.synchronous)
+        self.bus = LocalBus()
+        pw = config.passwords
+        self.core = Core(
+            self.store, self.bus, Passwords(pw.time_cost, pw.memory_cost, pw.parallelism), config.limits, reactor
+        )
+        self.flusher = Flusher(reactor)
+        self.line_factory = LineFactory(self.core, config.limits, reactor, self.flusher)
+        self.listeners = Listeners(reactor)
+        for description in config.line:
+            self.listeners.add("line", description, self.line_factory)
+        site = make_site(lambda: self.ready)
+        for description in config.http:
+            self.listeners.add("http", description, site)
+        self.listeners.setServiceParent(self)
+        self.started = Deferred()  # fires once clients are accepted
+
+    def startService(self) -> None:
+        super().startService()
+        Deferred.fromCoroutine(self._start())
+
+    async def _start(self) -> None:
+        try:
+            await self.store.open()
+            await self.core.start()
+        except Exception:
+            self.log.failure("chatd could not start")
+            self.started.errback()
+            self.reactor.stop()
+            return
+        self.listeners.accept()
+        self.ready = True
+        self.log.info("chatd ready: data in {path}", path=self.store.path)
+        self.started.callback(self)
+
+    def stopService(self) -> Deferred:
+        return Deferred.fromCoroutine(self._stop())
+
+    async def _stop(self) -> None:
+        self.ready = False
+        await super().stopService()
+        notice = Notice(code=errors.SHUTTING_DOWN, text="server is shutting down")
+        for session in list(self.line_factory.sessions):
+            session.notify_close(notice)
+        waited = 0.0
+        while self.line_factory.sessions and waited < STOP_GRACE_SECONDS:
+            await deferLater(self.reactor, 0.05, lambda: None)
+            waited += 0.05
+        for session in list(self.line_factory.sessions):
+            session.transport.abort()
+        await self.store.close()
+        self.log.info("chatd stopped")

@@ -1,0 +1,314 @@
+"""One connected client: its dialect, its user, its bounded and coalesced output.
+
+A transport hands the session one frame at a time (`frame_received`) and
+offers it a small surface (`write_frames`, `close`, `abort`, `pause_reading`,
+`resume_reading`). The session never touches sockets itself.
+
+Output: everything a session is sent within one reactor turn leaves in one
+`write_frames` call. The session is registered as the transport's streaming
+producer; while the transport says its buffer is full, output queues here, up
+to `outbound_buffer_bytes`; past that the client is dropped as a slow
+consumer, and what it missed is replayed at its next login.
+
+Input: frames are handled in order. A command that is not `pipelined` holds
+back the frames after it until it completes, and replies always leave in the
+order their requests came. A token bucket bounds the request rate: past it,
+reading pauses until tokens return (nothing is dropped).
+"""
+
+from collections import deque
+
+from twisted.internet.defer import Deferred, succeed
+from twisted.logger import Logger
+from twisted.python.failure import Failure
+from zope.interface import implementer
+from twisted.internet.interfaces import IPushProducer
+
+from . import errors
+from .dialects import dialect_for, fallback_error
+from .errors import ChatError
+
+_PENDING = object()
+
+
+class Flusher:
+    """Writes every session with pending output once, at the end of the reactor turn."""
+
+    def __init__(self, clock):
+        self._clock = clock
+        self._sessions: list = []
+        self._call = None
+
+    def schedule(self, session) -> None:
+        self._sessions.append(session)
+        if self._call is None:
+            self._call = self._clock.callLater(0, self._run)
+
+    def _run(self) -> None:
+        self._call = None
+        sessions, self._sessions = self._sessions, []
+        for session in sessions:
+            session.flush()
+
+
+class TokenBucket:
+    def __init__(self, clock, rate: float, burst: int):
+        self._clock, self._rate, self._burst = clock, rate, burst
+        self._tokens = float(burst)
+        self._stamp = clock.seconds()
+
+    def take(self) -> float:
+        """Take a token: 0 if one was there, else the seconds until one will be."""
+        now = self._clock.seconds()
+        self._tokens = min(self._burst, self._tokens + (now - self._stamp) * self._rate)
+        self._stamp = now
+        if self._tokens >= 1:
+            self._tokens -= 1
+            return 0.0
+        return (1 - self._tokens) / self._rate
+
+
+@implementer(IPushProducer)
+class Session:
+    log = Logger()
+
+    def __init__(self, core, transport, flusher: Flusher, limits, clock, kind: str, peer: str):
+        self.core = core
+        self.transport = transport
+        self.limits = limits
+        self.kind, self.peer = kind, peer
+        self.user = self.key_hash = None
+        self.dialect = None
+        self.open = True
+        self._clock = clock
+        self._flusher = flusher
+        self._bucket = TokenBucket(clock, limits.rate_per_second, limits.rate_burst)
+        self._out: list[bytes] = []
+        self._out_bytes = 0
+        self._scheduled = False
+        self._paused = False
+        self._dropped = False
+        self._held: list[bytes] | None = None  # live output kept aside during an offline replay
+        self._replay_mark = 0
+        self._flushed_mark = 0
+        self._writable_waiters: list[Deferred] = []
+        self._inbox: deque[bytes] = deque()
+        self._busy = False  # a barrier command is running
+        self._reading = True
+        self._wakeup = None  # the rate limiter's pending resume
+        self._replies: deque[list] = deque()
+        self._bad_frames = 0
+
+    # -- input
+
+    def frame_received(self, raw: bytes) -> None:
+        """One frame from the transport, in arrival order."""
+        if not self.open:
+            return
+        self._inbox.append(raw)
+        if len(self._inbox) == 1:
+            self._pump()
+        else:
+            self._pause_reading()
+
+    def frame_too_long(self) -> None:
+        self._refuse(ChatError(errors.LINE_TOO_LONG, f"lines are at most {self.limits.max_line_bytes} bytes"))
+
+    def _pump(self) -> None:
+        while self._inbox and not self._busy and self.open and self._wakeup is None:
+            wait = self._bucket.take()
+            if wait:
+                self._pause_reading()
+                self._wakeup = self._clock.callLater(wait, self._resume_pump)
+                return
+            self._handle(self._inbox.popleft())
+        if not self._inbox and self.open and not self._reading:
+            self._reading = True
+            self.transport.resume_reading()
+
+    def _pause_reading(self) -> None:
+        if self._reading:
+            self._reading = False
+            self.transport.pause_reading()
+
+    def _resume_pump(self) -> None:
+        self._wakeup = None
+        self._pump()
+
+    def _handle(self, raw: bytes) -> None:
+        try:
+            if self.dialect is None:
+                self.dialect = dialect_for(raw)
+                if self.dialect is None:
+                    return
+                for greeting in self.dialect.greeting():
+                    self.send(greeting)
+            request = self.dialect.decode(raw)
+        except ChatError as e:
+            self._refuse(e)
+            return
+        self._bad_frames = 0
+        box = [_PENDING]
+        self._replies.append(box)
+        if request.command is None:
+            self._answer(request.reply(None), box, request.close)
+            return
+        d = self.core.execute(self, request.command)
+        d.addCallbacks(request.reply, self._failed, errbackArgs=(request,))
+        d.addCallback(self._answer, box, request.close)
+        if not request.command.pipelined:
+            self._busy = True
+            d.addBoth(self._unblock)
+
+    def _failed(self, failure: Failure, request) -> list[bytes]:
+        if failure.check(ChatError):
+            return request.fail(failure.value)
+        self.log.failure("request failed", failure)
+        return request.fail(ChatError(errors.SERVER_ERROR))
+
+    def _answer(self, frames: list[bytes], box: list, close: bool = False) -> None:
+        box[0] = frames
+        while self._replies and self._replies[0][0] is not _PENDING:
+            for frame in self._replies.popleft()[0]:
+                self.send(frame)
+        if close:
+            self.close()
+
+    def _unblock(self, _) -> None:
+        self._busy = False
+        self._pump()
+
+    def _refuse(self, error: ChatError) -> None:
+        """A bad frame: answer it; close after too many in a row."""
+        self._bad_frames += 1
+        self.send(self.dialect.error(error) if self.dialect else fallback_error(error))
+        if self._bad_frames >= self.limits.max_bad_frames:
+            self.close(ChatError(errors.TOO_MANY_ERRORS, f"{self._bad_frames} bad frames in a row"))
+
+    # -- output
+
+    def send(self, frame: bytes) -> None:
+        """Queue one frame; it leaves at the end of this reactor turn."""
+        if not self.open:
+            return
+        self._out.append(frame)
+        self._out_bytes += len(frame)
+        if self._out_bytes > self.limits.outbound_buffer_bytes:
+            self._drop_slow()
+        elif not self._scheduled and not self._paused:
+            self._scheduled = True
+            self._flusher.schedule(self)
+
+    def deliver(self, event) -> None:
+        """An event from the core, rendered in this session's dialect."""
+        frame = event.encoded(self.dialect)
+        if frame is None:
+            return
+        if getattr(event, "offline", False):
+            self._replay_mark = max(self._replay_mark, getattr(getattr(event, "message", None), "id", 0))
+            self.send(frame)
+        elif self._held is not None:
+            self._held.append(frame)
+            self._out_bytes += len(frame)
+            if self._out_bytes > self.limits.outbound_buffer_bytes:
+                self._drop_slow()
+        else:
+            self.send(frame)
+
+    def flush(self) -> None:
+        self._scheduled = False
+        if self._paused or not self._out or not self.open:
+            return
+        out, self._out = self._out, []
+        self._out_bytes = sum(map(len, self._held)) if self._held else 0
+        self.transport.write_frames(out)
+        if not self._paused:
+            self._wake_writers()
+
+    def hold(self) -> None:
+        self._held = []
+
+    def release(self) -> None:
+        held, self._held = self._held or [], None
+        for frame in held:
+            self._out_bytes -= len(frame)
+            self.send(frame)
+
+    def writable(self) -> Deferred:
+        """Fires when this session's output has room again."""
+        if not self._paused and self._out_bytes < self.limits.outbound_buffer_bytes // 2:
+            return succeed(None)
+        d = Deferred()
+        self._writable_waiters.append(d)
+        return d
+
+    def _wake_writers(self) -> None:
+        waiters, self._writable_waiters = self._writable_waiters, []
+        for d in waiters:
+            d.callback(None)
+
+    def delivered_upto(self, fanout: int) -> int:
+        """The highest message id this client surely received (see core.chat)."""
+        if self._held is not None:
+            return self._replay_mark
+        if self._paused or self._dropped:
+            return self._flushed_mark
+        return fanout
+
+    def _drop_slow(self) -> None:
+        self.log.warn(
+            "dropping slow consumer {user} ({kind} {peer}): {n} bytes unsent",
+            user=self.user, kind=self.kind, peer=self.peer, n=self._out_bytes,
+        )
+        self._dropped = True
+        error = ChatError(errors.SLOW_CONSUMER, f"more than {self.limits.outbound_buffer_bytes} bytes unread")
+        self._out, self._held, self._out_bytes = [], None, 0
+        self.transport.write_frames([self.dialect.error(error) if self.dialect else fallback_error(error)])
+        self._shut()
+        self.transport.abort()
+
+    # IPushProducer: the transport's buffer is full / has drained
+    def pauseProducing(self) -> None:
+        self._paused = True
+
+    def resumeProducing(self) -> None:
+        self._paused = False
+        self._flushed_mark = self._replay_mark if self._held is not None else self.core.fanout_upto
+        self.flush()
+        if not self._paused:
+            self._wake_writers()
+
+    def stopProducing(self) -> None:
+        """The connection is going away; connection_lost follows."""
+
+    # -- lifetime
+
+    def close(self, error: ChatError | None = None) -> None:
+        """Say goodbye (with `error` as the reason, if any), send what is queued, and close."""
+        if not self.open:
+            return
+        if error is not None:
+            self.log.info("closing {kind} {peer}: {reason}", kind=self.kind, peer=self.peer, reason=error.message)
+            self.send(self.dialect.error(error) if self.dialect else fallback_error(error))
+        self.flush()
+        self._shut()
+        self.transport.close()
+
+    def notify_close(self, event) -> None:
+        """Deliver a last event (e.g. the server shutting down) and close."""
+        if self.dialect is not None:
+            self.deliver(event)
+        self.close()
+
+    def _shut(self) -> None:
+        self.open = False
+        if self._wakeup is not None:
+            self._wakeup.cancel()
+            self._wakeup = None
+        self._inbox.clear()
+
+    def connection_lost(self) -> None:
+        """The transport is gone, for whatever reason."""
+        self._shut()
+        self.core.disconnect(self)
+        self._wake_writers()

@@ -1,0 +1,102 @@
+"""The storage seam: IStore, which the core uses for everything durable.
+
+SQLite (store.sqlite) is the default; another engine implements the same
+interface. Every method returns a Deferred. Writes are applied in the order
+they are made and their Deferreds fire only after the data is committed.
+"""
+
+from dataclasses import dataclass, field
+
+from zope.interface import Interface
+
+from ..core.model import Message, Room
+
+
+class Conflict(Exception):
+    """A write collided with existing data (e.g. a user name that is taken)."""
+
+
+@dataclass
+class Snapshot:
+    """The state the core keeps in memory, as loaded at start."""
+
+    users: dict[str, str] = field(default_factory=dict)  # name -> custom status
+    rooms: dict[str, Room] = field(default_factory=dict)
+    last_message_id: int = 0
+
+
+class IStore(Interface):
+    def open():
+        """Create or upgrade the schema; fires when ready."""
+
+    def close():
+        """Commit every pending write, then release the database."""
+
+    def load():
+        """Fire with a Snapshot of users, rooms, members and invitations."""
+
+    def next_message_id():
+        """Reserve the next message id (monotonic); synchronous."""
+
+    # writes: each fires after its commit
+    def create_user(name, password_hash, ts):
+        """Add an account; fails with Conflict if the name exists."""
+
+    def set_status(name, status):
+        """Persist a user's custom status."""
+
+    def set_cursor(name, message_id):
+        """Record the last message id a user has been given."""
+
+    def add_session_key(key_hash, user, ts):
+        """Remember a login's session key (by hash)."""
+
+    def delete_session_key(key_hash):
+        """Forget a session key."""
+
+    def create_room(room, ts):
+        """Add a room (its members are added separately)."""
+
+    def set_leader(room_id, user):
+        """Change (or clear, with None) a group's leader."""
+
+    def add_member(room_id, user, since):
+        """Make a user a member; `since` is the last message id before joining."""
+
+    def remove_member(room_id, user):
+        """Remove a membership."""
+
+    def add_invite(room_id, user, inviter, ts):
+        """Record an invitation to a group."""
+
+    def remove_invite(room_id, user):
+        """Drop an invitation (answered either way)."""
+
+    def append_message(message):
+        """Store a Message whose id came from next_message_id()."""
+
+    def push_inbox(user, kind, payload, ts):
+        """Queue a notice (a dict) for a user's next login."""
+
+    def drop_inbox(user, upto):
+        """Delete a user's notices with id <= upto, once delivered."""
+
+    # reads
+    def password_hash(name):
+        """Fire with the user's password hash, or None."""
+
+    def user_for_key(key_hash):
+        """Fire with the user a session key belongs to, or None."""
+
+    def cursor(name):
+        """Fire with the last message id the user was given."""
+
+    def history(room_id, before, limit):
+        """Fire with up to `limit` Messages of a room with id < before (0: latest), oldest first."""
+
+    def missed(user, after, upto, limit):
+        """Fire with up to `limit` Messages in the user's rooms, after id `after` and up to `upto`,
+        sent by others and newer than the user's joining, oldest first."""
+
+    def inbox(user):
+        """Fire with the user's queued notices as (id, kind, payload dict, ts), oldest first."""

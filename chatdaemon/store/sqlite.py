@@ -1,0 +1,185 @@
+"""IStore on SQLite: WAL mode, one writer thread with group commit, a reader pool."""
+
+import json
+import os
+import sqlite3
+
+from twisted.enterprise import adbapi
+from twisted.internet.defer import inlineCallbacks
+from zope.interface import implementer
+
+from ..core.model import Message, Room
+from . import Conflict, IStore, Snapshot, migrate
+from .writer import GroupCommitWriter
+
+DB_FILE = "chatd.sqlite3"
+
+
+def _row_message(row) -> Message:
+    return Message(id=row[0], room_id=row[1], sender=row[2], kind=row[3], body=row[4], ts=row[5])
+
+
+@implementer(IStore)
+class SQLiteStore:
+    def __init__(self, data_dir: str, reactor, group_commit_max: int = 1024, synchronous: str = "FULL"):
+        self.path = os.path.join(data_dir, DB_FILE)
+        self._reactor = reactor
+        self._synchronous = synchronous
+        self._group_commit_max = group_commit_max
+        self._next_id = 1
+        self._writer_pool = self._reader_pool = self.writer = None
+
+    def _pool(self, readers: int):
+        def pragmas(conn):
+            conn.execute("PRAGMA journal_mode = WAL")
+            conn.execute("PRAGMA foreign_keys = ON")
+            conn.execute(f"PRAGMA synchronous = {self._synchronous}")
+            conn.execute("PRAGMA busy_timeout = 5000")
+
+        return adbapi.ConnectionPool(
+            "sqlite3", self.path, check_same_thread=False, isolation_level=None,
+            cp_min=1, cp_max=readers, cp_openfun=pragmas, cp_reactor=self._reactor,
+        )
+
+    @inlineCallbacks
+    def open(self):
+        os.makedirs(os.path.dirname(self.path) or ".", exist_ok=True)
+        self._writer_pool = self._pool(1)
+        self.writer = GroupCommitWriter(
+            self._writer_pool, self._reactor, self._group_commit_max, (sqlite3.DatabaseError,)
+        )
+        yield self._writer_pool.runWithConnection(migrate.upgrade, self.path)
+        self._reader_pool = self._pool(2)
+        last = yield self._read("SELECT coalesce(max(id), 0) FROM messages")
+        self._next_id = last[0][0] + 1
+
+    @inlineCallbacks
+    def close(self):
+        if self.writer is not None:
+            yield self.writer.drain()
+        for pool in (self._reader_pool, self._writer_pool):
+            if pool is not None:
+                pool.close()
+        self._writer_pool = self._reader_pool = self.writer = None
+
+    def _read(self, sql, *args):
+        return self._reader_pool.runQuery(sql, args)
+
+    def _write(self, sql, *args):
+        return self.writer.submit(lambda cursor: cursor.execute(sql, args).rowcount)
+
+    # -- state at start
+
+    def load(self):
+        def snapshot(cursor) -> Snapshot:
+            snap = Snapshot()
+            snap.users = dict(cursor.execute("SELECT name, status FROM users"))
+            for rid, kind, name, leader in cursor.execute("SELECT id, kind, name, leader FROM rooms"):
+                snap.rooms[rid] = Room(rid, kind, name, leader)
+            for rid, user in cursor.execute("SELECT room_id, user FROM members"):
+                snap.rooms[rid].members.add(user)
+            for rid, user in cursor.execute("SELECT room_id, user FROM invites"):
+                snap.rooms[rid].invited.add(user)
+            snap.last_message_id = self._next_id - 1
+            return snap
+
+        return self._reader_pool.runInteraction(snapshot)
+
+    def next_message_id(self) -> int:
+        mid, self._next_id = self._next_id, self._next_id + 1
+        return mid
+
+    # -- writes
+
+    def create_user(self, name, password_hash, ts):
+        def conflict(failure):
+            failure.trap(sqlite3.IntegrityError)
+            raise Conflict(name)
+
+        d = self._write("INSERT INTO users (name, password, created) VALUES (?, ?, ?)", name, password_hash, ts)
+        return d.addErrback(conflict)
+
+    def set_status(self, name, status):
+        return self._write("UPDATE users SET status = ? WHERE name = ?", status, name)
+
+    def set_cursor(self, name, message_id):
+        return self._write("UPDATE users SET cursor = max(cursor, ?) WHERE name = ?", message_id, name)
+
+    def add_session_key(self, key_hash, user, ts):
+        return self._write("INSERT INTO session_keys (key_hash, user, created) VALUES (?, ?, ?)", key_hash, user, ts)
+
+    def delete_session_key(self, key_hash):
+        return self._write("DELETE FROM session_keys WHERE key_hash = ?", key_hash)
+
+    def create_room(self, room, ts):
+        return self._write(
+            "INSERT INTO rooms (id, kind, name, leader, created) VALUES (?, ?, ?, ?, ?)",
+            room.id, room.kind, room.name, room.leader, ts,
+        )
+
+    def set_leader(self, room_id, user):
+        return self._write("UPDATE rooms SET leader = ? WHERE id = ?", user, room_id)
+
+    def add_member(self, room_id, user, since):
+        return self._write("INSERT INTO members (room_id, user, since) VALUES (?, ?, ?)", room_id, user, since)
+
+    def remove_member(self, room_id, user):
+        return self._write("DELETE FROM members WHERE room_id = ? AND user = ?", room_id, user)
+
+    def add_invite(self, room_id, user, inviter, ts):
+        return self._write(
+            "INSERT OR REPLACE INTO invites (room_id, user, inviter, created) VALUES (?, ?, ?, ?)",
+            room_id, user, inviter, ts,
+        )
+
+    def remove_invite(self, room_id, user):
+        return self._write("DELETE FROM invites WHERE room_id = ? AND user = ?", room_id, user)
+
+    def append_message(self, m: Message):
+        return self._write(
+            "INSERT INTO messages (id, room_id, sender, kind, body, ts) VALUES (?, ?, ?, ?, ?, ?)",
+            m.id, m.room_id, m.sender, m.kind, m.body, m.ts,
+        )
+
+    def push_inbox(self, user, kind, payload, ts):
+        return self._write(
+            "INSERT INTO inbox (user, kind, payload, ts) VALUES (?, ?, ?, ?)", user, kind, json.dumps(payload), ts
+        )
+
+    def drop_inbox(self, user, upto):
+        return self._write("DELETE FROM inbox WHERE user = ? AND id <= ?", user, upto)
+
+    # -- reads
+
+    def _scalar(self, sql, *args):
+        return self._read(sql, *args).addCallback(lambda rows: rows[0][0] if rows else None)
+
+    def password_hash(self, name):
+        return self._scalar("SELECT password FROM users WHERE name = ?", name)
+
+    def user_for_key(self, key_hash):
+        return self._scalar("SELECT user FROM session_keys WHERE key_hash = ?", key_hash)
+
+    def cursor(self, name):
+        return self._scalar("SELECT cursor FROM users WHERE name = ?", name)
+
+    def history(self, room_id, before, limit):
+        d = self._read(
+            "SELECT id, room_id, sender, kind, body, ts FROM messages WHERE room_id = ? AND id < ? "
+            "ORDER BY id DESC LIMIT ?",
+            room_id, before or (1 << 62), limit,
+        )
+        return d.addCallback(lambda rows: [_row_message(r) for r in reversed(rows)])
+
+    def missed(self, user, after, upto, limit):
+        d = self._read(
+            "SELECT m.id, m.room_id, m.sender, m.kind, m.body, m.ts FROM members mb "
+            "JOIN messages m ON m.room_id = mb.room_id AND m.id > mb.since "
+            "WHERE mb.user = ? AND m.id > ? AND m.id <= ? AND m.sender != ? ORDER BY m.id LIMIT ?",
+            user, after, upto, user, limit,
+        )
+        return d.addCallback(lambda rows: [_row_message(r) for r in rows])
+
+    def inbox(self, user):
+        d = self._read("SELECT id, kind, payload, ts FROM inbox WHERE user = ? ORDER BY id", user)
+        return d.addCallback(lambda rows: [(i, k, json.loads(p), ts) for i, k, p, ts in rows])

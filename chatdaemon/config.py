@@ -18,6 +18,7 @@ class Limits:
     max_line_bytes: int = 65536
     max_message_chars: int = 4096
     outbound_buffer_bytes: int = 1 << 20
+    slow_consumer_grace: float = 2.0
     idle_timeout: float = 900.0
     login_timeout: float = 60.0
     max_bad_frames: int = 10

@@ -5,10 +5,12 @@ offers it a small surface (`write_frames`, `close`, `abort`, `pause_reading`,
 `resume_reading`). The session never touches sockets itself.
 
 Output: everything a session is sent within one reactor turn leaves in one
-`write_frames` call. The session is registered as the transport's streaming
-producer; while the transport says its buffer is full, output queues here, up
-to `outbound_buffer_bytes`; past that the client is dropped as a slow
-consumer, and what it missed is replayed at its next login.
+`write_frames` call (or in 64 KiB pieces, for a big burst). The session is
+registered as the transport's streaming producer; while the transport says its
+buffer is full, output queues here. A client whose queue stays above
+`outbound_buffer_bytes` for `slow_consumer_grace` seconds, or ever reaches four
+times that, is dropped as a slow consumer; what it missed is replayed at its
+next login. A burst that a reading client drains quickly is never dropped.
 
 Input: frames are handled in order. A command that is not `pipelined` holds
 back the frames after it until it completes, and replies always leave in the
@@ -29,6 +31,8 @@ from .dialects import dialect_for, fallback_error
 from .errors import ChatError
 
 _PENDING = object()
+WRITE_CHUNK = 64 * 1024
+HARD_LIMIT_FACTOR = 4
 
 
 class Flusher:
@@ -88,6 +92,7 @@ class Session:
         self._scheduled = False
         self._paused = False
         self._dropped = False
+        self._slow_timer = None
         self._held: list[bytes] | None = None  # live output kept aside during an offline replay
         self._replay_mark = 0
         self._flushed_mark = 0
@@ -193,11 +198,25 @@ class Session:
             return
         self._out.append(frame)
         self._out_bytes += len(frame)
-        if self._out_bytes > self.limits.outbound_buffer_bytes:
-            self._drop_slow()
-        elif not self._scheduled and not self._paused:
+        if self._paused:
+            self._check_backlog()
+        elif self._out_bytes >= WRITE_CHUNK:
+            self.flush()
+        elif not self._scheduled:
             self._scheduled = True
             self._flusher.schedule(self)
+
+    def _check_backlog(self) -> None:
+        limit = self.limits.outbound_buffer_bytes
+        if self._out_bytes > HARD_LIMIT_FACTOR * limit:
+            self._drop_slow()
+        elif self._out_bytes > limit and self._slow_timer is None:
+            self._slow_timer = self._clock.callLater(self.limits.slow_consumer_grace, self._slow_deadline)
+
+    def _slow_deadline(self) -> None:
+        self._slow_timer = None
+        if self.open and self._out_bytes > self.limits.outbound_buffer_bytes:
+            self._drop_slow()
 
     def deliver(self, event) -> None:
         """An event from the core, rendered in this session's dialect."""
@@ -210,8 +229,7 @@ class Session:
         elif self._held is not None:
             self._held.append(frame)
             self._out_bytes += len(frame)
-            if self._out_bytes > self.limits.outbound_buffer_bytes:
-                self._drop_slow()
+            self._check_backlog()
         else:
             self.send(frame)
 
@@ -257,7 +275,7 @@ class Session:
 
     def _drop_slow(self) -> None:
         self.log.warn(
-            "dropping slow consumer {user} ({kind} {peer}): {n} bytes unsent",
+            "dropping slow consumer {user} ({kind} {peer}): {n} bytes unread",
             user=self.user, kind=self.kind, peer=self.peer, n=self._out_bytes,
         )
         self._dropped = True
@@ -273,6 +291,7 @@ class Session:
 
     def resumeProducing(self) -> None:
         self._paused = False
+        self._cancel_slow_timer()
         self._flushed_mark = self._replay_mark if self._held is not None else self.core.fanout_upto
         self.flush()
         if not self._paused:
@@ -300,8 +319,14 @@ class Session:
             self.deliver(event)
         self.close()
 
+    def _cancel_slow_timer(self) -> None:
+        if self._slow_timer is not None:
+            self._slow_timer.cancel()
+            self._slow_timer = None
+
     def _shut(self) -> None:
         self.open = False
+        self._cancel_slow_timer()
         if self._wakeup is not None:
             self._wakeup.cancel()
             self._wakeup = None

@@ -224,11 +224,11 @@ class Core:
                 while client.open:
                     page = await self.store.missed(user, after, upto, self.limits.offline_page)
                     for m in page:
+                        await client.writable()
                         client.deliver(MessagePosted(message=m, room=self.rooms[m.room_id], offline=True))
                     if len(page) < self.limits.offline_page:
                         break
                     after = page[-1].id
-                    await client.writable()
             except Exception:
                 self.log.failure("offline replay for {user} failed", user=user)
             finally:

@@ -87,6 +87,7 @@ class TextDialect:
 
     def __init__(self):
         self.room = ""  # the current room, where plain lines go
+        self.user = ""  # who logged in on this connection, as the replies said
 
     def greeting(self) -> list[bytes]:
         return [_line(f"* chatd {__version__}: /register NAME PASSWORD or /login NAME PASSWORD; /help for more")]
@@ -108,6 +109,8 @@ class TextDialect:
         if not line.startswith("/"):
             if not line:
                 return Request(None, lambda _: [], self._errors)
+            if not self.user:
+                raise ChatError(errors.NOT_LOGGED_IN, "log in first: /login NAME PASSWORD (or /register NAME PASSWORD)")
             if not self.room:
                 raise ChatError(errors.NOT_A_MEMBER, "join a room first: /join ROOM (or /msg USER TEXT)")
             return Request(c.SendMessage(line, to_room=self.room), lambda _: [], self._errors)
@@ -118,11 +121,20 @@ class TextDialect:
         return handler(rest.strip())
 
     @staticmethod
-    def _words(rest: str, n: int, usage: str) -> list[str]:
-        words = rest.split(None, n - 1) if n else rest.split()
-        if len(words) < n:
+    def _words(rest: str, usage: str) -> list[str]:
+        """At least one word."""
+        words = rest.split()
+        if not words:
             raise ChatError(errors.BAD_FIELD, f"usage: {usage}")
         return words
+
+    @staticmethod
+    def _word_and_text(rest: str, usage: str) -> tuple[str, str]:
+        """A word, then the rest of the line (which may hold spaces)."""
+        words = rest.split(None, 1)
+        if len(words) < 2:
+            raise ChatError(errors.BAD_FIELD, f"usage: {usage}")
+        return words[0], words[1]
 
     # -- accounts
 
@@ -130,7 +142,7 @@ class TextDialect:
         return Request(None, lambda _: [_line(HELP)], self._errors)
 
     def _cmd_register(self, rest: str) -> Request:
-        name, password = self._words(rest, 2, "/register NAME PASSWORD")
+        name, password = self._word_and_text(rest, "/register NAME PASSWORD")
         return Request(c.Register(name, password), self._info(f"registered {name}; now /login {name} PASSWORD"), self._errors)
 
     def _cmd_login(self, rest: str) -> Request:
@@ -138,17 +150,21 @@ class TextDialect:
         if len(words) == 1:
             command = c.Login(session_key=words[0])
         else:
-            name, password = self._words(rest, 2, "/login NAME PASSWORD")
+            name, password = self._word_and_text(rest, "/login NAME PASSWORD")
             command = c.Login(name, password)
 
         def welcome(result):
+            self.user = result.user
             return [_line(f"* welcome, {result.user}! your session key: {result.session_key}")]
 
         return Request(command, welcome, self._errors)
 
     def _cmd_logout(self, rest: str) -> Request:
-        self.room = ""
-        return Request(c.Logout(), lambda user: [_line(f"* logged out {user}")], self._errors)
+        def logged_out(user):
+            self.room = self.user = ""
+            return [_line(f"* logged out {user}")]
+
+        return Request(c.Logout(), logged_out, self._errors)
 
     def _cmd_quit(self, rest: str) -> Request:
         return Request(None, lambda _: [_line("* bye")], self._errors, close=True)
@@ -159,7 +175,7 @@ class TextDialect:
     # -- rooms
 
     def _cmd_join(self, rest: str) -> Request:
-        room_id = _room_arg(self._words(rest, 1, "/join ROOM")[0])
+        room_id = _room_arg(self._words(rest, "/join ROOM")[0])
 
         def joined(room):
             self.room = room.id
@@ -180,9 +196,7 @@ class TextDialect:
         return Request(c.LeaveRoom(room_id), left, self._errors)
 
     def _cmd_create(self, rest: str) -> Request:
-        name, *invitees = self._words(rest, 0, "/create NAME [USER ...]") or [""]
-        if not name:
-            raise ChatError(errors.BAD_FIELD, "usage: /create NAME [USER ...]")
+        name, *invitees = self._words(rest, "/create NAME [USER ...]")
 
         def created(room):
             self.room = room.id
@@ -191,12 +205,12 @@ class TextDialect:
         return Request(c.CreateGroup(name, tuple(invitees)), created, self._errors)
 
     def _cmd_invite(self, rest: str) -> Request:
-        words = self._words(rest, 1, "/invite USER [ROOM]")
+        words = self._words(rest, "/invite USER [ROOM]")
         user, room_id = words[0], _room_arg(words[1]) if len(words) > 1 else self.room
         return Request(c.Invite(room_id, user), self._info(f"invited {user} to #{room_id}"), self._errors)
 
     def _answer(self, rest: str, accept: bool) -> Request:
-        room_id = _room_arg(self._words(rest, 1, "/accept GROUP" if accept else "/decline GROUP")[0])
+        room_id = _room_arg(self._words(rest, "/accept GROUP" if accept else "/decline GROUP")[0])
 
         def answered(room):
             if accept:
@@ -228,14 +242,17 @@ class TextDialect:
         def listed(rooms):
             if not rooms:
                 return [_line("* no rooms yet: /join ROOM makes one")]
-            return [_line(f"* #{r.id} ({r.kind}, {len(r.members)} members)") for r in rooms]
+            return [
+                _line(f"* @{r.peer_of(self.user)} (direct)" if r.kind == "direct" else f"* #{r.id} ({r.kind}, {len(r.members)} members)")
+                for r in rooms
+            ]
 
         return Request(c.ListRooms(), listed, self._errors)
 
     # -- messages
 
     def _cmd_msg(self, rest: str) -> Request:
-        user, text = self._words(rest, 2, "/msg USER TEXT")
+        user, text = self._word_and_text(rest, "/msg USER TEXT")
         return Request(c.SendMessage(text, to_user=user), lambda _: [_line(f"[to {user}] {_clean(text)}")], self._errors)
 
     def _cmd_history(self, rest: str) -> Request:

@@ -1,0 +1,195 @@
+"""Shared fixtures: a fast configuration, a running ChatService on loopback ports, TLS certificates,
+and a line client that speaks real frames over real sockets."""
+
+import datetime
+import ipaddress
+from collections import deque
+
+import orjson
+import pytest
+import pytest_twisted
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+from twisted.internet import defer, endpoints, reactor, ssl
+from twisted.internet.protocol import Protocol
+
+from chatdaemon.config import Config, Limits, Passwords
+from chatdaemon.service import ChatService
+
+# argon2 at its cheapest: the tests exercise the flow, not the cost.
+FAST_PASSWORDS = Passwords(time_cost=1, memory_cost=8, parallelism=1)
+TIMEOUT = 10.0
+
+
+def make_config(data_dir, line=("tcp:0:interface=127.0.0.1",), **limits) -> Config:
+    return Config(
+        data_dir=str(data_dir),
+        line=tuple(line),
+        http=("tcp:0:interface=127.0.0.1",),
+        passwords=FAST_PASSWORDS,
+        limits=Limits(**{"rate_per_second": 1000.0, "rate_burst": 1000, **limits}),
+    )
+
+
+async def start_service(config: Config) -> ChatService:
+    service = ChatService(config, reactor)
+    service.privilegedStartService()
+    service.startService()
+    await service.started
+    return service
+
+
+@pytest.fixture
+def data_dir(tmp_path):
+    return tmp_path / "data"
+
+
+@pytest_twisted.async_yield_fixture
+async def chatd(data_dir):
+    service = await start_service(make_config(data_dir))
+    yield service
+    await service.stopService()
+
+
+class LineClient(Protocol):
+    """A client of the line transport: send frames, await the ones you expect."""
+
+    def __init__(self):
+        self.lines: deque[bytes] = deque()
+        self._buffer = b""
+        self._waiter: defer.Deferred | None = None
+        self.closed = defer.Deferred()
+
+    def dataReceived(self, data: bytes) -> None:
+        *complete, self._buffer = (self._buffer + data).split(b"\n")
+        self.lines.extend(complete)
+        self._wake()
+
+    def connectionLost(self, reason) -> None:
+        self.closed.callback(None)
+        self._wake()
+
+    def _wake(self) -> None:
+        if self._waiter is not None:
+            waiter, self._waiter = self._waiter, None
+            waiter.callback(None)
+
+    def send_raw(self, data: bytes) -> None:
+        self.transport.write(data)
+
+    def say(self, line: str) -> None:
+        self.transport.write(line.encode("utf-8") + b"\n")
+
+    def send(self, kind: str, **payload) -> None:
+        """A typed frame."""
+        self.transport.write(orjson.dumps({"type": kind, "timestamp": 1630000000, "payload": payload}) + b"\n")
+
+    async def line(self, timeout: float = TIMEOUT) -> bytes:
+        """The next line from the server."""
+        while not self.lines:
+            if self.closed.called:
+                raise ConnectionError("closed by the server")
+            self._waiter = defer.Deferred()
+            await self._waiter.addTimeout(timeout, reactor)
+        return self.lines.popleft()
+
+    async def text(self, startswith: str = "", timeout: float = TIMEOUT) -> str:
+        """The next text line starting with `startswith`, skipping others."""
+        while True:
+            line = (await self.line(timeout)).decode("utf-8")
+            if line.startswith(startswith):
+                return line
+
+    async def frame(self, kind: str | None = None, timeout: float = TIMEOUT) -> dict:
+        """The next typed frame of type `kind` (any type if None), skipping others."""
+        while True:
+            frame = orjson.loads(await self.line(timeout))
+            assert isinstance(frame["timestamp"], int)
+            if kind is None or frame["type"] == kind:
+                return frame
+
+    async def payload(self, kind: str, timeout: float = TIMEOUT) -> dict:
+        return (await self.frame(kind, timeout))["payload"]
+
+    async def silence(self, seconds: float = 0.3) -> list[bytes]:
+        """Whatever arrives in the next `seconds` (to check that nothing does)."""
+        await defer.Deferred.fromCoroutine(_sleep(seconds))
+        got, self.lines = list(self.lines), deque()
+        return got
+
+    def close(self) -> defer.Deferred:
+        self.transport.loseConnection()
+        return self.closed
+
+
+async def _sleep(seconds: float) -> None:
+    d = defer.Deferred()
+    reactor.callLater(seconds, d.callback, None)
+    await d
+
+
+async def connect(service: ChatService, tls_root=None, role: str = "line", index: int = 0) -> LineClient:
+    port = service.listeners.address(role, index).port
+    if tls_root is None:
+        endpoint = endpoints.TCP4ClientEndpoint(reactor, "127.0.0.1", port)
+    else:
+        options = ssl.optionsForClientTLS("localhost", trustRoot=tls_root)
+        endpoint = endpoints.SSL4ClientEndpoint(reactor, "127.0.0.1", port, options)
+    return await endpoints.connectProtocol(endpoint, LineClient())
+
+
+async def typed_user(service, name: str, password: str = "secret", register: bool = True) -> LineClient:
+    """A connected, logged-in typed-dialect client (registering the user first if asked)."""
+    client = await connect(service)
+    if register:
+        client.send("REGISTER_REQUEST", username=name, passwordHash=password)
+        assert (await client.payload("REGISTER_RESPONSE"))["code"] == 0
+    client.send("LOGIN_REQUEST", username=name, passwordHash=password)
+    assert (await client.payload("LOGIN_RESPONSE"))["code"] == 0
+    return client
+
+
+async def text_user(service, name: str, password: str = "secret") -> LineClient:
+    client = await connect(service)
+    client.say(f"/register {name} {password}")
+    assert (await client.text("* registered")).startswith("* registered")
+    client.say(f"/login {name} {password}")
+    assert (await client.text("* welcome")).startswith(f"* welcome, {name}")
+    return client
+
+
+@pytest.fixture(scope="session")
+def tls_files(tmp_path_factory):
+    return make_certificate(tmp_path_factory.mktemp("tls"))
+
+
+def make_certificate(folder):
+    """A self-signed certificate for localhost/127.0.0.1: (key path, cert path, PEM bytes)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
+    now = datetime.datetime.now(datetime.timezone.utc)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(
+            x509.SubjectAlternativeName([x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+            critical=False,
+        )
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    key_path, cert_path = folder / "key.pem", folder / "cert.pem"
+    key_path.write_bytes(
+        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    )
+    cert_pem = cert.public_bytes(serialization.Encoding.PEM)
+    cert_path.write_bytes(cert_pem)
+    return key_path, cert_path, cert_pem

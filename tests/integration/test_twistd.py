@@ -1,0 +1,110 @@
+"""`twistd -n chatd` as a real process: it starts, chats, stops cleanly on SIGTERM."""
+
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+import orjson
+import pytest
+
+TWISTD = os.path.join(os.path.dirname(sys.executable), "twistd")
+FAST = "[passwords]\ntime_cost = 1\nmemory_cost = 8\nparallelism = 1\n"
+
+
+def _twistd(*args: str, **kwargs) -> subprocess.Popen:
+    return subprocess.Popen(
+        [TWISTD, "-n", "--pidfile=", "chatd", *args],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, **kwargs,
+    )
+
+
+def _wait_for(process: subprocess.Popen, pattern: str, seen: list[str], timeout: float = 30) -> re.Match:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        line = process.stdout.readline()
+        if not line:
+            break
+        seen.append(line)
+        match = re.search(pattern, line)
+        if match:
+            return match
+    raise AssertionError(f"no {pattern!r} in the daemon's output:\n{''.join(seen)}")
+
+
+class Conversation:
+    """A blocking line client."""
+
+    def __init__(self, port: int):
+        self.sock = socket.create_connection(("127.0.0.1", port), timeout=10)
+        self.file = self.sock.makefile("rb")
+
+    def send(self, kind: str, **payload) -> None:
+        self.sock.sendall(orjson.dumps({"type": kind, "timestamp": 1, "payload": payload}) + b"\n")
+
+    def expect(self, kind: str) -> dict:
+        while True:
+            line = self.file.readline()
+            assert line, f"connection closed while waiting for {kind}"
+            frame = orjson.loads(line)
+            if frame["type"] == kind:
+                return frame["payload"]
+
+
+@pytest.fixture
+def daemon(tmp_path):
+    config = tmp_path / "chatd.toml"
+    config.write_text(FAST)
+    process = _twistd(
+        "--config", str(config), "--data-dir", str(tmp_path / "data"),
+        "--line", "tcp:0:interface=127.0.0.1", "--http", "tcp:0:interface=127.0.0.1",
+    )
+    seen: list[str] = []
+    port = int(_wait_for(process, r"line listening on 127\.0\.0\.1:(\d+)", seen).group(1))
+    _wait_for(process, r"chatd ready", seen)
+    yield process, port, seen
+    if process.poll() is None:
+        process.kill()
+    process.wait()
+
+
+def test_the_daemon_chats_and_stops_cleanly_on_sigterm(daemon):
+    process, port, seen = daemon
+    alice, bob = Conversation(port), Conversation(port)
+    for name, conversation in (("alice", alice), ("bob", bob)):
+        conversation.send("REGISTER_REQUEST", username=name, passwordHash="pw")
+        assert conversation.expect("REGISTER_RESPONSE")["code"] == 0
+        conversation.send("LOGIN_REQUEST", username=name, passwordHash="pw")
+        assert conversation.expect("LOGIN_RESPONSE")["success"] is True
+    alice.send("TEXT_MESSAGE", sender="alice", receiver="bob", content="from a real process")
+    assert alice.expect("MESSAGE_ACK")["code"] == 0
+    assert bob.expect("TEXT_MESSAGE")["content"] == "from a real process"
+
+    process.send_signal(signal.SIGTERM)
+    notice = bob.expect("SERVER_NOTIFICATION")
+    assert notice["code"] == 7012
+    # twistd re-raises the signal once the reactor has stopped: a clean stop exits by SIGTERM
+    assert process.wait(timeout=20) in (0, -signal.SIGTERM)
+    assert "chatd stopped" in "".join(seen) + process.stdout.read()
+
+
+def test_help_lists_the_options():
+    result = subprocess.run([TWISTD, "-n", "chatd", "--help"], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0
+    for option in ("--line", "--http", "--admin", "--data-dir", "--config"):
+        assert option in result.stdout
+    assert "NOT AVAILABLE YET" in result.stdout
+
+
+def test_a_bad_config_stops_start_up_with_one_clear_line(tmp_path):
+    config = tmp_path / "bad.toml"
+    config.write_text("[limits]\nmax_line_bytes = -5\n")
+    result = subprocess.run(
+        [TWISTD, "-n", "--pidfile=", "chatd", "--config", str(config)], capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode != 0
+    assert "limits.max_line_bytes: must be positive" in result.stdout + result.stderr
+    assert "Traceback" not in result.stdout + result.stderr

@@ -111,10 +111,7 @@ class Session:
         if not self.open:
             return
         self._inbox.append(raw)
-        if len(self._inbox) == 1:
-            self._pump()
-        else:
-            self._pause_reading()
+        self._pump()
 
     def frame_too_long(self) -> None:
         self._refuse(ChatError(errors.LINE_TOO_LONG, f"lines are at most {self.limits.max_line_bytes} bytes"))
@@ -123,11 +120,12 @@ class Session:
         while self._inbox and not self._busy and self.open and self._wakeup is None:
             wait = self._bucket.take()
             if wait:
-                self._pause_reading()
                 self._wakeup = self._clock.callLater(wait, self._resume_pump)
-                return
+                break
             self._handle(self._inbox.popleft())
-        if not self._inbox and self.open and not self._reading:
+        if self._inbox:
+            self._pause_reading()  # frames are waiting: read no more until they are done
+        elif self.open and not self._reading:
             self._reading = True
             self.transport.resume_reading()
 

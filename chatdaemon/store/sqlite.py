@@ -80,7 +80,7 @@ class SQLiteStore:
                 snap.rooms[rid].members.add(user)
             for rid, user in cursor.execute("SELECT room_id, user FROM invites"):
                 snap.rooms[rid].invited.add(user)
-            snap.last_message_id = self._next_id - 1
+            snap.last_message_id = cursor.execute("SELECT coalesce(max(id), 0) FROM messages").fetchone()[0]
             return snap
 
         return self._reader_pool.runInteraction(snapshot)

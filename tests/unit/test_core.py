@@ -1,0 +1,299 @@
+"""The core, driven by commands from fake clients, over the real SQLite store (no sockets)."""
+
+import pytest
+import pytest_twisted
+from twisted.internet import defer, reactor
+from twisted.internet.defer import succeed
+
+from chatdaemon import errors
+from chatdaemon.bus.local import LocalBus
+from chatdaemon.config import Limits
+from chatdaemon.core import commands as c
+from chatdaemon.core.accounts import Passwords
+from chatdaemon.core.chat import Core
+from chatdaemon.core.events import Invited, MemberJoined, MemberLeft, MessagePosted, PresenceChanged
+from chatdaemon.errors import ChatError
+from chatdaemon.store.sqlite import SQLiteStore
+from tests.conftest import FAST_PASSWORDS
+
+
+class FakeClient:
+    """What the core needs of a session, recording what it is given."""
+
+    def __init__(self):
+        self.user = self.key_hash = None
+        self.open = True
+        self.events = []
+        self.held = None
+        self.released = defer.Deferred()
+
+    def deliver(self, event):
+        if self.held is not None and not getattr(event, "offline", False):
+            self.held.append(event)
+        else:
+            self.events.append(event)
+
+    def hold(self):
+        self.held = []
+
+    def release(self):
+        self.events.extend(self.held or [])
+        self.held = None
+        if not self.released.called:
+            self.released.callback(None)
+
+    def writable(self):
+        return succeed(None)
+
+    def delivered_upto(self, fanout):
+        return fanout
+
+    def of(self, kind):
+        return [e for e in self.events if isinstance(e, kind)]
+
+
+async def make_core(path, **limits) -> Core:
+    store = SQLiteStore(str(path), reactor)
+    await store.open()
+    pw = FAST_PASSWORDS
+    core = Core(store, LocalBus(), Passwords(pw.time_cost, pw.memory_cost, pw.parallelism), Limits(**limits), reactor)
+    await core.start()
+    return core
+
+
+@pytest_twisted.async_yield_fixture
+async def core(tmp_path):
+    core = await make_core(tmp_path)
+    yield core
+    await core.store.close()
+
+
+async def user(core, name, register=True) -> FakeClient:
+    client = FakeClient()
+    if register:
+        await core.execute(client, c.Register(name, "pw"))
+    await core.execute(client, c.Login(name, "pw"))
+    if core.bus.clients(name) == (client,):
+        await client.released  # the first connection gets the offline replay
+    return client
+
+
+async def refused(d) -> int:
+    with pytest.raises(ChatError) as info:
+        await d
+    return info.value.code
+
+
+@pytest_twisted.ensureDeferred
+async def test_register_and_login_rules(core):
+    anon = FakeClient()
+    assert await core.execute(anon, c.Register("alice", "pw")) == "alice"
+    assert await refused(core.execute(anon, c.Register("alice", "other"))) == errors.USER_EXISTS
+    assert await refused(core.execute(anon, c.Register("no spaces", "pw"))) == errors.BAD_NAME
+    assert await refused(core.execute(anon, c.Register("x" * 33, "pw"))) == errors.BAD_NAME
+    assert await refused(core.execute(anon, c.Register("bob", ""))) == errors.BAD_NAME
+    assert await refused(core.execute(anon, c.Login("alice", "wrong"))) == errors.INVALID_CREDENTIALS
+    assert await refused(core.execute(anon, c.Login("carol", "pw"))) == errors.USER_NOT_FOUND
+    assert await refused(core.execute(anon, c.SendMessage("hi", to="alice"))) == errors.NOT_LOGGED_IN
+    result = await core.execute(anon, c.Login("alice", "pw"))
+    assert result.user == "alice" and anon.user == "alice"
+    assert await refused(core.execute(anon, c.Login("alice", "pw"))) == errors.ALREADY_LOGGED_IN
+    # the password is stored hashed, never as given
+    stored = await core.store.password_hash("alice")
+    assert stored.startswith("$argon2id$") and "pw" not in stored
+
+
+@pytest_twisted.ensureDeferred
+async def test_session_keys_log_in_and_die_with_logout(core):
+    first = await user(core, "alice")
+    key = (await core.execute(FakeClient(), c.Login("alice", "pw"))).session_key
+    other = FakeClient()
+    assert (await core.execute(other, c.Login(session_key=key))).user == "alice"
+    await core.execute(other, c.Logout())
+    assert other.user is None
+    assert await refused(core.execute(FakeClient(), c.Login(session_key=key))) == errors.INVALID_CREDENTIALS
+    assert await refused(core.execute(FakeClient(), c.Login(session_key="forged"))) == errors.INVALID_CREDENTIALS
+    assert first.user == "alice"  # other connections stay logged in
+
+
+@pytest_twisted.ensureDeferred
+async def test_several_connections_per_user_all_receive(core):
+    alice1, bob = await user(core, "alice"), await user(core, "bob")
+    alice2 = FakeClient()
+    await core.execute(alice2, c.Login("alice", "pw"))
+    message, room = await core.execute(bob, c.SendMessage("to both", to_user="alice"))
+    for client in (alice1, alice2):
+        [posted] = client.of(MessagePosted)
+        assert posted.message == message and posted.receiver == "alice"
+    assert room.kind == "direct" and room.members == {"alice", "bob"}
+
+
+@pytest_twisted.ensureDeferred
+async def test_messages_get_monotonic_ids_and_are_stored_before_the_ack(core):
+    alice, bob = await user(core, "alice"), await user(core, "bob")
+    results = await defer.gatherResults(
+        [core.execute(alice, c.SendMessage(f"m{n}", to="bob")) for n in range(50)]
+    )
+    ids = [m.id for m, _ in results]
+    assert ids == sorted(ids) and len(set(ids)) == 50
+    room = results[0][1]
+    history = await core.store.history(room.id, 0, 100)
+    assert [m.body for m in history] == [f"m{n}" for n in range(50)]
+    assert [e.message.body for e in bob.of(MessagePosted)] == [f"m{n}" for n in range(50)]
+    assert core.store.writer.commits < 50  # they shared commits
+
+
+@pytest_twisted.ensureDeferred
+async def test_message_rules(core):
+    alice, bob = await user(core, "alice"), await user(core, "bob")
+    assert await refused(core.execute(alice, c.SendMessage("  ", to="bob"))) == errors.BAD_CONTENT
+    assert await refused(core.execute(alice, c.SendMessage("x" * 4097, to="bob"))) == errors.BAD_CONTENT
+    assert await refused(core.execute(alice, c.SendMessage("hi", to="alice"))) == errors.SELF_MESSAGE
+    assert await refused(core.execute(alice, c.SendMessage("hi", to="nobody"))) == errors.NO_SUCH_USER
+    assert await refused(core.execute(alice, c.SendMessage("hi", to_room="nowhere"))) == errors.NO_SUCH_ROOM
+    assert await refused(core.execute(alice, c.SendMessage("hi", to="bob", sender="bob"))) == errors.BAD_FIELD
+    await core.execute(bob, c.JoinRoom("club"))
+    assert await refused(core.execute(alice, c.SendMessage("hi", to="club"))) == errors.NOT_A_MEMBER
+    assert await refused(core.execute(alice, c.History(room="club"))) == errors.NOT_A_MEMBER
+    assert not bob.of(MessagePosted)
+
+
+@pytest_twisted.ensureDeferred
+async def test_rooms_public_join_leave_and_names(core):
+    alice, bob = await user(core, "alice"), await user(core, "bob")
+    room = await core.execute(alice, c.JoinRoom("lobby"))
+    assert (room.kind, room.members) == ("public", {"alice"})
+    await core.execute(bob, c.JoinRoom("lobby"))
+    assert [e.user for e in alice.of(MemberJoined)] == ["bob"]
+    assert not bob.of(MemberJoined)  # the joiner gets the reply, not the event
+    assert await refused(core.execute(alice, c.JoinRoom("bad room"))) == errors.BAD_NAME
+    assert await refused(core.execute(alice, c.JoinRoom("bob"))) == errors.NAME_TAKEN  # one namespace
+    assert await refused(core.execute(FakeClient(), c.Register("lobby", "pw"))) == errors.USER_EXISTS
+    _, members = await core.execute(bob, c.Who("lobby"))
+    assert [(m.user, m.online) for m in members] == [("alice", True), ("bob", True)]
+    await core.execute(bob, c.LeaveRoom("lobby"))
+    assert [e.user for e in alice.of(MemberLeft)] == ["bob"]
+    assert await refused(core.execute(bob, c.LeaveRoom("lobby"))) == errors.NOT_A_MEMBER
+    rooms = await core.execute(bob, c.ListRooms())
+    assert [r.id for r in rooms] == ["lobby"]  # public rooms are listed to everyone
+
+
+@pytest_twisted.ensureDeferred
+async def test_groups_are_by_invitation_and_only_the_leader_invites(core):
+    lead, guest, outsider = await user(core, "lead"), await user(core, "guest"), await user(core, "outsider")
+    room = await core.execute(lead, c.CreateGroup("Plans!", ("guest",)))
+    assert (room.id, room.kind, room.leader, room.members, room.invited) == ("plans", "group", "lead", {"lead"}, {"guest"})
+    [invite] = guest.of(Invited)
+    assert (invite.inviter, invite.room.id) == ("lead", "plans")
+    assert await refused(core.execute(outsider, c.JoinRoom("plans"))) == errors.PRIVATE_ROOM
+    assert await refused(core.execute(outsider, c.AnswerInvite("plans", True))) == errors.NOT_INVITED
+    assert await refused(core.execute(guest, c.Invite("plans", "outsider"))) == errors.NOT_LEADER
+    assert await refused(core.execute(lead, c.Invite("plans", "ghost"))) == errors.NO_SUCH_USER
+    await core.execute(guest, c.AnswerInvite("plans", True))
+    assert room.members == {"lead", "guest"} and not room.invited
+    assert await refused(core.execute(lead, c.Invite("plans", "guest"))) == errors.ALREADY_MEMBER
+    second = await core.execute(lead, c.CreateGroup("plans"))
+    assert second.id == "plans-2"  # names are unique ids
+    await core.execute(lead, c.Invite("plans-2", "outsider"))
+    await core.execute(outsider, c.AnswerInvite("plans-2", False))
+    assert "outsider" not in core.rooms["plans-2"].invited | core.rooms["plans-2"].members
+    # the leader leaves: leadership passes to a member
+    await core.execute(lead, c.LeaveRoom("plans"))
+    assert room.leader == "guest"
+
+
+@pytest_twisted.ensureDeferred
+async def test_presence_goes_to_people_who_share_a_room(core):
+    alice, bob, stranger = await user(core, "alice"), await user(core, "bob"), await user(core, "stranger")
+    await core.execute(alice, c.JoinRoom("lobby"))
+    await core.execute(bob, c.JoinRoom("lobby"))
+    await core.execute(alice, c.SetStatus("away"))
+    assert [(e.user, e.status) for e in bob.of(PresenceChanged)] == [("alice", "away")]
+    assert not stranger.of(PresenceChanged)
+    assert await refused(core.execute(alice, c.SetStatus("x" * 65))) == errors.BAD_FIELD
+    core.disconnect(alice)
+    assert [(e.user, e.online) for e in bob.of(PresenceChanged)][-1] == ("alice", False)
+    assert core.users["alice"] == "away"  # the custom status outlives the connection
+
+
+@pytest_twisted.ensureDeferred
+async def test_offline_delivery_replays_missed_messages_once_and_in_order(core):
+    alice, bob = await user(core, "alice"), await user(core, "bob")
+    await core.execute(alice, c.JoinRoom("lobby"))
+    await core.execute(bob, c.JoinRoom("lobby"))
+    core.disconnect(bob)
+    await core.store.writer.drain()
+    sent = [await core.execute(alice, c.SendMessage(f"room {n}", to="lobby")) for n in range(3)]
+    sent.append(await core.execute(alice, c.SendMessage("direct", to="bob")))
+    back = await user(core, "bob", register=False)
+    replayed = back.of(MessagePosted)
+    assert [e.message.id for e in replayed] == [m.id for m, _ in sent]
+    assert all(e.offline for e in replayed)
+    core.disconnect(back)
+    await core.store.writer.drain()
+    again = await user(core, "bob", register=False)
+    assert not again.of(MessagePosted)
+
+
+@pytest_twisted.ensureDeferred
+async def test_live_messages_wait_behind_the_replay(core):
+    alice, bob = await user(core, "alice"), await user(core, "bob")
+    await core.execute(alice, c.SendMessage("old", to="bob"))
+    core.disconnect(bob)
+    await core.store.writer.drain()
+    await core.execute(alice, c.SendMessage("missed", to="bob"))
+    back = FakeClient()
+    await core.execute(back, c.Login("bob", "pw"))
+    await core.execute(alice, c.SendMessage("live", to="bob"))  # arrives while the replay runs
+    await back.released
+    assert [(e.message.body, e.offline) for e in back.of(MessagePosted)] == [("missed", True), ("live", False)]
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_room_joined_later_does_not_replay_its_older_messages(core):
+    alice, bob = await user(core, "alice"), await user(core, "bob")
+    core.disconnect(bob)
+    await core.execute(alice, c.JoinRoom("lobby"))
+    await core.execute(alice, c.SendMessage("before bob joined", to="lobby"))
+    back = await user(core, "bob", register=False)
+    await core.execute(back, c.JoinRoom("lobby"))
+    core.disconnect(back)
+    await core.execute(alice, c.SendMessage("after bob joined", to="lobby"))
+    await core.store.writer.drain()
+    again = await user(core, "bob", register=False)
+    assert [e.message.body for e in again.of(MessagePosted)] == ["after bob joined"]
+
+
+@pytest_twisted.ensureDeferred
+async def test_history_pages_backwards(core):
+    alice = await user(core, "alice")
+    await core.execute(alice, c.JoinRoom("lobby"))
+    ids = [(await core.execute(alice, c.SendMessage(f"m{n}", to="lobby")))[0].id for n in range(10)]
+    _, last3 = await core.execute(alice, c.History(room="lobby", limit=3))
+    assert [m.id for m in last3] == ids[-3:]
+    _, before = await core.execute(alice, c.History(room="lobby", before=ids[-3], limit=3))
+    assert [m.id for m in before] == ids[-6:-3]
+    _, capped = await core.execute(alice, c.History(room="lobby", limit=10**9))
+    assert len(capped) == 10
+
+
+@pytest_twisted.ensureDeferred
+async def test_state_is_loaded_at_start(tmp_path):
+    core = await make_core(tmp_path)
+    lead, guest = await user(core, "lead"), await user(core, "guest")
+    await core.execute(lead, c.CreateGroup("crew", ("guest",)))
+    await core.execute(lead, c.JoinRoom("lobby"))
+    await core.execute(lead, c.SetStatus("busy"))
+    await core.execute(lead, c.SendMessage("hi", to="guest"))
+    await core.store.close()
+    again = await make_core(tmp_path)
+    try:
+        crew = again.rooms["crew"]
+        assert (crew.leader, crew.members, crew.invited) == ("lead", {"lead"}, {"guest"})
+        assert again.rooms["lobby"].members == {"lead"}
+        assert again.rooms["dm:guest:lead"].kind == "direct"
+        assert again.users == {"lead": "busy", "guest": "online"}
+        assert again.rooms_of["lead"] == {"crew", "lobby", "dm:guest:lead"}
+        assert again.fanout_upto == 1
+    finally:
+        await again.store.close()

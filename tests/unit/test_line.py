@@ -1,0 +1,85 @@
+"""Line framing on a StringTransport: partial lines, CRLF, over-long lines, timeouts."""
+
+import orjson
+from twisted.internet.task import Clock
+from twisted.internet.testing import StringTransport
+
+from chatdaemon import errors
+from chatdaemon.config import Limits
+from chatdaemon.session import Flusher
+from chatdaemon.transports.line import LineFactory
+
+
+class NullCore:
+    fanout_upto = 0
+
+    def disconnect(self, session):
+        pass
+
+
+def connect(**limits):
+    clock = Clock()
+    factory = LineFactory(NullCore(), Limits(**limits), clock, Flusher(clock))
+    protocol = factory.buildProtocol(None)
+    transport = StringTransport()
+    protocol.makeConnection(transport)
+    return clock, protocol, transport
+
+
+def replies(clock, transport) -> list[dict]:
+    clock.advance(0)
+    return [orjson.loads(line) for line in transport.value().splitlines()]
+
+
+def ping(n) -> bytes:
+    return orjson.dumps({"type": "PING", "timestamp": 1, "payload": {"n": n}})
+
+
+def test_lines_split_and_joined_arbitrarily():
+    clock, protocol, transport = connect()
+    data = ping(1) + b"\r\n" + ping(2) + b"\n" + ping(3) + b"\n"
+    for i in range(0, len(data), 7):
+        protocol.dataReceived(data[i : i + 7])
+    assert [f["payload"]["n"] for f in replies(clock, transport)[1:]] == [1, 2, 3]
+
+
+def test_an_over_long_line_is_skipped_with_an_error_and_the_next_line_works():
+    clock, protocol, transport = connect(max_line_bytes=100)
+    protocol.dataReceived(ping(1) + b"\n")
+    protocol.dataReceived(b"x" * 80)
+    protocol.dataReceived(b"y" * 80)  # over the limit before any newline
+    protocol.dataReceived(b"z" * 500 + b"\n" + ping(2) + b"\n" + b"w" * 101 + b"\n" + ping(3) + b"\n")
+    frames = replies(clock, transport)[1:]
+    assert [(f["type"], f["payload"].get("n"), f["payload"].get("code")) for f in frames] == [
+        ("PONG", 1, None),
+        ("ERROR", None, errors.LINE_TOO_LONG),
+        ("PONG", 2, None),
+        ("ERROR", None, errors.LINE_TOO_LONG),
+        ("PONG", 3, None),
+    ]
+    assert protocol._buffer == b""
+
+
+def test_the_buffer_never_grows_past_the_limit():
+    clock, protocol, transport = connect(max_line_bytes=1000)
+    for _ in range(100):
+        protocol.dataReceived(b"a" * 999)
+        assert len(protocol._buffer) <= 1000
+
+
+def test_a_silent_connection_is_closed_after_the_login_timeout():
+    clock, protocol, transport = connect(login_timeout=30)
+    clock.advance(29)
+    assert not transport.disconnecting
+    clock.advance(2)
+    assert transport.disconnecting
+    [frame] = [orjson.loads(line) for line in transport.value().splitlines()]
+    assert frame["payload"]["code"] == errors.IDLE_TIMEOUT
+
+
+def test_a_line_resets_the_timeout():
+    clock, protocol, transport = connect(login_timeout=30)
+    for _ in range(5):
+        clock.advance(20)
+        protocol.dataReceived(ping(0) + b"\n")
+    assert not transport.disconnecting

@@ -1,0 +1,206 @@
+"""The session on a fake transport and a fake clock: ordering, coalescing, back-pressure, slow consumers."""
+
+import orjson
+from twisted.internet.defer import Deferred, succeed
+from twisted.internet.task import Clock
+
+from chatdaemon import errors
+from chatdaemon.config import Limits
+from chatdaemon.core import commands as c
+from chatdaemon.core.events import MessagePosted
+from chatdaemon.core.chat import LoginResult
+from chatdaemon.core.model import Message, Room
+from chatdaemon.dialects.typed import TypedDialect
+from chatdaemon.session import Flusher, Session
+
+
+class FakeTransport:
+    def __init__(self):
+        self.writes: list[list[bytes]] = []
+        self.closed = self.aborted = False
+        self.reading = True
+
+    def write_frames(self, frames):
+        self.writes.append(list(frames))
+
+    def close(self):
+        self.closed = True
+
+    def abort(self):
+        self.aborted = True
+
+    def pause_reading(self):
+        self.reading = False
+
+    def resume_reading(self):
+        self.reading = True
+
+    def frames(self) -> list[dict]:
+        return [orjson.loads(f) for batch in self.writes for f in batch]
+
+
+class ScriptedCore:
+    """Answers each command with a Deferred the test fires."""
+
+    fanout_upto = 0
+
+    def __init__(self):
+        self.calls: list[tuple[object, Deferred]] = []
+
+    def execute(self, session, command):
+        d = Deferred()
+        self.calls.append((command, d))
+        return d
+
+    def disconnect(self, session):
+        self.disconnected = session
+
+
+def make(**limits):
+    clock, core, transport = Clock(), ScriptedCore(), FakeTransport()
+    session = Session(core, transport, Flusher(clock), Limits(**limits), clock, "tcp", "test")
+    return clock, core, transport, session
+
+
+def typed(kind, **payload) -> bytes:
+    return orjson.dumps({"type": kind, "timestamp": 1, "payload": payload})
+
+
+def event(n: int, size: int = 10) -> MessagePosted:
+    return MessagePosted(message=Message(n, "lobby", "a", "x" * size, 0), room=Room("lobby", "public", "lobby", None))
+
+
+def test_output_of_one_turn_leaves_in_one_write():
+    clock, core, transport, session = make()
+    session.frame_received(typed("PING", n=1))
+    session.frame_received(typed("PING", n=2))
+    assert transport.writes == []
+    clock.advance(0)
+    assert len(transport.writes) == 1
+    assert [f["type"] for f in transport.frames()] == ["CONNECTION_ESTABLISHED", "PONG", "PONG"]
+
+
+def test_a_barrier_command_holds_back_later_frames_and_replies_keep_their_order():
+    clock, core, transport, session = make()
+    session.frame_received(typed("LOGIN_REQUEST", username="u", passwordHash="p"))
+    session.frame_received(typed("PING", n=1))
+    assert [type(cmd) for cmd, _ in core.calls] == [c.Login]
+    assert not transport.reading  # the frames behind the login wait, and so does the socket
+    core.calls[0][1].callback(LoginResult("u", "K"))
+    clock.advance(0)
+    assert [f["type"] for f in transport.frames()] == ["CONNECTION_ESTABLISHED", "LOGIN_RESPONSE", "PONG"]
+    assert transport.reading
+
+
+def test_pipelined_sends_run_together_but_answer_in_order():
+    clock, core, transport, session = make()
+    for n in range(3):
+        session.frame_received(typed("TEXT_MESSAGE", receiver="b", content=f"m{n}"))
+    assert len(core.calls) == 3  # no waiting between sends
+    message = lambda n: (Message(n, "dm:a:b", "a", "x", 0), Room("dm:a:b", "direct", "dm:a:b", None, {"a", "b"}))
+    core.calls[2][1].callback(message(3))
+    core.calls[1][1].callback(message(2))
+    clock.advance(0)
+    assert [f["type"] for f in transport.frames()] == ["CONNECTION_ESTABLISHED"]  # the first is not done yet
+    core.calls[0][1].callback(message(1))
+    clock.advance(0)
+    assert [f["payload"]["messageId"] for f in transport.frames()[1:]] == [1, 2, 3]
+
+
+def test_the_rate_limit_pauses_reading_instead_of_dropping():
+    clock, core, transport, session = make(rate_per_second=2.0, rate_burst=2)
+    for n in range(4):
+        session.frame_received(typed("PING", n=n))
+    clock.advance(0)
+    assert [f["payload"].get("n") for f in transport.frames()[1:]] == [0, 1]
+    assert not transport.reading
+    clock.advance(1.0)
+    assert [f["payload"].get("n") for f in transport.frames()[1:]] == [0, 1, 2, 3]
+    assert transport.reading
+
+
+def test_too_many_bad_frames_in_a_row_close_with_a_reason():
+    clock, core, transport, session = make(max_bad_frames=3)
+    for _ in range(3):
+        session.frame_received(b"{bad")
+    assert transport.closed and not session.open
+    codes = [f["payload"]["code"] for f in transport.frames()]
+    assert codes == [errors.BAD_JSON] * 3 + [errors.TOO_MANY_ERRORS]
+
+
+def test_a_good_frame_resets_the_bad_frame_count():
+    clock, core, transport, session = make(max_bad_frames=3)
+    for _ in range(5):
+        session.frame_received(b"{bad")
+        session.frame_received(b"{bad")
+        session.frame_received(typed("PING"))
+    assert session.open
+
+
+def test_a_burst_that_the_client_drains_is_not_a_slow_consumer():
+    clock, core, transport, session = make(outbound_buffer_bytes=1000, slow_consumer_grace=2.0)
+    session.dialect = TypedDialect()
+    session.pauseProducing()
+    for n in range(12):
+        session.deliver(event(n, 100))  # ~2.6 KiB: over the limit, under 4x
+    clock.advance(1.0)
+    session.resumeProducing()  # the client read it all
+    clock.advance(5.0)
+    assert session.open and not transport.aborted
+    assert len(transport.frames()) == 12
+
+
+def test_a_client_that_stays_behind_is_dropped_after_the_grace_period():
+    clock, core, transport, session = make(outbound_buffer_bytes=1000, slow_consumer_grace=2.0)
+    session.dialect = TypedDialect()
+    session.pauseProducing()
+    for n in range(12):
+        session.deliver(event(n, 100))
+    clock.advance(1.9)
+    assert session.open
+    clock.advance(0.2)
+    assert transport.aborted and not session.open
+    assert transport.frames()[-1]["payload"]["code"] == errors.SLOW_CONSUMER
+
+
+def test_a_runaway_backlog_is_dropped_at_once():
+    clock, core, transport, session = make(outbound_buffer_bytes=1000)
+    session.dialect = TypedDialect()
+    session.pauseProducing()
+    for n in range(50):
+        session.deliver(event(n, 100))
+    assert transport.aborted and not session.open
+
+
+def test_live_events_wait_while_the_offline_replay_runs():
+    clock, core, transport, session = make()
+    session.dialect = TypedDialect()
+    session.hold()
+    session.deliver(event(5))  # live, arrives first
+    session.deliver(MessagePosted(message=Message(3, "lobby", "a", "old", 0), room=event(0).room, offline=True))
+    clock.advance(0)
+    assert [f["type"] for f in transport.frames()] == ["OFFLINE_MESSAGE"]
+    assert session.delivered_upto(99) == 3  # mid-replay: only the replayed part is surely delivered
+    session.release()
+    clock.advance(0)
+    assert [f["type"] for f in transport.frames()] == ["OFFLINE_MESSAGE", "TEXT_MESSAGE"]
+    assert session.delivered_upto(99) == 99
+
+
+def test_writable_waits_for_the_transport_to_drain():
+    clock, core, transport, session = make(outbound_buffer_bytes=1000)
+    assert session.writable().called
+    session.pauseProducing()
+    waiting = session.writable()
+    assert not waiting.called
+    session.resumeProducing()
+    assert waiting.called
+
+
+def test_connection_lost_tells_the_core():
+    clock, core, transport, session = make()
+    session.connection_lost()
+    assert core.disconnected is session and not session.open
+    session.frame_received(typed("PING"))
+    clock.advance(0)
+    assert transport.writes == []

@@ -1,0 +1,135 @@
+"""The SQLite store: schema versions, group commit, conflicts, reads."""
+
+import sqlite3
+
+import pytest
+import pytest_twisted
+from twisted.internet import defer, reactor
+
+from chatdaemon.core.model import Message, Room
+from chatdaemon.store import Conflict, migrate
+from chatdaemon.store.sqlite import DB_FILE, SQLiteStore
+
+
+@pytest_twisted.async_yield_fixture
+async def store(tmp_path):
+    store = SQLiteStore(str(tmp_path), reactor)
+    await store.open()
+    yield store
+    await store.close()
+
+
+def test_a_new_database_gets_the_latest_schema_and_wal(tmp_path):
+    conn = sqlite3.connect(tmp_path / DB_FILE, isolation_level=None)
+    assert migrate.upgrade(conn, str(tmp_path / DB_FILE)) == 0
+    assert migrate.current_version(conn) == migrate.LATEST
+    assert migrate.upgrade(conn, str(tmp_path / DB_FILE)) == migrate.LATEST  # idempotent
+    tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    assert {"users", "rooms", "members", "messages", "inbox", "session_keys", "invites"} <= tables
+
+
+def test_an_older_database_is_backed_up_then_upgraded(tmp_path, monkeypatch):
+    path = str(tmp_path / DB_FILE)
+    conn = sqlite3.connect(path, isolation_level=None)
+    migrate.upgrade(conn, path)
+    conn.execute("INSERT INTO users (name, password, created) VALUES ('keep', 'h', 0)")
+    shipped = migrate.migrations()
+    monkeypatch.setattr(migrate, "migrations", lambda: {**shipped, 99: "CREATE TABLE extra (x INTEGER);"})
+    monkeypatch.setattr(migrate, "LATEST", 99)
+    assert migrate.upgrade(conn, path) == migrate.current_version(sqlite3.connect(path + f".v{max(shipped)}.bak"))
+    assert migrate.current_version(conn) == 99
+    assert conn.execute("SELECT name FROM users").fetchall() == [("keep",)]
+
+
+def test_a_failed_migration_changes_nothing(tmp_path, monkeypatch):
+    path = str(tmp_path / DB_FILE)
+    conn = sqlite3.connect(path, isolation_level=None)
+    migrate.upgrade(conn, path)
+    shipped = migrate.migrations()
+    monkeypatch.setattr(migrate, "migrations", lambda: {**shipped, 99: "CREATE TABLE half (x); SELECT nonsense FROM nowhere;"})
+    monkeypatch.setattr(migrate, "LATEST", 99)
+    with pytest.raises(sqlite3.OperationalError):
+        migrate.upgrade(conn, path)
+    assert migrate.current_version(conn) == max(shipped)
+    assert not conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'half'").fetchall()
+
+
+def test_a_database_newer_than_the_code_is_refused(tmp_path):
+    path = str(tmp_path / DB_FILE)
+    conn = sqlite3.connect(path, isolation_level=None)
+    migrate.upgrade(conn, path)
+    conn.execute("UPDATE schema_version SET version = 1000")
+    with pytest.raises(RuntimeError, match="newer than this chatd"):
+        migrate.upgrade(conn, path)
+
+
+@pytest_twisted.ensureDeferred
+async def test_group_commit_shares_transactions_and_keeps_order(store):
+    await store.create_user("a", "h", 0)
+    await store.create_room(Room("r", "public", "r", None), 0)
+    before = store.writer.commits
+    messages = [Message(store.next_message_id(), "r", "a", f"m{n}", n) for n in range(500)]
+    fired = []
+    await defer.gatherResults([store.append_message(m).addCallback(lambda _, m=m: fired.append(m.id)) for m in messages])
+    assert fired == [m.id for m in messages]
+    assert store.writer.commits - before <= 3
+    assert [m.body for m in await store.history("r", 0, 1000)] == [f"m{n}" for n in range(500)]
+
+
+@pytest_twisted.ensureDeferred
+async def test_one_failing_write_does_not_sink_its_batch(store):
+    results = await defer.DeferredList(
+        [store.create_user("a", "h", 0), store.create_user("a", "h2", 0), store.create_user("b", "h", 0)],
+        consumeErrors=True,
+    )
+    assert [ok for ok, _ in results] == [True, False, True]
+    assert results[1][1].check(Conflict)
+    assert await store.password_hash("a") == "h"
+    assert await store.password_hash("b") == "h"
+
+
+@pytest_twisted.ensureDeferred
+async def test_ids_continue_after_reopening(tmp_path):
+    store = SQLiteStore(str(tmp_path), reactor)
+    await store.open()
+    await store.create_user("a", "h", 0)
+    await store.create_room(Room("r", "public", "r", None), 0)
+    for _ in range(3):
+        await store.append_message(Message(store.next_message_id(), "r", "a", "x", 0))
+    await store.close()
+    store = SQLiteStore(str(tmp_path), reactor)
+    await store.open()
+    try:
+        assert store.next_message_id() == 4
+        assert (await store.load()).last_message_id == 3
+    finally:
+        await store.close()
+
+
+@pytest_twisted.ensureDeferred
+async def test_missed_skips_own_messages_and_earlier_ones(store):
+    for name in ("a", "b"):
+        await store.create_user(name, "h", 0)
+    await store.create_room(Room("r", "public", "r", None), 0)
+    await store.add_member("r", "a", 0)
+    await store.append_message(Message(store.next_message_id(), "r", "a", "before b", 0))
+    await store.add_member("r", "b", 1)
+    for sender in ("a", "b", "a"):
+        await store.append_message(Message(store.next_message_id(), "r", sender, f"from {sender}", 0))
+    missed = await store.missed("b", 0, 100, 10)
+    assert [(m.id, m.body) for m in missed] == [(2, "from a"), (4, "from a")]
+    assert [m.id for m in await store.missed("b", 2, 100, 10)] == [4]
+    assert [m.id for m in await store.missed("b", 0, 3, 10)] == [2]
+    await store.set_cursor("b", 4)
+    await store.set_cursor("b", 2)  # a cursor never moves back
+    assert await store.cursor("b") == 4
+
+
+@pytest_twisted.ensureDeferred
+async def test_inbox_holds_notices_until_dropped(store):
+    await store.create_user("a", "h", 0)
+    await store.push_inbox("a", "invite", {"room": "r", "inviter": "b"}, 5)
+    [(nid, kind, payload, ts)] = await store.inbox("a")
+    assert (kind, payload, ts) == ("invite", {"room": "r", "inviter": "b"}, 5)
+    await store.drop_inbox("a", nid)
+    assert await store.inbox("a") == []

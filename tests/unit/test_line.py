@@ -1,6 +1,8 @@
 """Line framing on a StringTransport: partial lines, CRLF, over-long lines, timeouts."""
 
 import orjson
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from twisted.internet.task import Clock
 from twisted.internet.testing import StringTransport
 
@@ -83,3 +85,51 @@ def test_a_line_resets_the_timeout():
         clock.advance(20)
         protocol.dataReceived(ping(0) + b"\n")
     assert not transport.disconnecting
+
+
+class RefusingCore(NullCore):
+    """Refuses every command, as the real core does for a connection that is not logged in."""
+
+    def execute(self, session, command):
+        from twisted.internet.defer import fail
+
+        from chatdaemon.errors import ChatError
+
+        return fail(ChatError(errors.NOT_LOGGED_IN))
+
+
+FRAMES = [
+    ping(1),
+    b'{"type": "TEXT_MESSAGE", "payload": {"receiver": "x", "content": "hi"}}',
+    b'{"type": "LOGIN_REQUEST", "payload": {"username": "u", "password": "p"}}',
+    b"/help",
+    b"/join lobby",
+    b"hello",
+]
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(st.one_of(st.sampled_from(FRAMES), st.binary(max_size=300)), max_size=12),
+    st.lists(st.integers(min_value=1, max_value=64), min_size=1, max_size=8),
+)
+def test_any_bytes_in_any_pieces_never_break_the_connection(frames, cuts):
+    clock = Clock()
+    factory = LineFactory(RefusingCore(), Limits(max_line_bytes=200, max_bad_frames=10**6), clock, Flusher(clock))
+    protocol = factory.buildProtocol(None)
+    transport = StringTransport()
+    protocol.makeConnection(transport)
+    data = b"\n".join(frames) + b"\n"
+    position, i = 0, 0
+    while position < len(data):
+        size = cuts[i % len(cuts)]
+        protocol.dataReceived(data[position : position + size])
+        position, i = position + size, i + 1
+    clock.advance(0)
+    assert protocol.session.open
+    assert len(protocol._buffer) <= 200
+    for line in transport.value().splitlines():
+        if line.startswith(b"{"):
+            orjson.loads(line)  # every JSON reply is valid JSON
+        else:
+            line.decode("utf-8")  # every text reply is valid UTF-8

@@ -1,3 +1,3 @@
-"""chatd: one chat core speaking five client dialects over line, TLS and WebSocket transports."""
+"""chatd: one chat core speaking several client dialects over line transports (TCP and TLS)."""
 
 __version__ = "0.1.0"

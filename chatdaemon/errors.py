@@ -1,12 +1,12 @@
 """The one error type of the core, and the table of its stable codes.
 
-Codes 1xxx-6xxx are seed 002's own tables; codes from 7000 on are chatd's,
+Codes 1xxx-6xxx are seed 002's own tables (chatd never sends 1001, "authentication
+failed": a registration fails with 1002, 1003 or 7008); codes from 7000 on are chatd's,
 grouped by thousands: 7xxx bad requests, 8xxx chat rules, 9xxx server faults.
 docs/errors.md lists every code; a unit test keeps the two in step.
 """
 
 # seed 002: registration, login
-AUTH_FAILED = 1001
 USER_EXISTS = 1002
 REGISTER_SERVER_ERROR = 1003
 INVALID_CREDENTIALS = 2001
@@ -20,7 +20,6 @@ BAD_FRAME = 7002
 UNKNOWN_TYPE = 7003
 BAD_FIELD = 7004
 LINE_TOO_LONG = 7005
-RATE_LIMITED = 7006
 NOT_LOGGED_IN = 7007
 BAD_NAME = 7008
 IDLE_TIMEOUT = 7009
@@ -44,7 +43,6 @@ NOT_LEADER = 8010
 SERVER_ERROR = 9001
 
 MESSAGES = {
-    AUTH_FAILED: "authentication failed",
     USER_EXISTS: "user already exists",
     REGISTER_SERVER_ERROR: "server error during registration",
     INVALID_CREDENTIALS: "invalid credentials",
@@ -56,7 +54,6 @@ MESSAGES = {
     UNKNOWN_TYPE: "unknown message type",
     BAD_FIELD: "a field is missing or has the wrong type",
     LINE_TOO_LONG: "line exceeds the maximum length",
-    RATE_LIMITED: "too many requests, slow down",
     NOT_LOGGED_IN: "log in first",
     BAD_NAME: "names are 1-32 letters, digits, '_', '.' or '-'",
     IDLE_TIMEOUT: "idle for too long",
@@ -83,6 +80,7 @@ class ChatError(Exception):
     def __init__(self, code: int, message: str | None = None):
         self.code = code
         self.message = message or MESSAGES[code]
+        self.original_type = ""  # the type of the frame refused, where a dialect has one
         super().__init__(code, self.message)
 
     def __repr__(self) -> str:

@@ -65,17 +65,22 @@ class ChatService(MultiService):
     def stopService(self) -> Deferred:
         return Deferred.fromCoroutine(self._stop())
 
+    async def _until_closed(self, seconds: float) -> None:
+        """Wait until every connection is gone (each has saved its user's cursor), or `seconds` pass."""
+        waited = 0.0
+        while self.line_factory.sessions and waited < seconds:
+            await deferLater(self.reactor, 0.05, lambda: None)
+            waited += 0.05
+
     async def _stop(self) -> None:
         self.ready = False
         await super().stopService()
         notice = Notice(code=errors.SHUTTING_DOWN, text="server is shutting down")
         for session in list(self.line_factory.sessions):
             session.notify_close(notice)
-        waited = 0.0
-        while self.line_factory.sessions and waited < STOP_GRACE_SECONDS:
-            await deferLater(self.reactor, 0.05, lambda: None)
-            waited += 0.05
+        await self._until_closed(STOP_GRACE_SECONDS)
         for session in list(self.line_factory.sessions):
             session.transport.abort()
+        await self._until_closed(1.0)  # an aborted connection is lost on a later turn
         await self.store.close()
         self.log.info("chatd stopped")

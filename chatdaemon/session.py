@@ -94,8 +94,9 @@ class Session:
         self._dropped = False
         self._slow_timer = None
         self._held: list[bytes] | None = None  # live output kept aside during an offline replay
-        self._replay_mark = 0
-        self._flushed_mark = 0
+        self._replay_mark = 0  # the last offline message queued
+        self._written_mark = 0  # every message up to this id was handed to the transport
+        self._flushed_mark = 0  # ... and up to this one the transport said it sent
         self._writable_waiters: list[Deferred] = []
         self._inbox: deque[bytes] = deque()
         self._busy = False  # a barrier command is running
@@ -238,6 +239,7 @@ class Session:
         out, self._out = self._out, []
         self._out_bytes = sum(map(len, self._held)) if self._held else 0
         self.transport.write_frames(out)
+        self._written_mark = self._replay_mark if self._held is not None else self.core.fanout_upto
         if not self._paused:
             self._wake_writers()
 
@@ -264,11 +266,15 @@ class Session:
             d.callback(None)
 
     def delivered_upto(self, fanout: int) -> int:
-        """The highest message id this client surely received (see core.chat)."""
-        if self._held is not None:
-            return self._replay_mark
+        """The highest message id this client surely received (see core.chat).
+
+        What was written while the transport kept up counts; what was still
+        queued here, or written after the transport last said it was full, does not.
+        """
         if self._paused or self._dropped:
             return self._flushed_mark
+        if self._out or self._held is not None:
+            return self._written_mark
         return fanout
 
     def _drop_slow(self) -> None:
@@ -290,7 +296,7 @@ class Session:
     def resumeProducing(self) -> None:
         self._paused = False
         self._cancel_slow_timer()
-        self._flushed_mark = self._replay_mark if self._held is not None else self.core.fanout_upto
+        self._flushed_mark = self._written_mark  # the transport's buffer has drained
         self.flush()
         if not self._paused:
             self._wake_writers()
@@ -312,9 +318,10 @@ class Session:
         self.transport.close()
 
     def notify_close(self, event) -> None:
-        """Deliver a last event (e.g. the server shutting down) and close."""
-        if self.dialect is not None:
-            self.deliver(event)
+        """Send a last event (e.g. the server shutting down), ahead of anything held, and close."""
+        frame = event.encoded(self.dialect) if self.dialect is not None else None
+        if frame is not None:
+            self.send(frame)
         self.close()
 
     def _cancel_slow_timer(self) -> None:

@@ -93,7 +93,12 @@ class TextDialect:
         return [_line(f"* chatd {__version__}: /register NAME PASSWORD or /login NAME PASSWORD; /help for more")]
 
     def error(self, error: ChatError) -> bytes:
-        return _line(f"! {error.code} {error.message}")
+        return _line(f"! {error.code} {_clean(error.message)}")
+
+    def _advise(self, code: int, message: str) -> Request:
+        """An answer that is an error line, without counting the line as a bad frame."""
+        line = self.error(ChatError(code, message))
+        return Request(None, lambda _: [line], self._errors)
 
     def _errors(self, error: ChatError) -> list[bytes]:
         return [self.error(error)]
@@ -110,9 +115,9 @@ class TextDialect:
             if not line:
                 return Request(None, lambda _: [], self._errors)
             if not self.user:
-                raise ChatError(errors.NOT_LOGGED_IN, "log in first: /login NAME PASSWORD (or /register NAME PASSWORD)")
+                return self._advise(errors.NOT_LOGGED_IN, "log in first: /login NAME PASSWORD (or /register NAME PASSWORD)")
             if not self.room:
-                raise ChatError(errors.NOT_A_MEMBER, "join a room first: /join ROOM (or /msg USER TEXT)")
+                return self._advise(errors.NOT_A_MEMBER, "join a room first: /join ROOM (or /msg USER TEXT)")
             return Request(c.SendMessage(line, to_room=self.room), lambda _: [], self._errors)
         word, _, rest = line[1:].partition(" ")
         handler = getattr(self, "_cmd_" + word.lower(), None) if word.isalpha() else None

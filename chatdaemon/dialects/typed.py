@@ -32,7 +32,7 @@ def _text(payload: dict, key: str, *alternatives: str) -> str:
 
 
 def _optional_text(payload: dict, key: str) -> str:
-    return _text(payload, key) if key in payload else ""
+    return "" if payload.get(key) is None else _text(payload, key)
 
 
 def _message_payload(event: MessagePosted) -> dict:
@@ -75,9 +75,6 @@ class TypedDialect:
     name = "typed"
     encode_event = staticmethod(encode_event)
 
-    def __init__(self):
-        self._type = None  # the type of the frame being decoded, for ERROR frames
-
     def greeting(self) -> list[bytes]:
         return [
             envelope(
@@ -88,26 +85,29 @@ class TypedDialect:
 
     def error(self, error: ChatError) -> bytes:
         payload = {"code": error.code, "message": error.message}
-        if self._type:
-            payload["originalType"] = self._type
+        if error.original_type:
+            payload["originalType"] = error.original_type
         return envelope("ERROR", payload)
 
     def _errors(self, error: ChatError) -> list[bytes]:
         return [self.error(error)]
 
     def decode(self, raw: bytes) -> Request:
-        self._type = None
         frame = parse_json(raw)
         if not isinstance(frame, dict) or not isinstance(frame.get("type"), str):
             raise ChatError(errors.BAD_FRAME, 'a typed frame is {"type": "...", "timestamp": ..., "payload": {...}}')
-        self._type = frame["type"]
-        payload = frame.get("payload", {})
-        if not isinstance(payload, dict):
-            raise ChatError(errors.BAD_FIELD, "payload must be an object")
-        handler = getattr(self, "_on_" + self._type, None) if self._type.isupper() else None
-        if handler is None:
-            raise ChatError(errors.UNKNOWN_TYPE, f"unknown message type {self._type[:64]!r}")
-        return handler(payload)
+        kind = frame["type"]
+        try:
+            payload = frame.get("payload", {})
+            if not isinstance(payload, dict):
+                raise ChatError(errors.BAD_FIELD, "payload must be an object")
+            handler = getattr(self, "_on_" + kind, None) if kind.isupper() else None
+            if handler is None:
+                raise ChatError(errors.UNKNOWN_TYPE, f"unknown message type {kind[:64]!r}")
+            return handler(payload)
+        except ChatError as e:
+            e.original_type = kind[:64]
+            raise
 
     # -- accounts
 
@@ -179,10 +179,10 @@ class TypedDialect:
 
     def _on_TEXT_MESSAGE(self, p: dict) -> Request:
         content = _text(p, "content")
-        room = _optional_text(p, "room") or _optional_text(p, "group")
+        room = _optional_text(p, "room")
         receiver = room or _text(p, "receiver")
         client_id = p.get("clientMessageId")
-        echo = {"clientMessageId": client_id} if isinstance(client_id, (str, int)) else {}
+        echo = {"clientMessageId": client_id} if isinstance(client_id, (str, int)) and not isinstance(client_id, bool) else {}
 
         def acked(result):
             message, _ = result

@@ -5,7 +5,7 @@ import os
 import sqlite3
 
 from twisted.enterprise import adbapi
-from twisted.internet.defer import inlineCallbacks
+from twisted.internet.defer import fail, inlineCallbacks
 from zope.interface import implementer
 
 from ..core.model import Message, Room
@@ -66,6 +66,8 @@ class SQLiteStore:
         return self._reader_pool.runQuery(sql, args)
 
     def _write(self, sql, *args):
+        if self.writer is None:
+            return fail(RuntimeError("the store is closed"))
         return self.writer.submit(lambda cursor: cursor.execute(sql, args).rowcount)
 
     # -- state at start

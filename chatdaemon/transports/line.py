@@ -2,8 +2,8 @@
 
 Lines end in "\\n" ("\\r\\n" is accepted). A line longer than the limit is
 skipped up to its end and answered with an error; the connection goes on.
-The connection is closed after `login_timeout` seconds without logging in,
-or `idle_timeout` seconds without a line.
+A connection that has not logged in within `login_timeout` seconds of
+connecting is closed, and so is a logged-in one silent for `idle_timeout`.
 """
 
 from twisted.internet.interfaces import ISSLTransport
@@ -38,11 +38,11 @@ class LineProtocol(Protocol, TimeoutMixin):
         self.log.info("connection opened: {kind} {peer}", kind=kind, peer=peer)
 
     def dataReceived(self, data: bytes) -> None:
-        timeout = self.limits.idle_timeout if self.session.user else self.limits.login_timeout
-        if timeout != self.timeOut:
-            self.setTimeout(timeout)
-        else:
-            self.resetTimeout()
+        if self.session.user:
+            if self.timeOut != self.limits.idle_timeout:
+                self.setTimeout(self.limits.idle_timeout)
+            else:
+                self.resetTimeout()
         buffer, start, limit = self._buffer + data, 0, self.limits.max_line_bytes
         while self.session.open:
             end = buffer.find(b"\n", start)
@@ -64,7 +64,14 @@ class LineProtocol(Protocol, TimeoutMixin):
         self._buffer = rest
 
     def timeoutConnection(self) -> None:
-        self.session.close(ChatError(errors.IDLE_TIMEOUT, f"no line for {self.timeOut:g} seconds"))
+        if self.timeOut == self.limits.login_timeout:
+            if self.session.user:  # logged in since the last line: from now on, the idle timeout
+                self.setTimeout(self.limits.idle_timeout)
+                return
+            reason = f"not logged in within {self.timeOut:g} seconds"
+        else:
+            reason = f"no line for {self.timeOut:g} seconds"
+        self.session.close(ChatError(errors.IDLE_TIMEOUT, reason))
 
     def connectionLost(self, reason) -> None:
         self.setTimeout(None)

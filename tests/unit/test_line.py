@@ -79,12 +79,27 @@ def test_a_silent_connection_is_closed_after_the_login_timeout():
     assert frame["payload"]["code"] == errors.IDLE_TIMEOUT
 
 
-def test_a_line_resets_the_timeout():
+def test_the_login_timeout_is_a_deadline_that_pings_do_not_extend():
     clock, protocol, transport = connect(login_timeout=30)
+    clock.advance(20)
+    protocol.dataReceived(ping(0) + b"\n")
+    clock.advance(11)
+    assert transport.disconnecting
+
+
+def test_once_logged_in_each_line_restarts_the_idle_timeout():
+    clock, protocol, transport = connect(login_timeout=30, idle_timeout=100)
+    clock.advance(10)
+    protocol.session.user = "alice"  # as the core does when a login succeeds
+    clock.advance(21)  # the login deadline passes: the idle timeout takes over
+    assert not transport.disconnecting
     for _ in range(5):
-        clock.advance(20)
+        clock.advance(90)
         protocol.dataReceived(ping(0) + b"\n")
     assert not transport.disconnecting
+    clock.advance(101)
+    assert transport.disconnecting
+    assert b"no line for 100 seconds" in transport.value()
 
 
 class RefusingCore(NullCore):

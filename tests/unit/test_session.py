@@ -204,3 +204,45 @@ def test_connection_lost_tells_the_core():
     session.frame_received(typed("PING"))
     clock.advance(0)
     assert transport.writes == []
+
+
+def test_what_is_still_queued_at_a_disconnect_does_not_count_as_delivered():
+    clock, core, transport, session = make()
+    session.dialect = TypedDialect()
+    core.fanout_upto = 10
+    session.deliver(event(10))
+    clock.advance(0)  # written
+    assert session.delivered_upto(10) == 10
+    core.fanout_upto = 11
+    session.deliver(event(11))  # queued, not yet written
+    assert session.delivered_upto(11) == 10
+
+
+def test_after_a_drop_only_what_the_transport_drained_counts():
+    clock, core, transport, session = make(outbound_buffer_bytes=1000)
+    session.dialect = TypedDialect()
+    core.fanout_upto = 5
+    session.deliver(event(5))
+    clock.advance(0)
+    session.pauseProducing()  # the transport's buffer is full with message 5 in it
+    session.resumeProducing()  # ... and has drained: 5 is out
+    core.fanout_upto = 6
+    session.deliver(event(6))
+    clock.advance(0)
+    session.pauseProducing()  # 6 sits in the transport's buffer
+    for n in range(7, 60):
+        core.fanout_upto = n
+        session.deliver(event(n, 100))
+    assert transport.aborted
+    assert session.delivered_upto(59) == 5  # 6 and later are replayed at the next login
+
+
+def test_the_shutdown_notice_is_not_held_behind_a_replay():
+    from chatdaemon.core.events import Notice
+
+    clock, core, transport, session = make()
+    session.dialect = TypedDialect()
+    session.hold()
+    session.notify_close(Notice(code=errors.SHUTTING_DOWN, text="bye"))
+    assert transport.closed
+    assert transport.frames()[-1] == {"type": "SERVER_NOTIFICATION", "timestamp": transport.frames()[-1]["timestamp"], "payload": {"code": errors.SHUTTING_DOWN, "message": "bye"}}

@@ -58,8 +58,6 @@ def test_plain_lines_go_to_the_current_room():
 @pytest.mark.parametrize(
     "line, code, state",
     [
-        (b"hello", errors.NOT_LOGGED_IN, "fresh"),
-        (b"hello", errors.NOT_A_MEMBER, "logged in"),
         (b"/nosuch", errors.UNKNOWN_TYPE, "fresh"),
         (b"/msg bob", errors.BAD_FIELD, "fresh"),
         (b"/register alice", errors.BAD_FIELD, "fresh"),
@@ -75,6 +73,18 @@ def test_mistakes_get_coded_error_lines(line, code, state):
         d.decode(line)
     assert info.value.code == code
     assert lines([d.error(info.value)])[0].startswith(f"! {code} ")
+
+
+@pytest.mark.parametrize("state, code", [("fresh", errors.NOT_LOGGED_IN), ("logged in", errors.NOT_A_MEMBER)])
+def test_chatting_too_early_is_advice_not_a_bad_frame(state, code):
+    d = TextDialect() if state == "fresh" else logged_in()
+    request = d.decode(b"hello?")
+    assert request.command is None
+    assert lines(request.reply(None))[0].startswith(f"! {code} ")
+
+
+def test_error_lines_are_cleaned_too():
+    assert TextDialect().error(ChatError(errors.NO_SUCH_ROOM, "no such room: \x1b[2J")) == "! 8002 no such room: \ufffd[2J".encode()
 
 
 def test_replies_and_events_read_well():

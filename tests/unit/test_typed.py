@@ -68,7 +68,7 @@ def test_text_message_targets_ack_and_nack():
     assert to_user.command == c.SendMessage("hi", to="b", sender="a")
     to_room = decode("TEXT_MESSAGE", room="lobby", content="hi")
     assert to_room.command == c.SendMessage("hi", to_room="lobby", to="lobby")
-    assert decode("TEXT_MESSAGE", group="g", content="hi").command.to_room == "g"
+    assert decode("TEXT_MESSAGE", room=None, receiver="b", content="hi").command == c.SendMessage("hi", to="b")
     message, room = Message(7, "dm:a:b", "a", "hi", 1630000000123), Room("dm:a:b", "direct", "dm:a:b", None, {"a", "b"})
     kind, payload = out(to_user.reply((message, room)))
     assert (kind, payload) == ("MESSAGE_ACK", {"messageId": 7, "receiver": "b", "timestamp": 1630000000, "code": 0, "clientMessageId": "x1"})
@@ -101,11 +101,14 @@ def test_bad_frames_raise_coded_errors(raw, code):
     assert kind == "ERROR" and payload["code"] == code
 
 
-def test_error_frames_name_the_type_they_answer():
+def test_error_frames_name_the_type_they_answer_and_only_that():
     dialect = TypedDialect()
     with pytest.raises(ChatError) as info:
-        dialect.decode(frame("FRIEND_REQUEST", sender="a", receiver="b"))
-    assert out([dialect.error(info.value)])[1]["originalType"] == "FRIEND_REQUEST"
+        dialect.decode(frame("NOT_A_TYPE", sender="a", receiver="b"))
+    assert out([dialect.error(info.value)])[1]["originalType"] == "NOT_A_TYPE"
+    # a later connection-level error does not inherit it
+    kind, payload = out([dialect.error(ChatError(errors.IDLE_TIMEOUT))])
+    assert "originalType" not in payload
 
 
 def test_ping_protocol_version_and_greeting_need_no_core():

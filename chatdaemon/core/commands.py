@@ -8,6 +8,16 @@ next frame, so that e.g. a message sent right after a join lands in the room.
 from dataclasses import dataclass
 
 
+def handles(*kinds: type, anonymous: bool = False):
+    """Mark a Core method as the handler of these command types (`anonymous`: no login needed)."""
+
+    def mark(method):
+        method.handles, method.anonymous = kinds, anonymous
+        return method
+
+    return mark
+
+
 @dataclass(frozen=True)
 class Command:
     pipelined = False

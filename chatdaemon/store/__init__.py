@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 
 from zope.interface import Interface
 
-from ..core.model import Message, Room
+from ..core.model import Room
 
 
 class Conflict(Exception):

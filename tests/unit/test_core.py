@@ -280,7 +280,8 @@ async def test_history_pages_backwards(core):
 @pytest_twisted.ensureDeferred
 async def test_state_is_loaded_at_start(tmp_path):
     core = await make_core(tmp_path)
-    lead, guest = await user(core, "lead"), await user(core, "guest")
+    lead = await user(core, "lead")
+    await user(core, "guest")
     await core.execute(lead, c.CreateGroup("crew", ("guest",)))
     await core.execute(lead, c.JoinRoom("lobby"))
     await core.execute(lead, c.SetStatus("busy"))

@@ -1,14 +1,14 @@
 """The session on a fake transport and a fake clock: ordering, coalescing, back-pressure, slow consumers."""
 
 import orjson
-from twisted.internet.defer import Deferred, succeed
+from twisted.internet.defer import Deferred
 from twisted.internet.task import Clock
 
 from chatdaemon import errors
 from chatdaemon.config import Limits
 from chatdaemon.core import commands as c
 from chatdaemon.core.events import MessagePosted
-from chatdaemon.core.chat import LoginResult
+from chatdaemon.core.accounts import LoginResult
 from chatdaemon.core.model import Message, Room
 from chatdaemon.dialects.typed import TypedDialect
 from chatdaemon.session import Flusher, Session

@@ -4,7 +4,8 @@ import pytest
 
 from chatdaemon import errors
 from chatdaemon.core import commands as c
-from chatdaemon.core.chat import LoginResult, Member
+from chatdaemon.core.accounts import LoginResult
+from chatdaemon.core.rooms import Member
 from chatdaemon.core.events import MemberLeft, MessagePosted, Notice, PresenceChanged
 from chatdaemon.core.model import Message, Room
 from chatdaemon.dialects.text import TextDialect

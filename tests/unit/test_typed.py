@@ -5,7 +5,7 @@ import pytest
 
 from chatdaemon import errors
 from chatdaemon.core import commands as c
-from chatdaemon.core.chat import LoginResult
+from chatdaemon.core.accounts import LoginResult
 from chatdaemon.core.events import Invited, MemberJoined, MessagePosted, Notice, PresenceChanged
 from chatdaemon.core.model import Message, Room
 from chatdaemon.dialects import dialect_name

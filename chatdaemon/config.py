@@ -42,6 +42,14 @@ class Storage:
 
 
 @dataclass(frozen=True)
+class Files:
+    max_upload_bytes: int = 50 * 1024 * 1024
+    quota_bytes: int = 1024 * 1024 * 1024
+    chunk_bytes: int = 32768
+    upload_timeout: float = 3600.0
+
+
+@dataclass(frozen=True)
 class Config:
     data_dir: str = "var"
     line: tuple[str, ...] = ("tcp:7070:interface=127.0.0.1",)
@@ -50,9 +58,10 @@ class Config:
     limits: Limits = field(default_factory=Limits)
     passwords: Passwords = field(default_factory=Passwords)
     storage: Storage = field(default_factory=Storage)
+    files: Files = field(default_factory=Files)
 
 
-_SECTIONS = {"limits": Limits, "passwords": Passwords, "storage": Storage}
+_SECTIONS = {"limits": Limits, "passwords": Passwords, "storage": Storage, "files": Files}
 _LISTENERS = ("line", "http", "admin")
 
 

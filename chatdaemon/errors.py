@@ -13,6 +13,12 @@ INVALID_CREDENTIALS = 2001
 ALREADY_LOGGED_IN = 2002
 USER_NOT_FOUND = 2003
 LOGIN_SERVER_ERROR = 2004
+FRIEND_USER_NOT_FOUND = 3001
+FRIEND_SERVER_ERROR = 3002
+FRIEND_REJECTED = 3004  # an answer, not an error
+NOT_ALL_FRIENDS = 4001
+INVITE_REJECTED = 5001  # an answer, not an error
+NO_HISTORY = 6001
 
 # 7xxx: the request itself is wrong
 BAD_JSON = 7001
@@ -38,6 +44,17 @@ NAME_TAKEN = 8007
 ALREADY_MEMBER = 8008
 NOT_INVITED = 8009
 NOT_LEADER = 8010
+ALREADY_FRIENDS = 8011
+NO_FRIEND_REQUEST = 8012
+NOT_FRIENDS = 8013
+NOT_BLOCKED = 8014
+AMBIGUOUS_GROUP = 8015
+NO_SUCH_MEDIA = 8016
+BAD_CHUNK = 8017
+INCOMPLETE_MEDIA = 8018
+TOO_LARGE = 8019
+NO_SUCH_MESSAGE = 8020
+NOT_AUTHOR = 8021
 
 # 9xxx: the server could not do it
 SERVER_ERROR = 9001
@@ -49,6 +66,12 @@ MESSAGES = {
     ALREADY_LOGGED_IN: "this connection is already logged in",
     USER_NOT_FOUND: "user not found",
     LOGIN_SERVER_ERROR: "server error during login",
+    FRIEND_USER_NOT_FOUND: "user not found",
+    FRIEND_SERVER_ERROR: "server error",
+    FRIEND_REJECTED: "friend request rejected",
+    NOT_ALL_FRIENDS: "not all members are friends",
+    INVITE_REJECTED: "invitation rejected",
+    NO_HISTORY: "no history found",
     BAD_JSON: "frame is not valid UTF-8 JSON",
     BAD_FRAME: "frame is not an object of this dialect",
     UNKNOWN_TYPE: "unknown message type",
@@ -70,6 +93,17 @@ MESSAGES = {
     ALREADY_MEMBER: "already a member",
     NOT_INVITED: "no invitation to this group",
     NOT_LEADER: "only the group leader may do that",
+    ALREADY_FRIENDS: "already friends",
+    NO_FRIEND_REQUEST: "no such friend request",
+    NOT_FRIENDS: "not friends",
+    NOT_BLOCKED: "that user is not blocked",
+    AMBIGUOUS_GROUP: "several of your groups have that name: use its id",
+    NO_SUCH_MEDIA: "no such media or file (or not yours)",
+    BAD_CHUNK: "bad chunk: index out of range, wrong total, or not base64",
+    INCOMPLETE_MEDIA: "a chunk is missing or the size does not match",
+    TOO_LARGE: "the file exceeds the size limit or your quota",
+    NO_SUCH_MESSAGE: "no such message",
+    NOT_AUTHOR: "only the author may do that to a message",
     SERVER_ERROR: "internal server error",
 }
 
@@ -77,9 +111,10 @@ MESSAGES = {
 class ChatError(Exception):
     """A refusal with a stable code; every dialect renders it in its own error frame."""
 
-    def __init__(self, code: int, message: str | None = None):
+    def __init__(self, code: int, message: str | None = None, **details):
         self.code = code
         self.message = message or MESSAGES[code]
+        self.details = details  # e.g. not_friends=[...] for NOT_ALL_FRIENDS
         self.original_type = ""  # the type of the frame refused, where a dialect has one
         super().__init__(code, self.message)
 

@@ -1,5 +1,6 @@
 """ChatService: store, then state, then core, then listeners; and the reverse on stop."""
 
+from twisted.application.internet import TimerService
 from twisted.application.service import MultiService
 from twisted.internet.defer import Deferred
 from twisted.internet.task import deferLater
@@ -12,6 +13,7 @@ from .core.chat import Core
 from .core.events import Notice
 from .listeners import Listeners
 from .session import Flusher
+from .store.files import FileStore
 from .store.sqlite import SQLiteStore
 from .transports.http import make_site
 from .transports.line import LineFactory
@@ -28,11 +30,12 @@ class ChatService(MultiService):
         self.reactor = reactor
         self.ready = False
         self.store = SQLiteStore(config.data_dir, reactor, config.storage.group_commit_max, config.storage.synchronous)
+        self.file_store = FileStore(config.data_dir)
         self.bus = LocalBus()
         pw = config.passwords
-        self.core = Core(
-            self.store, self.bus, Passwords(pw.time_cost, pw.memory_cost, pw.parallelism), config.limits, reactor
-        )
+        passwords = Passwords(pw.time_cost, pw.memory_cost, pw.parallelism)
+        self.core = Core(self.store, self.file_store, self.bus, passwords, config.limits, config.files, reactor)
+        TimerService(60, self.core.expire_uploads).setServiceParent(self)
         self.flusher = Flusher(reactor)
         self.line_factory = LineFactory(self.core, config.limits, reactor, self.flusher)
         self.listeners = Listeners(reactor)
@@ -51,6 +54,7 @@ class ChatService(MultiService):
     async def _start(self) -> None:
         try:
             await self.store.open()
+            self.file_store.open()
             await self.core.start()
         except Exception:
             self.log.failure("chatd could not start")

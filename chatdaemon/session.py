@@ -158,7 +158,8 @@ class Session:
             self._answer(request.reply(None), box, request.close)
             return
         d = self.core.execute(self, request.command)
-        d.addCallbacks(request.reply, self._failed, errbackArgs=(request,))
+        d.addCallback(request.reply)
+        d.addErrback(self._failed, request)  # a refusal, or a reply that could not be rendered
         d.addCallback(self._answer, box, request.close)
         if not request.command.pipelined:
             self._busy = True
@@ -285,7 +286,7 @@ class Session:
         self._dropped = True
         error = ChatError(errors.SLOW_CONSUMER, f"more than {self.limits.outbound_buffer_bytes} bytes unread")
         self._out, self._held, self._out_bytes = [], None, 0
-        self.transport.write_frames([self.dialect.error(error) if self.dialect else fallback_error(error)])
+        self.transport.write_frames([self.dialect.farewell(error) if self.dialect else fallback_error(error)])
         self._shut()
         self.transport.abort()
 
@@ -312,17 +313,17 @@ class Session:
             return
         if error is not None:
             self.log.info("closing {kind} {peer}: {reason}", kind=self.kind, peer=self.peer, reason=error.message)
-            self.send(self.dialect.error(error) if self.dialect else fallback_error(error))
+            self.send(self.dialect.farewell(error) if self.dialect else fallback_error(error))
         self.flush()
         self._shut()
         self.transport.close()
 
     def notify_close(self, event) -> None:
-        """Send a last event (e.g. the server shutting down), ahead of anything held, and close."""
+        """Send a last notice (e.g. the server shutting down), ahead of anything held, and close with its code."""
         frame = event.encoded(self.dialect) if self.dialect is not None else None
         if frame is not None:
             self.send(frame)
-        self.close()
+        self.close(ChatError(event.code, event.text))
 
     def _cancel_slow_timer(self) -> None:
         if self._slow_timer is not None:

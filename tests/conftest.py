@@ -193,3 +193,13 @@ def make_certificate(folder):
     cert_pem = cert.public_bytes(serialization.Encoding.PEM)
     cert_path.write_bytes(cert_pem)
     return key_path, cert_path, cert_pem
+
+
+async def text_friends(a: LineClient, a_name: str, b: LineClient, b_name: str) -> None:
+    """Make two logged-in text users friends."""
+    a.say(f"/friend add {b_name}")
+    await a.text("* friend request sent")
+    await b.text(f"* {a_name} wants to be your friend")
+    b.say(f"/friend accept {a_name}")
+    await b.text("* accepted")
+    await a.text(f"* {b_name} accepted")

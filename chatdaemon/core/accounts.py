@@ -115,12 +115,5 @@ class Accounts:
             raise ChatError(errors.BAD_FIELD, "a status is 1-64 characters")
         self.users[client.user] = status
         await self.store.set_status(client.user, status)
-        self.bus.publish(PresenceChanged(user=client.user, online=True, status=status), self._co_members(client.user), client)
+        self.bus.publish(PresenceChanged(user=client.user, online=True, status=status), self._audience(client.user), client)
         return client.user, status
-
-    def _co_members(self, user: str) -> set[str]:
-        """Everyone who shares a room with `user`, and `user`: who sees their presence."""
-        seen = {user}
-        for rid in self.rooms_of.get(user, ()):
-            seen |= self.rooms[rid].members
-        return seen

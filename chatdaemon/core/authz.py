@@ -34,6 +34,11 @@ def may_invite(user: str, room: Room) -> None:
         raise ChatError(NOT_LEADER, f"only the leader of a private group may invite to {room.id}")
 
 
+def may_lead(user: str, room: Room) -> None:
+    if room.kind != GROUP or room.leader != user:
+        raise ChatError(NOT_LEADER, f"only the leader of {room.name} may do that")
+
+
 def may_list_members(user: str, room: Room) -> None:
     if room.kind != PUBLIC:
         may_post(user, room)

@@ -21,24 +21,36 @@ from .. import errors
 from ..errors import ChatError
 from . import commands as c
 from .accounts import Accounts, Passwords
+from .friends import Friends
+from .media import Media
 from .messages import Messaging
 from .model import Room
 from .offline import Delivery
+from .profile import Profiles
 from .rooms import Rooms
 
 
-class Core(Accounts, Delivery, Rooms, Messaging):
+class Core(Accounts, Friends, Delivery, Rooms, Messaging, Media, Profiles):
     log = Logger()
 
-    def __init__(self, store, bus, passwords: Passwords, limits, clock):
+    def __init__(self, store, file_store, bus, passwords: Passwords, limits, file_limits, clock):
         self.store = store
+        self.file_store = file_store
         self.bus = bus
         self.passwords = passwords
         self.limits = limits
+        self.file_limits = file_limits
         self.clock = clock
         self.users: dict[str, str] = {}  # name -> custom status
         self.rooms: dict[str, Room] = {}
         self.rooms_of: dict[str, set[str]] = {}  # user -> ids of the rooms they are in
+        self.invited_to: dict[str, set[str]] = {}  # user -> ids of the groups inviting them
+        self.friends: dict[str, set[str]] = {}
+        self.friend_requests: set[tuple[str, str]] = set()  # (sender, receiver), pending
+        self.blocked: dict[str, set[str]] = {}  # user -> whom they blocked
+        self.blocked_by: dict[str, set[str]] = {}  # user -> who blocked them
+        self.uploads: dict = {}  # (owner, the client's upload id) -> media.Upload
+        self.file_usage: dict[str, int] = {}  # owner -> bytes stored
         self.fanout_upto = 0  # every message up to this id has been handed to the bus
         self._marks: dict[str, int] = {}  # user -> best delivered_upto of this online period
         self._handlers, self._anonymous = {}, set()
@@ -54,10 +66,17 @@ class Core(Accounts, Delivery, Rooms, Messaging):
         snap = await self.store.load()
         self.users = snap.users
         self.rooms = snap.rooms
-        self.rooms_of = {}
+        self.rooms_of, self.invited_to, self.blocked_by = {}, {}, {}
         for room in self.rooms.values():
             for user in room.members:
                 self.rooms_of.setdefault(user, set()).add(room.id)
+            for user in room.invited:
+                self.invited_to.setdefault(user, set()).add(room.id)
+        self.friends, self.friend_requests, self.blocked = snap.friends, snap.friend_requests, snap.blocked
+        self.file_usage = snap.file_usage
+        for user, blocked in self.blocked.items():
+            for other in blocked:
+                self.blocked_by.setdefault(other, set()).add(user)
         self.fanout_upto = snap.last_message_id
         self.log.info(
             "loaded {users} users, {rooms} rooms, last message {last}",

@@ -87,6 +87,7 @@ class SendMessage(Command):
     to_room: str = ""
     to: str = ""
     sender: str = ""  # the sender a client claims to be, checked against its login
+    kind: str = "text"  # or "encrypted": `text` is then ciphertext the server never reads
 
 
 @dataclass(frozen=True)
@@ -107,3 +108,118 @@ class Who(Command):
 @dataclass(frozen=True)
 class ListRooms(Command):
     pass
+
+
+@dataclass(frozen=True)
+class RequestFriend(Command):
+    receiver: str
+
+
+@dataclass(frozen=True)
+class AnswerFriend(Command):
+    """The answer of the logged-in user to `requester`'s friend request."""
+
+    requester: str
+    accept: bool
+
+
+@dataclass(frozen=True)
+class RemoveFriend(Command):
+    friend: str
+
+
+@dataclass(frozen=True)
+class ListFriends(Command):
+    pass
+
+
+@dataclass(frozen=True)
+class Block(Command):
+    user: str
+
+
+@dataclass(frozen=True)
+class Unblock(Command):
+    user: str
+
+
+@dataclass(frozen=True)
+class RemoveGroup(Command):
+    group: str  # id or name
+
+
+@dataclass(frozen=True)
+class ChangeLeader(Command):
+    group: str  # id or name
+    leader: str
+
+
+@dataclass(frozen=True)
+class SetTyping(Command):
+    to: str  # a user, a room or a group
+    typing: bool = True
+
+
+@dataclass(frozen=True)
+class MarkRead(Command):
+    message_id: int
+
+
+@dataclass(frozen=True)
+class HistorySync(Command):
+    """A page of the user's whole history with after < id <= upto (upto 0: up to now)."""
+
+    after: int = 0
+    upto: int = 0
+    limit: int = 100
+
+
+@dataclass(frozen=True)
+class SetMetadata(Command):
+    """One key of the user's own metadata (message_id 0) or of a message they wrote."""
+
+    key: str
+    value: object
+    message_id: int = 0
+
+
+@dataclass(frozen=True)
+class UserInfo(Command):
+    username: str
+
+
+@dataclass(frozen=True)
+class Feedback(Command):
+    text: str
+    rating: int | None = None
+
+
+@dataclass(frozen=True)
+class StartUpload(Command):
+    """Announce a file for a user, room or group; `upload` is the client's own id for it."""
+
+    upload: str
+    to: str
+    name: str
+    mime: str
+    size: int
+
+
+@dataclass(frozen=True)
+class PutChunk(Command):
+    """Chunk `index` (1-based) of `total` of the client's upload `upload`."""
+
+    pipelined = True
+    upload: str
+    index: int
+    total: int
+    data: bytes
+
+
+@dataclass(frozen=True)
+class ReadChunk(Command):
+    """Chunk `index` (1-based) of a stored file."""
+
+    pipelined = True
+    file_id: str
+    index: int

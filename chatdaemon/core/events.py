@@ -70,3 +70,87 @@ class Notice(Event):
 
     code: int = 0
     text: str = ""
+
+
+@dataclass(frozen=True)
+class FriendRequested(Event):
+    sender: str = ""
+    receiver: str = ""
+    offline: bool = False
+
+
+@dataclass(frozen=True)
+class FriendAnswered(Event):
+    """The receiver's answer to `sender`'s friend request; sent to `sender`."""
+
+    sender: str = ""
+    receiver: str = ""
+    accepted: bool = False
+    offline: bool = False
+
+
+@dataclass(frozen=True)
+class FriendRemoved(Event):
+    """`by` ended the friendship with `friend`; sent to `friend`."""
+
+    by: str = ""
+    friend: str = ""
+    offline: bool = False
+
+
+@dataclass(frozen=True)
+class InviteAnswered(Event):
+    """An invitee's answer to a group invitation; sent to the inviter."""
+
+    room: Room = None
+    inviter: str = ""
+    invitee: str = ""
+    accepted: bool = False
+    offline: bool = False
+
+
+@dataclass(frozen=True)
+class GroupRemoved(Event):
+    room: Room = None
+    by: str = ""
+
+
+@dataclass(frozen=True)
+class LeaderChanged(Event):
+    room: Room = None
+    leader: str = ""
+    by: str = ""
+
+
+@dataclass(frozen=True)
+class Typing(Event):
+    """`user` started or stopped typing in `room` (a direct conversation: to the peer)."""
+
+    user: str = ""
+    room: Room = None
+    typing: bool = True
+
+
+@dataclass(frozen=True)
+class ReadReceipt(Event):
+    reader: str = ""
+    message: Message = None
+    room: Room = None
+
+
+@dataclass(frozen=True)
+class MetadataChanged(Event):
+    """A user's own metadata (message_id 0) or a message's, changed by `user`."""
+
+    user: str = ""
+    message_id: int = 0
+    key: str = ""
+    value: object = None
+
+
+@dataclass(frozen=True)
+class MissedSummary(Event):
+    """After a login replay: how much arrived while the user was away."""
+
+    messages: int = 0
+    notices: int = 0

@@ -22,7 +22,7 @@ class Room:
     name: str
     leader: str | None
     members: set[str] = field(default_factory=set)
-    invited: set[str] = field(default_factory=set)
+    invited: dict[str, str] = field(default_factory=dict)  # invitee -> who invited them
 
     def peer_of(self, user: str) -> str | None:
         """For a direct conversation, the other participant."""
@@ -33,10 +33,24 @@ class Room:
 
 
 @dataclass(frozen=True)
+class FileRef:
+    """A stored file: kept on disk by `id`; `name` is what the uploader called it, for display only."""
+
+    id: str
+    owner: str
+    room_id: str
+    name: str
+    mime: str
+    size: int
+    sha256: str
+    created: int
+
+
+@dataclass(frozen=True)
 class Message:
     id: int
     room_id: str
     sender: str
     body: str
     ts: int  # milliseconds since the epoch
-    kind: str = "text"
+    kind: str = "text"  # "text"; "media": body is JSON {file, name, mime, size}; "encrypted": body is opaque JSON

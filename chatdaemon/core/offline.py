@@ -9,7 +9,7 @@ connection can take, while live events wait (`hold`/`release`).
 
 from twisted.internet.defer import Deferred
 
-from .events import Invited, MessagePosted, PresenceChanged
+from .events import FriendAnswered, FriendRemoved, FriendRequested, InviteAnswered, Invited, MessagePosted, MissedSummary, PresenceChanged
 
 
 class Delivery:
@@ -21,32 +21,59 @@ class Delivery:
             return  # already online elsewhere: nothing was missed
         client.hold()
         upto = self.fanout_upto
-        self.bus.publish(PresenceChanged(user=user, online=True, status=self.users[user]), self._co_members(user), client)
+        self.bus.publish(PresenceChanged(user=user, online=True, status=self.users[user]), self._audience(user), client)
         cursor = await self.store.cursor(user) or 0
         if client.user != user:
             return  # gone while the cursor was read
         self._marks[user] = max(self._marks.get(user, 0), cursor)
         self._replay(client, user, cursor, upto)
 
+    async def _notify(self, user: str, event, kind: str, payload: dict) -> None:
+        """Deliver a notice to `user` now, or keep it (as kind + payload) for their next login."""
+        if self.bus.online(user):
+            self.bus.publish(event, (user,))
+        else:
+            await self.store.push_inbox(user, kind, payload, self._now())
+
+    def _from_inbox(self, user: str, kind: str, p: dict):
+        """The event a kept notice stands for, or None if it no longer applies."""
+        if kind == "friend_request":
+            return FriendRequested(sender=p["sender"], receiver=user, offline=True) if (p["sender"], user) in self.friend_requests else None
+        if kind == "friend_answer":
+            return FriendAnswered(sender=user, receiver=p["receiver"], accepted=p["accepted"], offline=True)
+        if kind == "friend_removed":
+            return FriendRemoved(by=p["by"], friend=user, offline=True)
+        room = self.rooms.get(p["room"])
+        if room is None:
+            return None
+        if kind == "invite":
+            return Invited(room=room, inviter=p["inviter"], invitee=user, offline=True) if user in room.invited else None
+        if kind == "invite_answer":
+            return InviteAnswered(room=room, inviter=user, invitee=p["invitee"], accepted=p["accepted"], offline=True)
+        return None
+
     def _replay(self, client, user: str, cursor: int, upto: int) -> Deferred:
         async def replay():
             try:
-                notices = await self.store.inbox(user)
+                notices, missed = await self.store.inbox(user), 0
                 if notices and client.open:
                     for _, kind, payload, _ in notices:
-                        room = self.rooms.get(payload["room"])
-                        if kind == "invite" and room is not None and user in room.invited:
-                            client.deliver(Invited(room=room, inviter=payload["inviter"], invitee=user, offline=True))
+                        event = self._from_inbox(user, kind, payload)
+                        if event is not None:
+                            client.deliver(event)
                     await self.store.drop_inbox(user, notices[-1][0])
                 after = cursor
                 while client.open:
-                    page = await self.store.missed(user, after, upto, self.limits.offline_page)
+                    page = await self.store.timeline(user, after, upto, self.limits.offline_page, missed_only=True)
                     for m in page:
                         await client.writable()
                         client.deliver(MessagePosted(message=m, room=self.rooms[m.room_id], offline=True))
+                    missed += len(page)
                     if len(page) < self.limits.offline_page:
                         break
                     after = page[-1].id
+                if missed or notices:
+                    client.deliver(MissedSummary(messages=missed, notices=len(notices)))
             except Exception:
                 self.log.failure("offline replay for {user} failed", user=user)
             finally:
@@ -60,4 +87,4 @@ class Delivery:
         self._marks[user] = max(self._marks.get(user, 0), client.delivered_upto(self.fanout_upto))
         if self.bus.detach(user, client):
             self._background(self.store.set_cursor(user, self._marks.pop(user)), f"cursor of {user}")
-            self.bus.publish(PresenceChanged(user=user, online=False, status="offline"), self._co_members(user))
+            self.bus.publish(PresenceChanged(user=user, online=False, status="offline"), self._audience(user))

@@ -8,9 +8,25 @@ or "[" (a message). docs/protocols/text.md lists every command.
 import re
 import time
 
+import orjson
+
 from .. import __version__, errors
 from ..core import commands as c
-from ..core.events import Invited, MemberJoined, MemberLeft, MessagePosted, Notice, PresenceChanged
+from ..core.events import (
+    FriendAnswered,
+    FriendRemoved,
+    FriendRequested,
+    GroupRemoved,
+    InviteAnswered,
+    Invited,
+    LeaderChanged,
+    MemberJoined,
+    MemberLeft,
+    MessagePosted,
+    MissedSummary,
+    Notice,
+    PresenceChanged,
+)
 from ..errors import ChatError
 from . import Request
 
@@ -25,9 +41,14 @@ HELP = """\
 *   /who [ROOM]               who is in a room, and who of them is online
 *   /rooms                    your rooms and the public ones
 *   /status TEXT              set your status (online, away, or anything short)
-*   /create NAME [USER ...]   make a private group and invite users to it
-*   /invite USER [ROOM]       invite a user to your group
+*   /create NAME [USER ...]   make a private group and invite friends to it
+*   /invite USER [ROOM]       invite a friend to your group
 *   /accept GROUP, /decline GROUP   answer an invitation
+*   /leader GROUP USER        hand the lead of your group to a member
+*   /disband GROUP            remove your group
+*   /friend add|accept|reject|remove USER, /friends   friends (presence goes to friends)
+*   /block USER, /unblock USER   stop (or again allow) a user's messages and requests
+*   /info USER                what is known of a user
 *   /logout, /quit, /help
 * any other line is said in the current room"""
 
@@ -47,12 +68,21 @@ def _stamp(ms: int) -> str:
     return time.strftime("%Y-%m-%d %H:%M", time.gmtime(ms / 1000))
 
 
+def _body(kind: str, body: str) -> str:
+    if kind == "media":
+        f = orjson.loads(body)
+        return f"sent a file: {_clean(f['name'])} ({_clean(f['mime'])}, {f['size']} bytes)"
+    if kind == "encrypted":
+        return "(an encrypted message)"
+    return _clean(body)
+
+
 def _message_line(event: MessagePosted, with_time: bool) -> str:
     m, room = event.message, event.room
     where = "private" if room.kind == "direct" else f"#{room.id}"
     if with_time:
         where = f"{where} {_stamp(m.ts)}"
-    return f"[{where}] <{m.sender}> {_clean(m.body)}"
+    return f"[{where}] <{m.sender}> {_body(m.kind, m.body)}"
 
 
 def encode_event(event) -> bytes | None:
@@ -72,6 +102,21 @@ def encode_event(event) -> bytes | None:
                 f"* {event.inviter} invites you to the group \"{_clean(event.room.name)}\": "
                 f"/accept {event.room.id} or /decline {event.room.id}"
             )
+        case FriendRequested():
+            return _line(f"* {event.sender} wants to be your friend: /friend accept {event.sender} or /friend reject {event.sender}")
+        case FriendAnswered():
+            return _line(f"* {event.receiver} {'accepted' if event.accepted else 'declined'} your friend request")
+        case FriendRemoved():
+            return _line(f"* {event.by} is no longer your friend")
+        case InviteAnswered():
+            verb = "accepted" if event.accepted else "declined"
+            return _line(f"* {event.invitee} {verb} your invitation to #{event.room.id}")
+        case GroupRemoved():
+            return _line(f"* {event.by} removed the group #{event.room.id}")
+        case LeaderChanged():
+            return _line(f"* {event.leader} now leads #{event.room.id}")
+        case MissedSummary():
+            return _line(f"* while you were away: {event.messages} messages, {event.notices} notices")
         case Notice():
             return _line(f"! {event.code} {_clean(event.text)}")
     return None
@@ -94,6 +139,8 @@ class TextDialect:
 
     def error(self, error: ChatError) -> bytes:
         return _line(f"! {error.code} {_clean(error.message)}")
+
+    farewell = error
 
     def _advise(self, code: int, message: str) -> Request:
         """An answer that is an error line, without counting the line as a bad frame."""
@@ -253,6 +300,52 @@ class TextDialect:
             ]
 
         return Request(c.ListRooms(), listed, self._errors)
+
+    def _cmd_leader(self, rest: str) -> Request:
+        group, user = self._word_and_text(rest, "/leader GROUP USER")
+        return Request(c.ChangeLeader(_room_arg(group), user.strip()), lambda r: [_line(f"* {user.strip()} now leads #{r.id}")], self._errors)
+
+    def _cmd_disband(self, rest: str) -> Request:
+        group = _room_arg(self._words(rest, "/disband GROUP")[0])
+        return Request(c.RemoveGroup(group), lambda r: [_line(f"* removed the group #{r.id}")], self._errors)
+
+    # -- friends and blocks
+
+    def _cmd_friend(self, rest: str) -> Request:
+        usage = "/friend add|accept|reject|remove USER"
+        action, user = self._word_and_text(rest, usage)
+        user = user.strip()
+        if action == "add":
+            return Request(c.RequestFriend(user), self._info(f"friend request sent to {user}"), self._errors)
+        if action in ("accept", "reject"):
+            verb = "accepted" if action == "accept" else "rejected"
+            return Request(c.AnswerFriend(user, action == "accept"), self._info(f"{verb} {user}'s friend request"), self._errors)
+        if action == "remove":
+            return Request(c.RemoveFriend(user), self._info(f"{user} is no longer your friend"), self._errors)
+        raise ChatError(errors.BAD_FIELD, f"usage: {usage}")
+
+    def _cmd_friends(self, rest: str) -> Request:
+        def listed(friends):
+            names = ", ".join(f"{name}{'' if online else ' (offline)'}" for name, online in friends)
+            return [_line(f"* friends: {names or 'none yet: /friend add USER'}")]
+
+        return Request(c.ListFriends(), listed, self._errors)
+
+    def _cmd_block(self, rest: str) -> Request:
+        user = self._words(rest, "/block USER")[0]
+        return Request(c.Block(user), self._info(f"blocked {user}: you will not hear from them"), self._errors)
+
+    def _cmd_unblock(self, rest: str) -> Request:
+        user = self._words(rest, "/unblock USER")[0]
+        return Request(c.Unblock(user), self._info(f"unblocked {user}"), self._errors)
+
+    def _cmd_info(self, rest: str) -> Request:
+        def info(p):
+            state = ("online" if p.online else "offline") + ("" if p.status in ("online", "offline") else f", {_clean(p.status)}")
+            extra = "".join([", your friend" if p.friend else "", ", blocked by you" if p.blocked else ""])
+            return [_line(f"* {p.username}: {state}{extra}")]
+
+        return Request(c.UserInfo(self._words(rest, "/info USER")[0]), info, self._errors)
 
     # -- messages
 

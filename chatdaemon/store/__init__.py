@@ -22,6 +22,10 @@ class Snapshot:
 
     users: dict[str, str] = field(default_factory=dict)  # name -> custom status
     rooms: dict[str, Room] = field(default_factory=dict)
+    friends: dict[str, set[str]] = field(default_factory=dict)
+    friend_requests: set[tuple[str, str]] = field(default_factory=set)  # (sender, receiver)
+    blocked: dict[str, set[str]] = field(default_factory=dict)  # user -> whom they blocked
+    file_usage: dict[str, int] = field(default_factory=dict)  # owner -> bytes stored
     last_message_id: int = 0
 
 
@@ -94,9 +98,54 @@ class IStore(Interface):
     def history(room_id, before, limit):
         """Fire with up to `limit` Messages of a room with id < before (0: latest), oldest first."""
 
-    def missed(user, after, upto, limit):
-        """Fire with up to `limit` Messages in the user's rooms, after id `after` and up to `upto`,
-        sent by others and newer than the user's joining, oldest first."""
+    def timeline(user, after, upto, limit, missed_only=False):
+        """Fire with up to `limit` Messages in the user's rooms with after < id <= upto, oldest first.
+        With `missed_only`: only those sent by others (not blocked by the user) since the user joined."""
+
+    def message(message_id):
+        """Fire with the Message of that id, or None."""
+
+    def add_friends(a, b, ts):
+        """Make a and b friends (both ways)."""
+
+    def remove_friends(a, b):
+        """End the friendship of a and b."""
+
+    def add_friend_request(sender, receiver, ts):
+        """Remember a pending friend request."""
+
+    def remove_friend_request(sender, receiver):
+        """Forget a friend request (answered)."""
+
+    def block(user, blocked, ts):
+        """Record that `user` blocked `blocked`."""
+
+    def unblock(user, blocked):
+        """Lift a block."""
+
+    def delete_room(room_id):
+        """Remove a room with its members, invitations, messages and file records."""
+
+    def add_file(ref):
+        """Record a stored file (a FileRef)."""
+
+    def file(file_id):
+        """Fire with the FileRef of that id, or None."""
+
+    def files_in_room(room_id):
+        """Fire with the FileRefs of a room, oldest first."""
+
+    def set_metadata(user, message_id, key, value, ts):
+        """Store one metadata key (value: JSON-able) of a user (message_id 0) or of a message."""
+
+    def metadata(user, message_id):
+        """Fire with the dict of a user's (message_id 0) or a message's metadata."""
+
+    def add_feedback(user, body, rating, ts):
+        """Keep a user's feedback for the operators."""
+
+    def feedback(limit):
+        """Fire with the latest feedback as (id, user, body, rating, ts), newest first."""
 
     def inbox(user):
         """Fire with the user's queued notices as (id, kind, payload dict, ts), oldest first."""

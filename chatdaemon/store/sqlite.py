@@ -8,7 +8,7 @@ from twisted.enterprise import adbapi
 from twisted.internet.defer import fail, inlineCallbacks
 from zope.interface import implementer
 
-from ..core.model import Message, Room
+from ..core.model import FileRef, Message, Room
 from . import Conflict, IStore, Snapshot, migrate
 from .writer import GroupCommitWriter
 
@@ -65,10 +65,13 @@ class SQLiteStore:
     def _read(self, sql, *args):
         return self._reader_pool.runQuery(sql, args)
 
-    def _write(self, sql, *args):
+    def _submit(self, fn):
         if self.writer is None:
             return fail(RuntimeError("the store is closed"))
-        return self.writer.submit(lambda cursor: cursor.execute(sql, args).rowcount)
+        return self.writer.submit(fn)
+
+    def _write(self, sql, *args):
+        return self._submit(lambda cursor: cursor.execute(sql, args).rowcount)
 
     # -- state at start
 
@@ -80,8 +83,14 @@ class SQLiteStore:
                 snap.rooms[rid] = Room(rid, kind, name, leader)
             for rid, user in cursor.execute("SELECT room_id, user FROM members"):
                 snap.rooms[rid].members.add(user)
-            for rid, user in cursor.execute("SELECT room_id, user FROM invites"):
-                snap.rooms[rid].invited.add(user)
+            for rid, user, inviter in cursor.execute("SELECT room_id, user, inviter FROM invites"):
+                snap.rooms[rid].invited[user] = inviter
+            for user, friend in cursor.execute("SELECT user, friend FROM friends"):
+                snap.friends.setdefault(user, set()).add(friend)
+            snap.friend_requests = set(cursor.execute("SELECT sender, receiver FROM friend_requests"))
+            for user, blocked in cursor.execute("SELECT user, blocked FROM blocks"):
+                snap.blocked.setdefault(user, set()).add(blocked)
+            snap.file_usage = dict(cursor.execute("SELECT owner, sum(size) FROM files GROUP BY owner"))
             snap.last_message_id = cursor.execute("SELECT coalesce(max(id), 0) FROM messages").fetchone()[0]
             return snap
 
@@ -143,6 +152,47 @@ class SQLiteStore:
             m.id, m.room_id, m.sender, m.kind, m.body, m.ts,
         )
 
+    def add_friends(self, a, b, ts):
+        def befriend(cursor):
+            cursor.executemany("INSERT OR IGNORE INTO friends (user, friend, since) VALUES (?, ?, ?)", [(a, b, ts), (b, a, ts)])
+
+        return self._submit(befriend)
+
+    def remove_friends(self, a, b):
+        return self._write("DELETE FROM friends WHERE (user = ? AND friend = ?) OR (user = ? AND friend = ?)", a, b, b, a)
+
+    def add_friend_request(self, sender, receiver, ts):
+        return self._write(
+            "INSERT OR REPLACE INTO friend_requests (sender, receiver, created) VALUES (?, ?, ?)", sender, receiver, ts
+        )
+
+    def remove_friend_request(self, sender, receiver):
+        return self._write("DELETE FROM friend_requests WHERE sender = ? AND receiver = ?", sender, receiver)
+
+    def block(self, user, blocked, ts):
+        return self._write("INSERT OR IGNORE INTO blocks (user, blocked, created) VALUES (?, ?, ?)", user, blocked, ts)
+
+    def unblock(self, user, blocked):
+        return self._write("DELETE FROM blocks WHERE user = ? AND blocked = ?", user, blocked)
+
+    def delete_room(self, room_id):
+        return self._write("DELETE FROM rooms WHERE id = ?", room_id)
+
+    def add_file(self, ref: FileRef):
+        return self._write(
+            "INSERT INTO files (id, owner, room_id, name, mime, size, sha256, created) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            ref.id, ref.owner, ref.room_id, ref.name, ref.mime, ref.size, ref.sha256, ref.created,
+        )
+
+    def set_metadata(self, user, message_id, key, value, ts):
+        return self._write(
+            "INSERT OR REPLACE INTO metadata (user, message_id, key, value, updated) VALUES (?, ?, ?, ?, ?)",
+            user, message_id, key, json.dumps(value), ts,
+        )
+
+    def add_feedback(self, user, body, rating, ts):
+        return self._write("INSERT INTO feedback (user, body, rating, created) VALUES (?, ?, ?, ?)", user, body, rating, ts)
+
     def push_inbox(self, user, kind, payload, ts):
         return self._write(
             "INSERT INTO inbox (user, kind, payload, ts) VALUES (?, ?, ?, ?)", user, kind, json.dumps(payload), ts
@@ -173,14 +223,41 @@ class SQLiteStore:
         )
         return d.addCallback(lambda rows: [_row_message(r) for r in reversed(rows)])
 
-    def missed(self, user, after, upto, limit):
-        d = self._read(
+    def timeline(self, user, after, upto, limit, missed_only=False):
+        sql = (
             "SELECT m.id, m.room_id, m.sender, m.kind, m.body, m.ts FROM members mb "
-            "JOIN messages m ON m.room_id = mb.room_id AND m.id > mb.since "
-            "WHERE mb.user = ? AND m.id > ? AND m.id <= ? AND m.sender != ? ORDER BY m.id LIMIT ?",
-            user, after, upto, user, limit,
+            "JOIN messages m ON m.room_id = mb.room_id WHERE mb.user = ? AND m.id > ? AND m.id <= ? "
         )
+        args = [user, after, upto]
+        if missed_only:
+            sql += "AND m.id > mb.since AND m.sender != ? AND m.sender NOT IN (SELECT blocked FROM blocks WHERE user = ?) "
+            args += [user, user]
+        d = self._read(sql + "ORDER BY m.id LIMIT ?", *args, limit)
         return d.addCallback(lambda rows: [_row_message(r) for r in rows])
+
+    def message(self, message_id):
+        d = self._read("SELECT id, room_id, sender, kind, body, ts FROM messages WHERE id = ?", message_id)
+        return d.addCallback(lambda rows: _row_message(rows[0]) if rows else None)
+
+    def file(self, file_id):
+        d = self._read(
+            "SELECT id, owner, room_id, name, mime, size, sha256, created FROM files WHERE id = ?", file_id
+        )
+        return d.addCallback(lambda rows: FileRef(*rows[0]) if rows else None)
+
+    def files_in_room(self, room_id):
+        d = self._read(
+            "SELECT id, owner, room_id, name, mime, size, sha256, created FROM files WHERE room_id = ? ORDER BY created, id",
+            room_id,
+        )
+        return d.addCallback(lambda rows: [FileRef(*r) for r in rows])
+
+    def metadata(self, user, message_id):
+        d = self._read("SELECT key, value FROM metadata WHERE user = ? AND message_id = ?", user, message_id)
+        return d.addCallback(lambda rows: {k: json.loads(v) for k, v in rows})
+
+    def feedback(self, limit):
+        return self._read("SELECT id, user, body, rating, created FROM feedback ORDER BY id DESC LIMIT ?", limit)
 
     def inbox(self, user):
         d = self._read("SELECT id, kind, payload, ts FROM inbox WHERE user = ? ORDER BY id", user)

@@ -2,7 +2,7 @@
 
 import pytest_twisted
 from chatdaemon import errors
-from tests.conftest import connect, make_config, start_service, text_user, typed_user
+from tests.conftest import connect, make_config, start_service, text_friends, text_user, typed_user
 
 
 @pytest_twisted.ensureDeferred
@@ -11,7 +11,9 @@ async def test_restart_keeps_users_rooms_members_history_and_pending_offline_mes
     lead = await text_user(service, "lead")
     lead.say("/create crew")
     await lead.text("* created")
-    (await text_user(service, "mate")).transport.loseConnection()
+    mate = await text_user(service, "mate")
+    await text_friends(lead, "lead", mate, "mate")
+    await mate.close()
     lead.say("/invite mate crew")
     await lead.text("* invited")
     bob = await typed_user(service, "bob")
@@ -30,7 +32,8 @@ async def test_restart_keeps_users_rooms_members_history_and_pending_offline_mes
     try:
         assert {"lead", "mate", "bob"} <= set(service.core.users)
         crew = service.core.rooms["crew"]
-        assert (crew.kind, crew.leader, crew.members, crew.invited) == ("group", "lead", {"lead"}, {"mate"})
+        assert (crew.kind, crew.leader, crew.members, crew.invited) == ("group", "lead", {"lead"}, {"mate": "lead"})
+        assert service.core.friends["lead"] == {"mate"} and service.core.friends["mate"] == {"lead"}
         assert service.core.rooms["lobby"].members == {"bob", "lead"}
         # the pending messages reach bob, once, in order
         bob = await typed_user(service, "bob", register=False)

@@ -3,7 +3,7 @@
 import pytest_twisted
 
 from chatdaemon import errors
-from tests.conftest import connect, text_user, typed_user
+from tests.conftest import connect, text_friends, text_user, typed_user
 
 
 @pytest_twisted.ensureDeferred
@@ -44,6 +44,7 @@ async def test_two_text_users_chat_in_a_room_and_privately(chatd):
     assert (await bob.text("[")).endswith("<bob> psst")
     bob.say("/rooms")
     assert {await bob.text("* "), await bob.text("* ")} == {"* @alice (direct)", "* #lobby (public, 2 members)"}
+    await text_friends(alice, "alice", bob, "bob")  # presence goes to friends
     alice.say("/status away")
     assert await bob.text("* alice") == "* alice is now: away"
     bob.say("/quit")
@@ -80,7 +81,9 @@ async def test_a_text_user_and_a_typed_user_in_one_room(chatd):
 @pytest_twisted.ensureDeferred
 async def test_private_group_by_invitation_even_when_offline(chatd):
     lead = await text_user(chatd, "lead")
-    (await text_user(chatd, "guest")).transport.loseConnection()
+    guest = await text_user(chatd, "guest")
+    await text_friends(lead, "lead", guest, "guest")
+    await guest.close()
     outsider = await text_user(chatd, "outsider")
     lead.say("/create Secret")
     assert (await lead.text("* created")).startswith("* created the private group #secret")
@@ -88,6 +91,8 @@ async def test_private_group_by_invitation_even_when_offline(chatd):
     assert (await outsider.text("!")).startswith(f"! {errors.PRIVATE_ROOM}")
     outsider.say("/invite outsider secret")
     assert (await outsider.text("!")).startswith(f"! {errors.NOT_LEADER}")
+    lead.say("/invite outsider")
+    assert (await lead.text("!")).startswith(f"! {errors.NOT_FRIENDS}")  # invitations go to friends
     lead.say("/invite guest")
     assert await lead.text("* invited") == "* invited guest to #secret"
     guest = await connect(chatd)
@@ -96,7 +101,8 @@ async def test_private_group_by_invitation_even_when_offline(chatd):
     assert (await guest.text("* lead invites")).endswith("/accept secret or /decline secret")
     guest.say("/accept secret")
     assert await guest.text("* you are in") == "* you are in #secret (2 members)"
-    assert await lead.text("* guest") == "* guest joined #secret"
+    assert await lead.text("* guest joined") == "* guest joined #secret"
+    assert await lead.text("* guest accepted") == "* guest accepted your invitation to #secret"
     guest.say("we're in")
     assert await lead.text("[") == "[#secret] <guest> we're in"
     for client in (lead, guest, outsider):

@@ -126,26 +126,6 @@ async def test_room_message_reaches_every_member_but_the_sender(chatd):
 
 
 @pytest_twisted.ensureDeferred
-async def test_presence_status_and_logout_reach_room_members(chatd):
-    alice = await typed_user(chatd, "alice")
-    bob = await typed_user(chatd, "bob")
-    for client in (alice, bob):
-        client.send("USER_JOIN", room="lobby")
-        await client.payload("USER_JOIN")
-    alice.send("USER_STATUS_UPDATE", username="alice", status="away")
-    assert (await alice.payload("USER_STATUS_UPDATE"))["code"] == 0
-    assert await bob.payload("USER_STATUS_UPDATE") == {"username": "alice", "status": "away"}
-    alice.send("USER_LOGOUT", username="alice")
-    assert (await alice.payload("USER_LOGOUT"))["code"] == 0
-    assert await bob.payload("USER_LOGOUT") == {"username": "alice"}
-    # logged out, the connection is still open but may not send
-    alice.send("TEXT_MESSAGE", receiver="bob", content="x")
-    assert (await alice.payload("MESSAGE_NACK"))["code"] == errors.NOT_LOGGED_IN
-    await alice.close()
-    await bob.close()
-
-
-@pytest_twisted.ensureDeferred
 async def test_ping_and_protocol_version(chatd):
     client = await connect(chatd)
     client.send("PING", nonce=42)

@@ -17,7 +17,7 @@ def test_the_example_file_documents_every_key_with_its_default():
     uncommented = "\n".join(line[2:] if line.startswith("# ") else line for line in text.splitlines())
     documented = tomllib.loads(uncommented)
     defaults = Config()
-    for section in ("limits", "passwords", "storage"):
+    for section in ("limits", "passwords", "storage", "files"):
         table = getattr(defaults, section)
         assert documented[section] == dataclasses.asdict(table), section
     assert documented["data_dir"] == defaults.data_dir

@@ -7,12 +7,13 @@ from twisted.internet.defer import succeed
 
 from chatdaemon import errors
 from chatdaemon.bus.local import LocalBus
-from chatdaemon.config import Limits
+from chatdaemon.config import Files, Limits
 from chatdaemon.core import commands as c
 from chatdaemon.core.accounts import Passwords
 from chatdaemon.core.chat import Core
-from chatdaemon.core.events import Invited, MemberJoined, MemberLeft, MessagePosted, PresenceChanged
+from chatdaemon.core.events import Invited, LeaderChanged, MemberJoined, MemberLeft, MessagePosted, PresenceChanged
 from chatdaemon.errors import ChatError
+from chatdaemon.store.files import FileStore
 from chatdaemon.store.sqlite import SQLiteStore
 from tests.conftest import FAST_PASSWORDS
 
@@ -52,11 +53,14 @@ class FakeClient:
         return [e for e in self.events if isinstance(e, kind)]
 
 
-async def make_core(path, **limits) -> Core:
+async def make_core(path, files=Files(), **limits) -> Core:
     store = SQLiteStore(str(path), reactor)
     await store.open()
+    file_store = FileStore(str(path))
+    file_store.open()
     pw = FAST_PASSWORDS
-    core = Core(store, LocalBus(), Passwords(pw.time_cost, pw.memory_cost, pw.parallelism), Limits(**limits), reactor)
+    passwords = Passwords(pw.time_cost, pw.memory_cost, pw.parallelism)
+    core = Core(store, file_store, LocalBus(), passwords, Limits(**limits), files, reactor)
     await core.start()
     return core
 
@@ -76,6 +80,11 @@ async def user(core, name, register=True) -> FakeClient:
     if core.bus.clients(name) == (client,):
         await client.released  # the first connection gets the offline replay
     return client
+
+
+async def befriend(core, a: FakeClient, b: FakeClient) -> None:
+    await core.execute(a, c.RequestFriend(b.user))
+    await core.execute(b, c.AnswerFriend(a.user, True))
 
 
 async def refused(d) -> int:
@@ -181,8 +190,10 @@ async def test_rooms_public_join_leave_and_names(core):
 @pytest_twisted.ensureDeferred
 async def test_groups_are_by_invitation_and_only_the_leader_invites(core):
     lead, guest, outsider = await user(core, "lead"), await user(core, "guest"), await user(core, "outsider")
+    assert await refused(core.execute(lead, c.CreateGroup("Plans!", ("guest",)))) == errors.NOT_ALL_FRIENDS
+    await befriend(core, lead, guest)
     room = await core.execute(lead, c.CreateGroup("Plans!", ("guest",)))
-    assert (room.id, room.kind, room.leader, room.members, room.invited) == ("plans", "group", "lead", {"lead"}, {"guest"})
+    assert (room.id, room.kind, room.leader, room.members, room.invited) == ("plans", "group", "lead", {"lead"}, {"guest": "lead"})
     [invite] = guest.of(Invited)
     assert (invite.inviter, invite.room.id) == ("lead", "plans")
     assert await refused(core.execute(outsider, c.JoinRoom("plans"))) == errors.PRIVATE_ROOM
@@ -194,19 +205,26 @@ async def test_groups_are_by_invitation_and_only_the_leader_invites(core):
     assert await refused(core.execute(lead, c.Invite("plans", "guest"))) == errors.ALREADY_MEMBER
     second = await core.execute(lead, c.CreateGroup("plans"))
     assert second.id == "plans-2"  # names are unique ids
+    assert await refused(core.execute(lead, c.Invite("plans-2", "outsider"))) == errors.NOT_FRIENDS
+    await befriend(core, lead, outsider)
     await core.execute(lead, c.Invite("plans-2", "outsider"))
     await core.execute(outsider, c.AnswerInvite("plans-2", False))
-    assert "outsider" not in core.rooms["plans-2"].invited | core.rooms["plans-2"].members
-    # the leader leaves: leadership passes to a member
+    assert "outsider" not in core.rooms["plans-2"].invited.keys() | core.rooms["plans-2"].members
+    # the leader leaves: leadership passes to a member, who is told
     await core.execute(lead, c.LeaveRoom("plans"))
     assert room.leader == "guest"
+    assert [(e.leader, e.by) for e in guest.of(LeaderChanged)] == [("guest", "lead")]
+    # the last member leaves: the group is gone
+    await core.execute(guest, c.LeaveRoom("plans"))
+    assert "plans" not in core.rooms
 
 
 @pytest_twisted.ensureDeferred
-async def test_presence_goes_to_people_who_share_a_room(core):
+async def test_presence_goes_to_friends_and_only_them(core):
     alice, bob, stranger = await user(core, "alice"), await user(core, "bob"), await user(core, "stranger")
-    await core.execute(alice, c.JoinRoom("lobby"))
-    await core.execute(bob, c.JoinRoom("lobby"))
+    await befriend(core, alice, bob)
+    for client in (alice, stranger):
+        await core.execute(client, c.JoinRoom("lobby"))  # sharing a room is not enough
     await core.execute(alice, c.SetStatus("away"))
     assert [(e.user, e.status) for e in bob.of(PresenceChanged)] == [("alice", "away")]
     assert not stranger.of(PresenceChanged)
@@ -281,7 +299,7 @@ async def test_history_pages_backwards(core):
 async def test_state_is_loaded_at_start(tmp_path):
     core = await make_core(tmp_path)
     lead = await user(core, "lead")
-    await user(core, "guest")
+    await befriend(core, lead, await user(core, "guest"))
     await core.execute(lead, c.CreateGroup("crew", ("guest",)))
     await core.execute(lead, c.JoinRoom("lobby"))
     await core.execute(lead, c.SetStatus("busy"))
@@ -290,7 +308,8 @@ async def test_state_is_loaded_at_start(tmp_path):
     again = await make_core(tmp_path)
     try:
         crew = again.rooms["crew"]
-        assert (crew.leader, crew.members, crew.invited) == ("lead", {"lead"}, {"guest"})
+        assert (crew.leader, crew.members, crew.invited) == ("lead", {"lead"}, {"guest": "lead"})
+        assert again.friends == {"lead": {"guest"}, "guest": {"lead"}} and again.invited_to == {"guest": {"crew"}}
         assert again.rooms["lobby"].members == {"lead"}
         assert again.rooms["dm:guest:lead"].kind == "direct"
         assert again.users == {"lead": "busy", "guest": "online"}

@@ -121,11 +121,13 @@ def test_the_rate_limit_pauses_reading_instead_of_dropping():
 
 def test_too_many_bad_frames_in_a_row_close_with_a_reason():
     clock, core, transport, session = make(max_bad_frames=3)
+    session.frame_received(typed("PING"))  # the dialect is known from here on
     for _ in range(3):
         session.frame_received(b"{bad")
     assert transport.closed and not session.open
-    codes = [f["payload"]["code"] for f in transport.frames()]
-    assert codes == [errors.BAD_JSON] * 3 + [errors.TOO_MANY_ERRORS]
+    frames = transport.frames()[2:]
+    assert [f["payload"]["code"] for f in frames] == [errors.BAD_JSON] * 3 + [errors.TOO_MANY_ERRORS]
+    assert [f["type"] for f in frames] == ["ERROR"] * 3 + ["CONNECTION_CLOSED"]
 
 
 def test_a_good_frame_resets_the_bad_frame_count():
@@ -160,6 +162,7 @@ def test_a_client_that_stays_behind_is_dropped_after_the_grace_period():
     assert session.open
     clock.advance(0.2)
     assert transport.aborted and not session.open
+    assert transport.frames()[-1]["type"] == "CONNECTION_CLOSED"
     assert transport.frames()[-1]["payload"]["code"] == errors.SLOW_CONSUMER
 
 
@@ -245,4 +248,6 @@ def test_the_shutdown_notice_is_not_held_behind_a_replay():
     session.hold()
     session.notify_close(Notice(code=errors.SHUTTING_DOWN, text="bye"))
     assert transport.closed
-    assert transport.frames()[-1] == {"type": "SERVER_NOTIFICATION", "timestamp": transport.frames()[-1]["timestamp"], "payload": {"code": errors.SHUTTING_DOWN, "message": "bye"}}
+    notice, farewell = transport.frames()[-2:]
+    assert (notice["type"], notice["payload"]) == ("SERVER_NOTIFICATION", {"code": errors.SHUTTING_DOWN, "message": "bye"})
+    assert (farewell["type"], farewell["payload"]) == ("CONNECTION_CLOSED", {"code": errors.SHUTTING_DOWN, "reason": "bye"})

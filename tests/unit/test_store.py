@@ -116,10 +116,10 @@ async def test_missed_skips_own_messages_and_earlier_ones(store):
     await store.add_member("r", "b", 1)
     for sender in ("a", "b", "a"):
         await store.append_message(Message(store.next_message_id(), "r", sender, f"from {sender}", 0))
-    missed = await store.missed("b", 0, 100, 10)
+    missed = await store.timeline("b", 0, 100, 10, missed_only=True)
     assert [(m.id, m.body) for m in missed] == [(2, "from a"), (4, "from a")]
-    assert [m.id for m in await store.missed("b", 2, 100, 10)] == [4]
-    assert [m.id for m in await store.missed("b", 0, 3, 10)] == [2]
+    assert [m.id for m in await store.timeline("b", 2, 100, 10, missed_only=True)] == [4]
+    assert [m.id for m in await store.timeline("b", 0, 3, 10, missed_only=True)] == [2]
     await store.set_cursor("b", 4)
     await store.set_cursor("b", 2)  # a cursor never moves back
     assert await store.cursor("b") == 4

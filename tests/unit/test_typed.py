@@ -126,13 +126,15 @@ def test_events_render_as_seed_frames():
     m = Message(3, "lobby", "a", "hello", 1630000005000)
     encode = TypedDialect.encode_event
     kind, payload = out([encode(MessagePosted(message=m, room=lobby))])
-    assert (kind, payload) == ("TEXT_MESSAGE", {"sender": "a", "receiver": "lobby", "content": "hello", "messageId": 3, "timestamp": 1630000005, "room": "lobby"})
+    assert (kind, payload) == ("TEXT_MESSAGE", {"sender": "a", "receiver": "lobby", "room": "lobby", "content": "hello", "messageId": 3, "timestamp": 1630000005})
     kind, payload = out([encode(MessagePosted(message=Message(4, dm.id, "a", "psst", 0), room=dm, offline=True))])
     assert (kind, payload["receiver"], "room" in payload) == ("OFFLINE_MESSAGE", "b", False)
+    group = Room("crew", "group", "The Crew", "a", {"a", "b"})
+    kind, payload = out([encode(MessagePosted(message=Message(5, "crew", "a", "hi crew", 0), room=group))])
+    assert (kind, payload["group"], payload["groupId"], payload["content"]) == ("GROUP_MESSAGE", "The Crew", "crew", "hi crew")
     assert out([encode(PresenceChanged(user="a", online=True, status="away"))]) == ("USER_STATUS_UPDATE", {"username": "a", "status": "away"})
     assert out([encode(PresenceChanged(user="a", online=False, status="offline"))]) == ("USER_LOGOUT", {"username": "a"})
-    assert out([encode(MemberJoined(room=lobby, user="b"))]) == ("USER_JOIN", {"username": "b", "room": "lobby"})
-    group = Room("crew", "group", "The Crew", "a")
+    assert out([encode(MemberJoined(room=lobby, user="b"))]) == ("USER_JOIN", {"username": "b", "receiver": "lobby", "room": "lobby"})
     assert out([encode(Invited(room=group, inviter="a", invitee="b"))]) == (
         "GROUP_INVITE", {"sender": "a", "receiver": "b", "group": "The Crew", "groupId": "crew"}
     )

@@ -203,3 +203,17 @@ async def text_friends(a: LineClient, a_name: str, b: LineClient, b_name: str) -
     b.say(f"/friend accept {a_name}")
     await b.text("* accepted")
     await a.text(f"* {b_name} accepted")
+
+
+async def typed_friends(a: LineClient, a_name: str, b: LineClient, b_name: str) -> None:
+    """Make two logged-in typed users friends."""
+    a.send("FRIEND_REQUEST", sender=a_name, receiver=b_name)
+    assert (await a.payload("FRIEND_REQUEST_ACK"))["code"] == 0
+    assert (await b.payload("FRIEND_REQUEST"))["sender"] == a_name
+    b.send("FRIEND_REQUEST_RESPONSE", sender=a_name, receiver=b_name, code=0)
+    assert (await a.payload("FRIEND_REQUEST_RESPONSE"))["code"] == 0
+
+
+def not_in(client: LineClient, kind: str, lines: list[bytes]) -> bool:
+    """No frame of `kind` among `lines` (from LineClient.silence)."""
+    return not [line for line in lines if f'"type":"{kind}"'.encode() in line]

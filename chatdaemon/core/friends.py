@@ -44,7 +44,7 @@ class Friends:
         await self._notify(
             receiver, FriendRequested(sender=sender, receiver=receiver), "friend_request", {"sender": sender}
         )
-        return receiver
+        return sender, receiver
 
     @handles(c.AnswerFriend)
     async def _answer_friend(self, client, cmd: c.AnswerFriend) -> tuple[str, str]:

@@ -98,10 +98,11 @@ class Rooms:
             await self._set_leader(room, min(room.members), by=client.user)
         return room
 
-    async def _set_leader(self, room: Room, leader: str, by: str) -> None:
+    async def _set_leader(self, room: Room, leader: str, by: str, client=None) -> None:
+        """Change the leader; every member hears of it, except the connection that asked (it gets the reply)."""
         room.leader = leader
         await self.store.set_leader(room.id, leader)
-        self.bus.publish(LeaderChanged(room=room, leader=leader, by=by), room.members)
+        self.bus.publish(LeaderChanged(room=room, leader=leader, by=by), room.members, client)
 
     async def _delete_room(self, room: Room) -> None:
         """Remove a room with its messages and files."""
@@ -179,7 +180,7 @@ class Rooms:
         authz.may_lead(client.user, room)
         if cmd.leader not in room.members:
             raise ChatError(errors.NOT_A_MEMBER, f"{cmd.leader} is not a member of {room.name}")
-        await self._set_leader(room, cmd.leader, by=client.user)
+        await self._set_leader(room, cmd.leader, by=client.user, client=client)
         return room
 
     def _direct(self, user: str, peer: str) -> Room:

@@ -31,3 +31,35 @@ def test_text_md_documents_every_command():
     commands = [name[len("_cmd_"):] for name in dir(TextDialect) if name.startswith("_cmd_")]
     assert commands
     assert not [c for c in commands if f"/{c}" not in text]
+
+
+SEED_TYPES = {
+    # seed 000 (action codes)
+    "AUTH_REQUEST", "AUTH_RESPONSE", "USER_JOIN", "USER_LEAVE", "USER_STATUS_UPDATE", "TEXT_MESSAGE",
+    "SYSTEM_MESSAGE", "MESSAGE_ACK", "MESSAGE_NACK", "FILE_REQUEST", "FILE_RESPONSE", "FILE_TRANSFER", "ERROR",
+    "AUTH_ERROR", "PING", "PONG", "OFFLINE_MESSAGE", "ENCRYPTED_MESSAGE", "USER_TYPING", "READ_RECEIPT",
+    "METADATA_UPDATE", "PROTOCOL_VERSION", "BLOCK_USER", "UNBLOCK_USER", "FEEDBACK", "CONNECTION_ESTABLISHED",
+    "CONNECTION_CLOSED", "SERVER_NOTIFICATION", "REQUEST_USER_INFO", "RESPONSE_USER_INFO", "GROUP_MESSAGE",
+    "GROUP_INVITE",
+    # seed 002 (message types)
+    "REGISTER_REQUEST", "REGISTER_RESPONSE", "LOGIN_REQUEST", "LOGIN_RESPONSE", "FRIEND_REQUEST",
+    "FRIEND_REQUEST_ACK", "FRIEND_REQUEST_RESPONSE", "FRIEND_REMOVE", "FRIEND_REMOVE_ACK", "GROUP_CREATE",
+    "GROUP_CREATE_ACK", "GROUP_INVITE_RESPONSE", "GROUP_LEAVE", "GROUP_LEAVE_ACK", "GROUP_REMOVE",
+    "GROUP_REMOVE_ACK", "GROUP_LEADER_CHANGE", "GROUP_LEADER_CHANGE_ACK", "MEDIA_MESSAGE", "MEDIA_MESSAGE_ACK",
+    "MEDIA_MESSAGE_DATA", "MEDIA_MESSAGE_DATA_ACK", "MEDIA_MESSAGE_COMPLETE", "MEDIA_MESSAGE_COMPLETE_ACK",
+    "USER_LOGOUT", "MESSAGE_HISTORY_REQUEST", "MESSAGE_HISTORY_RESPONSE", "MESSAGE_HISTORY_BEGIN",
+    "MESSAGE_HISTORY_DATA", "MESSAGE_HISTORY_COMPLETE",
+}
+
+
+def test_every_seed_type_maps_to_a_test_that_uses_it():
+    text = (DOCS / "protocols" / "typed.md").read_text()
+    table = text[text.index("## Test coverage") :]
+    rows = dict(re.findall(r"^\| `([A-Z_]+)` \| [0-9, ]+ \| `([^`]+)` \|$", table, re.MULTILINE))
+    assert set(rows) == SEED_TYPES
+    root = DOCS.parent
+    for kind, test in rows.items():
+        path, name = test.split("::")
+        source = (root / path).read_text()
+        assert f"def {name}(" in source, test
+        assert f'"{kind}"' in source, (kind, test)

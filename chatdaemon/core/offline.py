@@ -55,25 +55,28 @@ class Delivery:
     def _replay(self, client, user: str, cursor: int, upto: int) -> Deferred:
         async def replay():
             try:
-                notices, missed = await self.store.inbox(user), 0
+                notices, missed, told = await self.store.inbox(user), 0, 0
                 if notices and client.open:
                     for _, kind, payload, _ in notices:
                         event = self._from_inbox(user, kind, payload)
                         if event is not None:
                             client.deliver(event)
+                            told += 1
                     await self.store.drop_inbox(user, notices[-1][0])
                 after = cursor
                 while client.open:
                     page = await self.store.timeline(user, after, upto, self.limits.offline_page, missed_only=True)
                     for m in page:
-                        await client.writable()
-                        client.deliver(MessagePosted(message=m, room=self.rooms[m.room_id], offline=True))
-                    missed += len(page)
+                        room = self.rooms.get(m.room_id)
+                        if room is not None:  # else removed since: nothing to show
+                            await client.writable()
+                            client.deliver(MessagePosted(message=m, room=room, offline=True))
+                            missed += 1
                     if len(page) < self.limits.offline_page:
                         break
                     after = page[-1].id
-                if missed or notices:
-                    client.deliver(MissedSummary(messages=missed, notices=len(notices)))
+                if missed or told:
+                    client.deliver(MissedSummary(messages=missed, notices=told))
             except Exception:
                 self.log.failure("offline replay for {user} failed", user=user)
             finally:

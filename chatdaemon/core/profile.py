@@ -50,11 +50,11 @@ class Profiles:
     @handles(c.UserInfo)
     async def _user_info(self, client, cmd: c.UserInfo) -> Profile:
         name = self._user(cmd.username)
-        visible = name == client.user or not self._blocks(name, client.user)
+        online = self.bus.online(name) and client.user in self._audience(name)  # presence is for friends
         return Profile(
             username=name,
-            online=self.bus.online(name) and visible,
-            status=self.users[name] if visible else "offline",
+            online=online,
+            status=self.users[name] if online else "offline",
             friend=name in self.friends.get(client.user, ()),
             blocked=self._blocks(client.user, name),
             metadata=await self.store.metadata(name, 0),

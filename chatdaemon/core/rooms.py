@@ -35,12 +35,12 @@ class Rooms:
         self.rooms_of.get(user, set()).discard(room.id)
         return self.store.remove_member(room.id, user)
 
-    def _drop_invite(self, room: Room, user: str) -> str | None:
+    async def _drop_invite(self, room: Room, user: str) -> str | None:
         """Forget an invitation; the inviter's name, or None if there was none."""
         inviter = room.invited.pop(user, None)
         if inviter is not None:
             self.invited_to.get(user, set()).discard(room.id)
-            self._background(self.store.remove_invite(room.id, user), f"remove invite to {room.id}")
+            await self.store.remove_invite(room.id, user)
         return inviter
 
     def _named_groups(self, user: str, name: str) -> list[Room]:
@@ -73,7 +73,7 @@ class Rooms:
         if client.user in room.members:
             return room
         authz.may_join(client.user, room)
-        inviter = self._drop_invite(room, client.user)
+        inviter = await self._drop_invite(room, client.user)
         await self._add_member(room, client.user)
         self.bus.publish(MemberJoined(room=room, user=client.user), room.members, client)
         if inviter is not None:
@@ -162,7 +162,7 @@ class Rooms:
         authz.may_answer_invite(client.user, room)
         if cmd.accept:
             return await self._join(client, c.JoinRoom(room.id))
-        inviter = self._drop_invite(room, client.user)
+        inviter = await self._drop_invite(room, client.user)
         await self._tell_inviter(room, inviter, client.user, False)
         return room
 

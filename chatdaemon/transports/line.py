@@ -38,11 +38,10 @@ class LineProtocol(Protocol, TimeoutMixin):
         self.log.info("connection opened: {kind} {peer}", kind=kind, peer=peer)
 
     def dataReceived(self, data: bytes) -> None:
-        if self.session.user:
-            if self.timeOut != self.limits.idle_timeout:
-                self.setTimeout(self.limits.idle_timeout)
-            else:
-                self.resetTimeout()
+        if self.timeOut == self.limits.idle_timeout:
+            self.resetTimeout()
+        elif self.session.user:
+            self.setTimeout(self.limits.idle_timeout)
         buffer, start, limit = self._buffer + data, 0, self.limits.max_line_bytes
         while self.session.open:
             end = buffer.find(b"\n", start)

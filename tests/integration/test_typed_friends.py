@@ -50,7 +50,7 @@ async def test_requests_and_answers_wait_for_offline_users_across_a_restart(data
         await bob.close()
         alice = await typed_user(service, "alice", register=False)
         answer = await alice.payload("FRIEND_REQUEST_RESPONSE")
-        assert answer == {"sender": "alice", "receiver": "bob", "code": errors.FRIEND_REJECTED}
+        assert answer == {"sender": "alice", "receiver": "bob", "code": errors.FRIEND_REJECTED, "offline": True}
         summary = await alice.payload("SYSTEM_MESSAGE")
         assert summary["notices"] == 1
         alice.send("REQUEST_USER_INFO", username="bob")
@@ -114,6 +114,6 @@ async def test_friend_remove_is_acked_told_and_kept(chatd):
     carol.send("FRIEND_REMOVE", sender="carol", receiver="dave")
     await carol.payload("FRIEND_REMOVE_ACK")
     dave = await typed_user(chatd, "dave", register=False)
-    assert await dave.payload("FRIEND_REMOVE") == {"sender": "carol", "receiver": "dave"}
+    assert await dave.payload("FRIEND_REMOVE") == {"sender": "carol", "receiver": "dave", "offline": True}
     await carol.close()
     await dave.close()

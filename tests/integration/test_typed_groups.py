@@ -43,6 +43,9 @@ async def test_create_needs_friends_then_invites_answers_and_group_messages(chat
     ann.send("TEXT_MESSAGE", sender="ann", receiver="Book Club", content="loved it")
     assert (await ann.payload("MESSAGE_ACK"))["code"] == 0
     assert (await lead.payload("GROUP_MESSAGE"))["content"] == "loved it"
+    ann.send("TEXT_MESSAGE", groupId=group_id, content="by id too")
+    assert (await ann.payload("MESSAGE_ACK"))["code"] == 0
+    assert (await lead.payload("GROUP_MESSAGE"))["content"] == "by id too"
     assert not_in(ben, "GROUP_MESSAGE", await ben.silence())  # declined: not a member
     stranger.send("GROUP_MESSAGE", group=group_id, content="let me in")
     assert (await stranger.payload("MESSAGE_NACK"))["code"] == errors.NOT_A_MEMBER

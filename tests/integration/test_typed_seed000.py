@@ -36,6 +36,10 @@ async def test_encrypted_messages_are_stored_and_forwarded_without_being_read(ch
     assert {k: got[k] for k in sealed} == sealed and got["sender"] == "alice" and got["messageId"] == ack["messageId"]
     alice.send("ENCRYPTED_MESSAGE", receiver="bob", algorithm="none")
     assert (await alice.payload("ERROR"))["code"] == errors.BAD_FIELD  # a ciphertext is required
+    alice.send("ENCRYPTED_MESSAGE", receiver="bob", ciphertext="eA==", messageId=1, timestamp=1, offline=True)
+    forged = await alice.payload("MESSAGE_ACK")
+    got = await bob.payload("ENCRYPTED_MESSAGE")  # what the server says cannot be forged
+    assert (got["messageId"], got["timestamp"], "offline" in got) == (forged["messageId"], forged["timestamp"], False)
     # a text user sees that something came, not what
     alice.send("ENCRYPTED_MESSAGE", receiver="tina", **sealed)
     await alice.payload("MESSAGE_ACK")
@@ -60,7 +64,8 @@ async def test_typing_and_read_receipts(chatd):
     bob.send("READ_RECEIPT", messageId=message_id)
     assert await alice.payload("READ_RECEIPT") == {"reader": "bob", "messageId": message_id, "receiver": "alice"}
     bob.send("READ_RECEIPT", messageId=999999)
-    assert (await bob.payload("ERROR"))["code"] == errors.NO_SUCH_MESSAGE
+    refused = await bob.payload("ERROR")
+    assert (refused["code"], refused["originalType"]) == (errors.NO_SUCH_MESSAGE, "READ_RECEIPT")
     carol = await typed_user(chatd, "carol")
     carol.send("READ_RECEIPT", messageId=message_id)  # not in that conversation
     assert (await carol.payload("ERROR"))["code"] == errors.NO_SUCH_MESSAGE
@@ -94,9 +99,13 @@ async def test_metadata_of_users_and_messages_persists_and_reaches_who_should_se
         bob.send("REQUEST_USER_INFO", username="alice")
         info = await bob.payload("RESPONSE_USER_INFO")
         assert info == {
-            "username": "alice", "online": False, "status": "online", "friend": True, "blocked": False,
+            "username": "alice", "online": False, "status": "offline", "friend": True, "blocked": False,
             "metadata": {"avatar": {"url": "https://example.org/a.png"}}, "code": 0,
         }
+        stranger = await typed_user(service, "stranger")
+        stranger.send("REQUEST_USER_INFO", username="bob")  # bob is online, but presence is for friends
+        assert (await stranger.payload("RESPONSE_USER_INFO"))["online"] is False
+        await stranger.close()
         bob.send("REQUEST_USER_INFO", username="ghost")
         assert (await bob.payload("RESPONSE_USER_INFO"))["code"] == errors.NO_SUCH_USER
         await bob.close()

@@ -59,7 +59,15 @@ class TypedDialect(AccountFrames, SocialFrames, MessageFrames, MediaFrames):
             handler = getattr(self, "_on_" + kind, None) if kind.isupper() and kind.isidentifier() else None
             if handler is None:
                 raise ChatError(errors.UNKNOWN_TYPE, f"unknown message type {kind[:64]!r}")
-            return handler(payload)
+            request = handler(payload)
         except ChatError as e:
             e.original_type = kind[:64]
             raise
+        fail = request.fail
+
+        def refused(e: ChatError) -> list[bytes]:
+            e.original_type = kind[:64]  # an ERROR answering this frame names it
+            return fail(e)
+
+        request.fail = refused
+        return request

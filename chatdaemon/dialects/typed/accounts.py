@@ -49,7 +49,8 @@ class AccountFrames:
 
     def _on_USER_LOGOUT(self, p: dict) -> Request:
         def logged_out(user):
-            self.user = ""
+            self.user, self._sync = "", None
+            self._downloads.clear()
             return [envelope("USER_LOGOUT", {"username": user, "code": 0})]
 
         return Request(c.Logout(), logged_out, self._errors)

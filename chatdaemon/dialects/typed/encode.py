@@ -45,7 +45,7 @@ def message_fields(m: Message, room: Room) -> dict:
     if m.kind == "media":
         return fields | media_fields(m.body)
     if m.kind == "encrypted":
-        return fields | orjson.loads(m.body)
+        return orjson.loads(m.body) | fields  # the client's opaque fields never override the server's
     return fields | {"content": m.body}
 
 
@@ -60,7 +60,12 @@ def _message(event: MessagePosted) -> bytes:
         return envelope("OFFLINE_MESSAGE", payload)
     else:
         kind = "GROUP_MESSAGE" if room.kind == GROUP else "TEXT_MESSAGE"
-    return envelope(kind, payload | {"offline": True} if event.offline else payload)
+    return envelope(kind, _offline(payload, event))
+
+
+def _offline(payload: dict, event) -> dict:
+    """Replayed at login rather than live: say so."""
+    return payload | {"offline": True} if event.offline else payload
 
 
 def _group(room: Room) -> dict:
@@ -83,25 +88,23 @@ def encode_event(event) -> bytes | None:
             return envelope("USER_LEAVE", {"username": event.user, "room": event.room.id})
         case Invited():
             payload = {"sender": event.inviter, "receiver": event.invitee, **_group(event.room)}
-            return envelope("GROUP_INVITE", payload | {"offline": True} if event.offline else payload)
+            return envelope("GROUP_INVITE", _offline(payload, event))
         case InviteAnswered():
             code = 0 if event.accepted else INVITE_REJECTED
-            return envelope(
-                "GROUP_INVITE_RESPONSE",
-                {"sender": event.inviter, "receiver": event.invitee, **_group(event.room), "code": code},
-            )
+            payload = {"sender": event.inviter, "receiver": event.invitee, **_group(event.room), "code": code}
+            return envelope("GROUP_INVITE_RESPONSE", _offline(payload, event))
         case GroupRemoved():
             return envelope("GROUP_REMOVE", {"sender": event.by, **_group(event.room)})
         case LeaderChanged():
             return envelope("GROUP_LEADER_CHANGE", {"sender": event.by, **_group(event.room), "newLeader": event.leader})
         case FriendRequested():
-            payload = {"sender": event.sender, "receiver": event.receiver}
-            return envelope("FRIEND_REQUEST", payload | {"offline": True} if event.offline else payload)
+            return envelope("FRIEND_REQUEST", _offline({"sender": event.sender, "receiver": event.receiver}, event))
         case FriendAnswered():
             code = 0 if event.accepted else FRIEND_REJECTED
-            return envelope("FRIEND_REQUEST_RESPONSE", {"sender": event.sender, "receiver": event.receiver, "code": code})
+            payload = {"sender": event.sender, "receiver": event.receiver, "code": code}
+            return envelope("FRIEND_REQUEST_RESPONSE", _offline(payload, event))
         case FriendRemoved():
-            return envelope("FRIEND_REMOVE", {"sender": event.by, "receiver": event.friend})
+            return envelope("FRIEND_REMOVE", _offline({"sender": event.by, "receiver": event.friend}, event))
         case Typing():
             return envelope("USER_TYPING", {"username": event.user, **where(event.room, event.user), "typing": event.typing})
         case ReadReceipt():

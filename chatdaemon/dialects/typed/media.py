@@ -48,12 +48,13 @@ class MediaFrames:
 
     def _on_MEDIA_MESSAGE_DATA(self, p: dict) -> Request:
         media, index = text(p, "mediaId"), integer(p, "chunkIndex")
-        ack = {"sender": p.get("receiver"), "receiver": self.user, "mediaId": media, "chunkIndex": index}
+        peer = {"sender": p["receiver"]} if isinstance(p.get("receiver"), str) else {}
+        ack = peer | {"receiver": self.user, "mediaId": media, "chunkIndex": index}
         command = c.PutChunk(media, index, integer(p, "totalChunks"), _decode(p, "data"))
 
         def stored(result):
             frames = [envelope("MEDIA_MESSAGE_DATA_ACK", ack | {"code": 0})]
-            done = {"sender": ack["sender"], "receiver": self.user, "mediaId": media}
+            done = peer | {"receiver": self.user, "mediaId": media}
             if result.message is not None:
                 done |= {"code": 0, "fileId": result.file.id, "messageId": result.message.id}
                 frames.append(envelope("MEDIA_MESSAGE_COMPLETE", done))
@@ -63,7 +64,7 @@ class MediaFrames:
 
         def failed(e: ChatError):
             if e.code == errors.INCOMPLETE_MEDIA:
-                return [envelope("MEDIA_MESSAGE_COMPLETE", failure(e, sender=ack["sender"], receiver=self.user, mediaId=media))]
+                return [envelope("MEDIA_MESSAGE_COMPLETE", failure(e, **peer, receiver=self.user, mediaId=media))]
             return [envelope("MEDIA_MESSAGE_DATA_ACK", failure(e, **ack))]
 
         return Request(command, stored, failed)

@@ -9,7 +9,8 @@ from .. import Request
 from .encode import message_fields
 from .frames import envelope, integer, optional_text, text
 
-ROUTING = ("type", "sender", "receiver", "room", "group", "groupId", "clientMessageId")
+# What a client may not set in an encrypted message's opaque part: routing, and what the server says.
+RESERVED = {"type", "sender", "receiver", "room", "group", "groupId", "clientMessageId", "messageId", "timestamp", "offline", "content"}
 HISTORY_CHUNK = 100
 
 
@@ -30,7 +31,8 @@ class MessageFrames:
         return Request(command_for(receiver), acked, nacked)
 
     def _on_TEXT_MESSAGE(self, p: dict) -> Request:
-        content, room, sender = text(p, "content"), optional_text(p, "room"), optional_text(p, "sender")
+        content, sender = text(p, "content"), optional_text(p, "sender")
+        room = optional_text(p, "room") or optional_text(p, "groupId", "group")
         return self._post(p, lambda to: c.SendMessage(content, to_room=room, to=to, sender=sender), room or text(p, "receiver"))
 
     def _on_GROUP_MESSAGE(self, p: dict) -> Request:
@@ -39,8 +41,9 @@ class MessageFrames:
         return self._post(p, lambda to: c.SendMessage(content, to_room=to, sender=sender), group)
 
     def _on_ENCRYPTED_MESSAGE(self, p: dict) -> Request:
-        text(p, "ciphertext")
-        opaque = orjson.dumps({k: v for k, v in p.items() if k not in ROUTING}).decode()
+        if not text(p, "ciphertext"):
+            raise ChatError(errors.BAD_FIELD, "payload.ciphertext must not be empty")
+        opaque = orjson.dumps({k: v for k, v in p.items() if k not in RESERVED}).decode()
         room, sender = optional_text(p, "room") or optional_text(p, "groupId", "group"), optional_text(p, "sender")
         to = room or text(p, "receiver")
         return self._post(p, lambda to: c.SendMessage(opaque, to_room=room, to=to, sender=sender, kind="encrypted"), to)

@@ -119,9 +119,16 @@ class LineClient(Protocol):
         got, self.lines = list(self.lines), deque()
         return got
 
-    def close(self) -> defer.Deferred:
+    async def close(self) -> None:
+        """Close, and wait until the server has let go of this connection too (so the user counts as offline)."""
+        peer = f"127.0.0.1:{self.transport.getHost().port}"
         self.transport.loseConnection()
-        return self.closed
+        await self.closed
+        for _ in range(500):
+            if not any(s.peer == peer for s in self.service.line_factory.sessions):
+                return
+            await _sleep(0.01)
+        raise AssertionError(f"the server still holds {peer}")
 
 
 async def _sleep(seconds: float) -> None:
@@ -137,7 +144,9 @@ async def connect(service: ChatService, tls_root=None, role: str = "line", index
     else:
         options = ssl.optionsForClientTLS("localhost", trustRoot=tls_root)
         endpoint = endpoints.SSL4ClientEndpoint(reactor, "127.0.0.1", port, options)
-    return await endpoints.connectProtocol(endpoint, LineClient())
+    client = await endpoints.connectProtocol(endpoint, LineClient())
+    client.service = service
+    return client
 
 
 async def typed_user(service, name: str, password: str = "secret", register: bool = True) -> LineClient:

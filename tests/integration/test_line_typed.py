@@ -44,7 +44,7 @@ async def test_register_twice_and_login_failures(chatd):
 
 @pytest_twisted.ensureDeferred
 async def test_auth_request_is_the_login_flow_of_seed_000(chatd):
-    (await typed_user(chatd, "alice", "pw")).transport.loseConnection()
+    await (await typed_user(chatd, "alice", "pw")).close()
     client = await connect(chatd)
     client.send("AUTH_REQUEST", username="alice", password="nope")
     assert (await client.payload("AUTH_ERROR"))["code"] == errors.INVALID_CREDENTIALS
@@ -75,7 +75,7 @@ async def test_direct_message_live_with_ack(chatd):
 
 @pytest_twisted.ensureDeferred
 async def test_direct_message_to_offline_user_arrives_at_login_in_order_once(chatd):
-    (await typed_user(chatd, "bob")).transport.loseConnection()
+    await (await typed_user(chatd, "bob")).close()
     alice = await typed_user(chatd, "alice")
     for n in range(3):
         alice.send("TEXT_MESSAGE", receiver="bob", content=f"while you were out {n}")

@@ -35,7 +35,7 @@ async def test_a_friend_request_is_acked_forwarded_accepted_and_presence_follows
 @pytest_twisted.ensureDeferred
 async def test_requests_and_answers_wait_for_offline_users_across_a_restart(data_dir):
     service = await start_service(make_config(data_dir))
-    (await typed_user(service, "bob")).transport.loseConnection()
+    await (await typed_user(service, "bob")).close()
     alice = await typed_user(service, "alice")
     alice.send("FRIEND_REQUEST", sender="alice", receiver="bob")
     assert (await alice.payload("FRIEND_REQUEST_ACK"))["code"] == 0

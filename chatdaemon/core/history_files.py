@@ -187,7 +187,7 @@ class HistoryFiles:
             raise ChatError(errors.BAD_CHUNK, f"total_packets must be 1-{min(MAX_PACKETS, max(1, cmd.size))} for {cmd.size} bytes")
         if not 0 <= cmd.size <= self.file_limits.max_upload_bytes:
             raise ChatError(errors.TOO_LARGE, f"files are at most {self.file_limits.max_upload_bytes} bytes")
-        room = await self._enter(client, cmd.to)
+        room = await self._enter(client, cmd.to, create=True)
         key = self._upload_key(client, room, cmd.path)
         old = self.uploads.get(key)
         if old is not None and old.total != cmd.total:

@@ -26,6 +26,7 @@ class Limits:
     rate_burst: int = 60
     history_page: int = 100
     offline_page: int = 500
+    handshake_timeout: float = 30.0
 
 
 @dataclass(frozen=True)

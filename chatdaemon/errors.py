@@ -55,6 +55,11 @@ INCOMPLETE_MEDIA = 8018
 TOO_LARGE = 8019
 NO_SUCH_MESSAGE = 8020
 NOT_AUTHOR = 8021
+# 8030-8039: the action dialect's character-count handshake
+NO_SUCH_TRANSACTION = 8030
+COUNT_NOT_CONFIRMED = 8031
+HANDSHAKE_TIMEOUT = 8032
+TOO_MANY_PENDING = 8033
 
 # 9xxx: the server could not do it
 SERVER_ERROR = 9001
@@ -104,6 +109,10 @@ MESSAGES = {
     TOO_LARGE: "the file exceeds the size limit or your quota",
     NO_SUCH_MESSAGE: "no such message",
     NOT_AUTHOR: "only the author may do that to a message",
+    NO_SUCH_TRANSACTION: "no message is waiting with that transaction_id",
+    COUNT_NOT_CONFIRMED: "the character count was not confirmed: message dropped",
+    HANDSHAKE_TIMEOUT: "no confirm_count in time: message dropped",
+    TOO_MANY_PENDING: "too many messages waiting for confirm_count",
     SERVER_ERROR: "internal server error",
 }
 

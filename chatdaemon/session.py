@@ -16,6 +16,11 @@ Input: frames are handled in order. A command that is not `pipelined` holds
 back the frames after it until it completes, and replies always leave in the
 order their requests came. A token bucket bounds the request rate: past it,
 reading pauses until tokens return (nothing is dropped).
+
+Exchanges longer than one frame (see dialects.Request): a request's `expires`
+is called after `limits.handshake_timeout` seconds (the timers die with the
+session); a request's `follow` is handled once the reply is queued and the
+output has room, so a stream (a download) is paced by the client's reading.
 """
 
 from collections import deque
@@ -104,6 +109,7 @@ class Session:
         self._wakeup = None  # the rate limiter's pending resume
         self._replies: deque[list] = deque()
         self._bad_frames = 0
+        self._timers: set = set()  # pending `expires` calls of requests
 
     # -- input
 
@@ -152,18 +158,57 @@ class Session:
             self._refuse(e)
             return
         self._bad_frames = 0
+        self._run(request)
+
+    def _run(self, request) -> None:
+        if request.expires is not None:
+            self._expire_later(request.expires)
+        if request.follow is not None:
+            request.close = False  # a stream closes nothing
         box = [_PENDING]
         self._replies.append(box)
         if request.command is None:
             self._answer(request.reply(None), box, request.close)
+            if request.follow is not None:
+                self._follow(request.follow)
             return
         d = self.core.execute(self, request.command)
         d.addCallback(request.reply)
         d.addErrback(self._failed, request)  # a refusal, or a reply that could not be rendered
         d.addCallback(self._answer, box, request.close)
+        if request.follow is not None:
+            d.addCallback(lambda _: self._follow(request.follow))
         if not request.command.pipelined:
             self._busy = True
             d.addBoth(self._unblock)
+
+    def _expire_later(self, expires) -> None:
+        seconds = self.limits.handshake_timeout
+
+        def expire():
+            self._timers.discard(call)
+            if self.open:
+                for frame in expires(seconds):
+                    self.send(frame)
+
+        call = self._clock.callLater(seconds, expire)
+        self._timers.add(call)
+
+    def _follow(self, follow) -> None:
+        """The next request of a stream, once the output has room."""
+
+        def next_step(_):
+            if not self.open:
+                return
+            try:
+                request = follow()
+            except ChatError as e:
+                self.send(self.dialect.error(e))
+                return
+            if request is not None:
+                self._run(request)
+
+        self.writable().addCallback(next_step).addErrback(lambda f: self.log.failure("stream failed", f))
 
     def _failed(self, failure: Failure, request) -> list[bytes]:
         if failure.check(ChatError):
@@ -337,6 +382,10 @@ class Session:
             self._wakeup.cancel()
             self._wakeup = None
         self._inbox.clear()
+        timers, self._timers = self._timers, set()
+        for call in timers:
+            if call.active():
+                call.cancel()
 
     def connection_lost(self) -> None:
         """The transport is gone, for whatever reason."""

@@ -226,3 +226,41 @@ async def typed_friends(a: LineClient, a_name: str, b: LineClient, b_name: str) 
 def not_in(client: LineClient, kind: str, lines: list[bytes]) -> bool:
     """No frame of `kind` among `lines` (from LineClient.silence)."""
     return not [line for line in lines if f'"type":"{kind}"'.encode() in line]
+
+
+# -- the action dialect (seed 001)
+
+
+def act(client: LineClient, action: str, **data) -> None:
+    """Send an action-dialect frame."""
+    client.transport.write(orjson.dumps({"action": action, "data": data}) + b"\n")
+
+
+async def action_frame(client: LineClient, action: str | None = None, timeout: float = TIMEOUT) -> dict:
+    """The next action-dialect frame named `action` (any if None), skipping others."""
+    while True:
+        frame = orjson.loads(await client.line(timeout))
+        if action is None or frame["action"] == action:
+            return frame
+
+
+async def action_user(service, name: str, password: str = "secret", register: bool = True) -> LineClient:
+    """A connected, logged-in action-dialect client (registering the user first if asked)."""
+    client = await connect(service)
+    if register:
+        act(client, "register", chatid=name, password=password)
+        assert (await action_frame(client))["action"] == "register_success"
+    act(client, "login", chatid=name, password=password)
+    reply = await action_frame(client)
+    assert reply["action"] == "login_success" and reply["data"]["chatid"] == name
+    return client
+
+
+async def action_send(client: LineClient, room: str, content: str, chatid: str = "") -> dict:
+    """send_message, answer the character_count with confirm_count true; the ack frame."""
+    act(client, "send_message", room_id=room, content=content, **({"chatid": chatid} if chatid else {}))
+    count = await action_frame(client, "character_count")
+    act(client, "confirm_count", transaction_id=count["data"]["transaction_id"], confirm=True)
+    ack = await action_frame(client, "ack")
+    assert ack["data"]["transaction_id"] == count["data"]["transaction_id"]
+    return ack

@@ -24,6 +24,15 @@ def may_join(user: str, room: Room) -> None:
     raise ChatError(PRIVATE_ROOM, f"{room.id} is private: ask its leader for an invitation")
 
 
+def may_enter(user: str, room: Room) -> None:
+    """Naming a room in the action dialect (which has no join) joins it: only a public one."""
+    if user in room.members or room.kind == PUBLIC:
+        return
+    if room.kind == GROUP:
+        raise ChatError(PRIVATE_ROOM, f"{room.id} is a private group: you need an invitation (then join_room)")
+    raise ChatError(NOT_A_MEMBER, f"you are not a member of {room.id}")
+
+
 def may_answer_invite(user: str, room: Room) -> None:
     if room.kind != GROUP or user not in room.invited:
         raise ChatError(NOT_INVITED, f"you have no invitation to {room.id}")

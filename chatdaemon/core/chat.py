@@ -22,6 +22,7 @@ from ..errors import ChatError
 from . import commands as c
 from .accounts import Accounts, Passwords
 from .friends import Friends
+from .history_files import HistoryFiles
 from .media import Media
 from .messages import Messaging
 from .model import Room
@@ -30,7 +31,7 @@ from .profile import Profiles
 from .rooms import Rooms
 
 
-class Core(Accounts, Friends, Delivery, Rooms, Messaging, Media, Profiles):
+class Core(Accounts, Friends, Delivery, Rooms, Messaging, Media, Profiles, HistoryFiles):
     log = Logger()
 
     def __init__(self, store, file_store, bus, passwords: Passwords, limits, file_limits, clock):

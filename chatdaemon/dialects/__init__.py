@@ -20,12 +20,23 @@ from ..errors import BAD_FRAME, BAD_JSON, ChatError
 @dataclass
 class Request:
     """One decoded frame: the command for the core (None if the dialect answers alone),
-    the frames to send back on success or on ChatError, and whether to close after."""
+    the frames to send back on success or on ChatError, and whether to close after.
+
+    Two optional hooks let a pure dialect run exchanges that outlive one frame,
+    with the session owning the clock and the pacing:
+    `expires`: the request opens an exchange the client must finish within
+    `limits.handshake_timeout` seconds; the session calls `expires(seconds)` then
+    and sends the frames it returns (none if the exchange was finished meanwhile).
+    `follow`: after this request is answered and the connection's output has
+    room, the session handles `follow()`, the next Request of a stream (None ends it).
+    """
 
     command: Command | None
     reply: Callable[[Any], list[bytes]]
     fail: Callable[[ChatError], list[bytes]]
     close: bool = False
+    expires: Callable[[float], list[bytes]] | None = None
+    follow: Callable[[], "Request | None"] | None = None
 
 
 def parse_json(raw: bytes) -> Any:
@@ -73,7 +84,8 @@ def fallback_error(error: ChatError) -> bytes:
 
 
 # The dialects import Request and parse_json from here, so they come last.
+from .action import ActionDialect  # noqa: E402
 from .text import TextDialect  # noqa: E402
 from .typed import TypedDialect, envelope  # noqa: E402
 
-DIALECTS = {d.name: d for d in (TypedDialect, TextDialect)}
+DIALECTS = {d.name: d for d in (TypedDialect, TextDialect, ActionDialect)}

@@ -98,6 +98,9 @@ class IStore(Interface):
     def history(room_id, before, limit):
         """Fire with up to `limit` Messages of a room with id < before (0: latest), oldest first."""
 
+    def room_since(room_id, from_ts, after, limit):
+        """Fire with up to `limit` Messages of a room with ts >= from_ts (ms) and id > after, oldest first."""
+
     def timeline(user, after, upto, limit, missed_only=False):
         """Fire with up to `limit` Messages in the user's rooms with after < id <= upto, oldest first.
         With `missed_only`: only those sent by others (not blocked by the user) since the user joined."""

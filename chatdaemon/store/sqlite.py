@@ -223,6 +223,14 @@ class SQLiteStore:
         )
         return d.addCallback(lambda rows: [_row_message(r) for r in reversed(rows)])
 
+    def room_since(self, room_id, from_ts, after, limit):
+        d = self._read(
+            "SELECT id, room_id, sender, kind, body, ts FROM messages WHERE room_id = ? AND ts >= ? AND id > ? "
+            "ORDER BY id LIMIT ?",
+            room_id, from_ts, after, limit,
+        )
+        return d.addCallback(lambda rows: [_row_message(r) for r in rows])
+
     def timeline(self, user, after, upto, limit, missed_only=False):
         sql = (
             "SELECT m.id, m.room_id, m.sender, m.kind, m.body, m.ts FROM members mb "

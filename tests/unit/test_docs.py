@@ -63,3 +63,15 @@ def test_every_seed_type_maps_to_a_test_that_uses_it():
         source = (root / path).read_text()
         assert f"def {name}(" in source, test
         assert f'"{kind}"' in source, (kind, test)
+
+
+def test_action_md_documents_every_action_the_dialect_handles():
+    from chatdaemon.dialects.action import ActionDialect
+
+    text = (DOCS / "protocols" / "action.md").read_text()
+    handled = [name[len("_on_"):] for name in dir(ActionDialect) if name.startswith("_on_")]
+    assert len(handled) >= 15
+    missing = [a for a in handled if f"`{a}`" not in text and f"### {a}" not in text and f'"action": "{a}"' not in text]
+    assert not missing
+    table = text[text.index("## Every action") :]
+    assert not [a for a in handled if f"`{a}`" not in table]

@@ -22,12 +22,13 @@ from ..errors import ChatError
 from . import commands as c
 from .accounts import Accounts, Passwords
 from .messages import Messaging
+from .moderation import Moderation
 from .model import Room
 from .offline import Delivery
 from .rooms import Rooms
 
 
-class Core(Accounts, Delivery, Rooms, Messaging):
+class Core(Moderation, Accounts, Delivery, Rooms, Messaging):
     log = Logger()
 
     def __init__(self, store, bus, passwords: Passwords, limits, clock):

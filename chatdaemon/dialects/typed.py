@@ -10,6 +10,7 @@ import orjson
 from .. import __version__, errors
 from ..core import commands as c
 from ..core.events import Invited, MemberJoined, MemberLeft, MessagePosted, Notice, PresenceChanged
+from ..core.moderation import SendFeedback
 from ..errors import ChatError
 from . import Request, parse_json
 
@@ -205,3 +206,10 @@ class TypedDialect:
         compatible = asked is None or str(asked).split(".")[0] == PROTOCOL_VERSION.split(".")[0]
         payload = {"version": PROTOCOL_VERSION, "supported": [PROTOCOL_VERSION], "compatible": compatible}
         return Request(None, lambda _: [envelope("PROTOCOL_VERSION", payload)], self._errors)
+
+    # -- feedback (seed 000), read by the operators in the admin shell
+
+    def _on_FEEDBACK(self, p: dict) -> Request:
+        return Request(
+            SendFeedback(_text(p, "content", "message")), lambda _: [envelope("FEEDBACK", {"code": 0})], self._errors
+        )

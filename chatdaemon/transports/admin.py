@@ -8,6 +8,7 @@ name in the log). The host key is made in the data directory on first start.
 """
 
 import os
+from collections import deque
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519
@@ -74,13 +75,16 @@ class AdminShell(recvline.HistoricRecvLine):
 
     ps = (b"chatd> ", b"...> ")
 
-    def __init__(self, commands: AdminCommands):
+    def __init__(self, commands: AdminCommands, end):
         self.commands = commands
+        self._end = end  # ends the session with exit status 0
+        self._waiting: deque[str] = deque()  # lines typed while a command runs
         self._running = None  # the command being run, if any
+        self._connected = True
 
     def connectionMade(self) -> None:
         super().connectionMade()
-        self.keyHandlers[CTRL_D] = self.terminal.loseConnection
+        self.keyHandlers[CTRL_D] = self._end
         self.keyHandlers[CTRL_C] = self._clear_line
 
     def initializeScreen(self) -> None:
@@ -100,29 +104,38 @@ class AdminShell(recvline.HistoricRecvLine):
         self.terminal.write(self.ps[self.pn])
 
     def lineReceived(self, line: bytes) -> None:
-        text = line.decode("utf-8", "replace").strip()
-        if self._running is not None:
-            self._say("busy: wait for the last command to finish")
-        elif text in ("exit", "quit"):
-            self.terminal.loseConnection()
-            return
-        elif text == "python" and self.commands.manhole:
-            self._python()
-            return
-        elif text:
-            self._running = self.commands.run(text)
-            self._running.addCallbacks(self._say, self._failed)
-            self._running.addBoth(self._prompt)
-            return
-        self.terminal.write(self.ps[self.pn])
+        self._waiting.append(line.decode("utf-8", "replace").strip())
+        if self._running is None:
+            self._next()
+
+    def _next(self) -> None:
+        """Run the lines typed so far, one command at a time, in order."""
+        while self._waiting and self._running is None:
+            text = self._waiting.popleft()
+            if text in ("exit", "quit"):
+                self._end()
+                return
+            if text == "python" and self.commands.manhole:
+                self._python()
+                return
+            if text:
+                self._running = self.commands.run(text)
+                self._running.addCallbacks(self._say, self._failed)
+                self._running.addBoth(self._done)
+                return
+            self.terminal.write(self.ps[self.pn])
 
     def _failed(self, failure: Failure) -> None:
         self._say(describe(failure))
 
-    def _prompt(self, _) -> None:
+    def _done(self, _) -> None:
         self._running = None
-        if self.terminal.transport is not None:  # still connected
+        if self._connected:
             self.terminal.write(self.ps[self.pn])
+            self._next()
+
+    def connectionLost(self, reason) -> None:
+        self._connected = False
 
     def _python(self) -> None:
         """Hand the terminal to a Python prompt (manhole) for the rest of the session."""
@@ -140,6 +153,11 @@ def describe(failure: Failure) -> str:
         return f"error {failure.value.code}: {failure.value.message}"
     log.failure("admin command failed", failure)
     return f"failed: {failure.getErrorMessage()}"
+
+
+def _exit(proto, status: int) -> None:
+    """End an SSH session with an exit status, as a finished process would."""
+    proto.processEnded(Failure(ProcessDone(None) if status == 0 else ProcessTerminated(exitCode=status)))
 
 
 class AdminUser(ConchUser):
@@ -166,7 +184,7 @@ class AdminSession:
         self.size = (windowSize[1], windowSize[0])
 
     def openShell(self, proto) -> None:
-        self.shell = insults.ServerProtocol(AdminShell, self._commands())
+        self.shell = insults.ServerProtocol(AdminShell, self._commands(), lambda: _exit(proto, 0))
         TerminalSessionTransport(proto, self.shell, self.avatar, *(self.size or (80, 24)))
         self.avatar.factory.sessions.add(self)
 
@@ -176,10 +194,14 @@ class AdminSession:
 
         def done(text: str, status: int) -> None:
             proto.write((text.replace("\n", newline) + newline).encode("utf-8", "replace"))
-            proto.processEnded(Failure(ProcessDone(None) if status == 0 else ProcessTerminated(exitCode=status)))
+            _exit(proto, status)
 
-        d = self._commands().run(command.decode("utf-8", "replace"))
-        d.addCallbacks(done, lambda f: done(describe(f), 1), callbackArgs=(0,))
+        def start() -> None:
+            d = self._commands().run(command.decode("utf-8", "replace"))
+            d.addCallbacks(done, lambda f: done(describe(f), 1), callbackArgs=(0,))
+
+        # on the next turn: the reply to the exec request must reach the client before any output
+        self.avatar.factory.service.reactor.callLater(0, start)
 
     def windowChanged(self, newWindowSize) -> None:
         self.size = (newWindowSize[1], newWindowSize[0])

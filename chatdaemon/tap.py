@@ -14,6 +14,11 @@ from .tls import PREFIX as TLS_PREFIX
 from .tls import ReloadableTLS, TLSFileError
 
 
+def _stop(message: str) -> SystemExit:
+    """A start-up error: one line on stderr, exit status 1 (a UsageError would print the whole --help first)."""
+    return SystemExit(f"chatd: {message}")
+
+
 class Options(usage.Options):
     synopsis = "[--line ENDPOINT]... [--http ENDPOINT]... [--admin ENDPOINT]... [--data-dir DIR] [--config FILE]"
     longdesc = (
@@ -56,7 +61,7 @@ class Options(usage.Options):
         try:
             config = self.source.load()
         except configuration.ConfigError as e:
-            raise usage.UsageError(f"config: {e}") from None
+            raise _stop(f"config: {e}") from None
         for role in ("line", "http", "admin"):
             for description in getattr(config, role):
                 _check_listener(role, description, config)
@@ -64,10 +69,10 @@ class Options(usage.Options):
             try:
                 ReloadableTLS(config.tls.certificate, config.tls.private_key)
             except TLSFileError as e:
-                raise usage.UsageError(f"config: tls: {e}") from None
+                raise _stop(f"config: tls: {e}") from None
         keys = config.admin_shell.authorized_keys
         if config.admin and os.path.exists(keys) and not os.access(keys, os.R_OK):
-            raise usage.UsageError(f"config: admin.authorized_keys: {keys} is not readable")
+            raise _stop(f"config: admin.authorized_keys: {keys} is not readable")
         logs.configure(config.log)
         self.config = config
 
@@ -75,11 +80,11 @@ class Options(usage.Options):
 def _check_listener(role: str, description: str, config) -> None:
     if description.startswith(TLS_PREFIX) and (role == "admin" or not config.tls.certificate):
         why = "the admin shell is SSH already" if role == "admin" else "needs [tls] certificate and private_key"
-        raise usage.UsageError(f"--{role} {description}: {why}")
+        raise _stop(f"--{role} {description}: {why}")
     try:
         check_endpoint(reactor, description)
     except (ValueError, OSError) as e:
-        raise usage.UsageError(f"--{role} {description}: {e}") from None
+        raise _stop(f"--{role} {description}: {e}") from None
 
 
 def _handle_signals(service: ChatService) -> None:

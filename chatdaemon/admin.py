@@ -29,7 +29,6 @@ class Operator:
 
     operator = True
     open = True
-    key_hash = None
 
     def __init__(self, name: str):
         self.user = f"@{name}"  # '@' is in no user name, so an operator is never mistaken for a user

@@ -77,10 +77,6 @@ class ChatService(MultiService):
         self._stop_asked = False
         self.started = Deferred()  # fires once clients are accepted
 
-    @property
-    def ready(self) -> bool:
-        return self.state == "ok"
-
     def _refused_per_ip(self) -> None:
         self.metrics.refused["per_ip"] += 1
 

@@ -41,13 +41,11 @@ class ReloadableTLS:
     """Server TLS whose certificate and key files can be read again."""
 
     def __init__(self, certificate: str, private_key: str):
-        self._options = _options(certificate, private_key)
-        self.files = (certificate, private_key)
+        self.load(certificate, private_key)
 
     def load(self, certificate: str, private_key: str) -> None:
         """Read the files (again); on TLSFileError the current certificate stays."""
         self._options = _options(certificate, private_key)
-        self.files = (certificate, private_key)
 
     def serverConnectionForTLS(self, protocol):
         return self._options.serverConnectionForTLS(protocol)

@@ -150,11 +150,17 @@ class ServiceCollector:
     def __init__(self, service):
         self._service = service
 
-    def collect(self):
-        snap = self._service.snapshot() if isInIOThread() else blockingCallFromThread(
-            self._service.reactor, self._service.snapshot
-        )
+    def _read(self) -> tuple[dict, dict]:
+        """On the reactor thread: the live numbers, and copies of the counters the reactor bumps."""
         m = self._service.metrics
+        names = ("messages_in", "messages_out", "logins", "errors", "refused")
+        counters = {name: dict(getattr(m, name)) for name in names}
+        counters["slow_consumers"] = m.slow_consumers
+        return self._service.snapshot(), counters
+
+    def collect(self):
+        # MetricsResource renders in a thread pool; the service's state belongs to the reactor thread
+        snap, m = self._read() if isInIOThread() else blockingCallFromThread(self._service.reactor, self._read)
 
         def gauge(name, doc, labels=(), values=None, value=None):
             family = GaugeMetricFamily(name, doc, labels=list(labels) or None, value=value)
@@ -179,16 +185,16 @@ class ServiceCollector:
         yield gauge("chatd_start_time_seconds", "When chatd started, in seconds since the epoch.",
                     value=snap["started_at"])
         yield counter("chatd_messages_received_total", "Protocol messages (frames, lines) received, by dialect.",
-                      ("dialect",), m.messages_in)
+                      ("dialect",), m["messages_in"])
         yield counter("chatd_messages_sent_total", "Protocol messages (frames, lines) sent, by dialect.",
-                      ("dialect",), m.messages_out)
+                      ("dialect",), m["messages_out"])
         yield counter("chatd_chat_messages_total", "Chat messages stored since start.", value=snap["chat_messages"])
         yield counter("chatd_logins_total", "Login attempts, by dialect and result (ok or the error code).",
-                      ("dialect", "result"), m.logins)
-        yield counter("chatd_errors_total", "Errors sent to clients, by code.", ("code",), m.errors)
+                      ("dialect", "result"), m["logins"])
+        yield counter("chatd_errors_total", "Errors sent to clients, by code.", ("code",), m["errors"])
         yield counter("chatd_slow_consumers_dropped_total", "Connections dropped for not reading their output.",
-                      value=m.slow_consumers)
-        yield counter("chatd_connections_refused_total", "Connections refused, by reason.", ("reason",), m.refused)
+                      value=m["slow_consumers"])
+        yield counter("chatd_connections_refused_total", "Connections refused, by reason.", ("reason",), m["refused"])
 
 
 UNREAD = Metrics()  # for sessions made without a service (unit tests): counted, never scraped

@@ -9,13 +9,14 @@ setup(
     packages=find_packages(include=["chatdaemon", "chatdaemon.*"]) + ["twisted.plugins"],
     package_data={"chatdaemon.store": ["schema/*.sql"]},
     install_requires=[
-        "twisted[tls]>=24.10",  # never twisted[http2]: h2 breaks WebSocketResource
+        "twisted[tls,conch]>=24.10",  # never twisted[http2]: h2 breaks WebSocketResource; conch: the SSH admin shell
         "autobahn>=26.10",
         "treq",
         "service-identity",
         "pyopenssl",
         "argon2-cffi>=23.1",
         "orjson>=3.9",
+        "prometheus-client>=0.20",
     ],
     extras_require={"test": ["pytest>=8", "pytest-twisted>=1.14", "hypothesis"]},
 )

@@ -27,6 +27,7 @@ class Limits:
     history_page: int = 100
     offline_page: int = 500
     handshake_timeout: float = 30.0
+    max_connections_per_ip: int = 100
 
 
 @dataclass(frozen=True)
@@ -51,23 +52,71 @@ class Files:
 
 
 @dataclass(frozen=True)
+class WebSocket:
+    allowed_origins: tuple[str, ...] = ()
+    max_frame_bytes: int = 65536
+    max_message_bytes: int = 65536
+
+
+@dataclass(frozen=True)
+class TLS:
+    certificate: str = ""
+    private_key: str = ""
+
+
+@dataclass(frozen=True)
+class Admin:
+    authorized_keys: str = "/etc/chatd/admin_keys"
+    manhole: bool = False
+
+
+@dataclass(frozen=True)
+class Log:
+    format: str = "text"
+    level: str = "info"
+
+
+@dataclass(frozen=True)
 class Config:
     data_dir: str = "var"
     line: tuple[str, ...] = ("tcp:7070:interface=127.0.0.1",)
     http: tuple[str, ...] = ("tcp:8080:interface=127.0.0.1",)
-    admin: tuple[str, ...] = ()
+    admin: tuple[str, ...] = ("tcp:2222:interface=127.0.0.1",)
     limits: Limits = field(default_factory=Limits)
     passwords: Passwords = field(default_factory=Passwords)
     storage: Storage = field(default_factory=Storage)
     files: Files = field(default_factory=Files)
+    websocket: WebSocket = field(default_factory=WebSocket)
+    tls: TLS = field(default_factory=TLS)
+    admin_shell: Admin = field(default_factory=Admin)
+    log: Log = field(default_factory=Log)
 
 
-_SECTIONS = {"limits": Limits, "passwords": Passwords, "storage": Storage, "files": Files}
+# TOML table -> (Config field, dataclass)
+_SECTIONS = {
+    "limits": ("limits", Limits),
+    "passwords": ("passwords", Passwords),
+    "storage": ("storage", Storage),
+    "files": ("files", Files),
+    "websocket": ("websocket", WebSocket),
+    "tls": ("tls", TLS),
+    "admin": ("admin_shell", Admin),
+    "log": ("log", Log),
+}
 _LISTENERS = ("line", "http", "admin")
+_CHOICES = {
+    "storage.synchronous": ("NORMAL", "FULL"),
+    "log.format": ("text", "json"),
+    "log.level": ("debug", "info", "warn", "error", "critical"),
+}
 
 
 def _coerce(key: str, value, default):
     """Check one value against the type of its default."""
+    if isinstance(default, tuple):
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise ConfigError(f"{key}: expected a list of strings, got {value!r}")
+        return tuple(value)
     if isinstance(default, bool) or isinstance(value, bool):
         if type(value) is not type(default):
             raise ConfigError(f"{key}: expected {type(default).__name__}, got {value!r}")
@@ -78,6 +127,8 @@ def _coerce(key: str, value, default):
         raise ConfigError(f"{key}: expected {type(default).__name__}, got {value!r}")
     if isinstance(value, (int, float)) and value <= 0:
         raise ConfigError(f"{key}: must be positive, got {value!r}")
+    if key in _CHOICES and value not in _CHOICES[key]:
+        raise ConfigError(f"{key}: must be one of {', '.join(_CHOICES[key])}, got {value!r}")
     return value
 
 
@@ -91,8 +142,8 @@ def _section(name: str, cls, table) -> object:
             raise ConfigError(f"{name}.{key}: unknown key")
         values[key] = _coerce(f"{name}.{key}", value, getattr(defaults, key))
     result = dataclasses.replace(defaults, **values)
-    if name == "storage" and result.synchronous not in ("NORMAL", "FULL"):
-        raise ConfigError("storage.synchronous: must be NORMAL or FULL")
+    if name == "tls" and bool(result.certificate) != bool(result.private_key):
+        raise ConfigError("tls: certificate and private_key go together")
     return result
 
 
@@ -101,7 +152,8 @@ def from_mapping(data: dict) -> Config:
     values = {}
     for key, value in data.items():
         if key in _SECTIONS:
-            values[key] = _section(key, _SECTIONS[key], value)
+            attribute, cls = _SECTIONS[key]
+            values[attribute] = _section(key, cls, value)
         elif key == "listeners":
             if not isinstance(value, dict):
                 raise ConfigError("[listeners]: expected a table")
@@ -133,5 +185,30 @@ def load(path: str) -> Config:
 
 
 def replace(config: Config, **changes) -> Config:
-    """A copy of `config` with top-level keys changed (command-line overrides)."""
-    return dataclasses.replace(config, **changes)
+    """A copy of `config` with top-level keys changed (command-line overrides).
+
+    A key "section.key" (e.g. "log.format") changes one key of a section.
+    """
+    top = {k: v for k, v in changes.items() if "." not in k}
+    for dotted, value in changes.items():
+        if "." in dotted:
+            section, key = dotted.split(".")
+            attribute, _ = _SECTIONS[section]
+            inner = top.get(attribute, getattr(config, attribute))
+            top[attribute] = dataclasses.replace(inner, **{key: _coerce(dotted, value, getattr(inner, key))})
+    return dataclasses.replace(config, **top)
+
+
+@dataclass(frozen=True)
+class Source:
+    """Where the configuration comes from: a file (or none) and the command-line overrides.
+
+    `load()` reads it again, which is what a reload does.
+    """
+
+    path: str | None = None
+    overrides: dict = field(default_factory=dict)
+
+    def load(self) -> Config:
+        base = load(self.path) if self.path else Config()
+        return replace(base, **self.overrides)

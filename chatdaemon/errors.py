@@ -32,6 +32,12 @@ IDLE_TIMEOUT = 7009
 TOO_MANY_ERRORS = 7010
 SLOW_CONSUMER = 7011
 SHUTTING_DOWN = 7012
+BANNED = 7013
+KICKED = 7014
+TOO_MANY_CONNECTIONS = 7015
+ANNOUNCEMENT = 7016
+ROOM_DELETED = 7017
+OPERATORS_ONLY = 7018
 
 # 8xxx: the request is well formed but the chat rules refuse it
 NO_SUCH_USER = 8001
@@ -88,6 +94,12 @@ MESSAGES = {
     TOO_MANY_ERRORS: "too many bad frames",
     SLOW_CONSUMER: "client is not reading its messages",
     SHUTTING_DOWN: "server is shutting down",
+    BANNED: "this account is banned",
+    KICKED: "disconnected by the operators",
+    TOO_MANY_CONNECTIONS: "too many connections from your address",
+    ANNOUNCEMENT: "a message from the operators",
+    ROOM_DELETED: "the room was deleted by the operators",
+    OPERATORS_ONLY: "only the operators may do that",
     NO_SUCH_USER: "no such user",
     NO_SUCH_ROOM: "no such room",
     NOT_A_MEMBER: "not a member of this room",

@@ -3,24 +3,87 @@
 Ports are bound in privilegedStartService, before the reactor runs, so a bad
 endpoint or a port in use stops `twistd` at once with the reason. They accept
 no connection until `accept()` is called, once the state is loaded.
+
+A description "tls:ENDPOINT" is ENDPOINT with TLS from the [tls] files (see tls.py).
 """
+
+from collections import defaultdict
 
 from twisted.application.service import Service
 from twisted.internet import endpoints
 from twisted.internet.defer import DeferredList
+from twisted.internet.protocol import Protocol
 from twisted.logger import Logger
+from twisted.protocols.policies import ProtocolWrapper, WrappingFactory
+from twisted.protocols.tls import TLSMemoryBIOFactory
+
+from .tls import PREFIX as TLS_PREFIX
 
 
 def check_endpoint(reactor, description: str) -> None:
     """Raise ValueError if `description` is not a server endpoint string."""
-    endpoints.serverFromString(reactor, description)
+    try:
+        endpoints.serverFromString(reactor, description.removeprefix(TLS_PREFIX))
+    except KeyError as e:  # systemd:...:name=X without a socket of that name
+        raise ValueError(f"no inherited socket named {e}") from None
+
+
+class _Counted(ProtocolWrapper):
+    host = None
+
+
+class _Refused(Protocol):
+    def __init__(self, farewell: bytes):
+        self._farewell = farewell
+
+    def connectionMade(self) -> None:
+        self.transport.write(self._farewell)
+        self.transport.loseConnection()
+
+
+class PerAddressLimit(WrappingFactory):
+    """At most `limit()` open connections per peer address; a connection past it is sent
+    `farewell` and closed. (twisted.protocols.policies.LimitConnectionsByPeer predates
+    address objects: it indexes them as tuples.)"""
+
+    protocol = _Counted
+    noisy = False
+    log = Logger()
+
+    def __init__(self, wrapped, limit, farewell: bytes, on_refused=lambda: None):
+        super().__init__(wrapped)
+        self._limit = limit
+        self._farewell = farewell
+        self._on_refused = on_refused
+        self.open: dict[str, int] = defaultdict(int)
+
+    def buildProtocol(self, addr):
+        host = getattr(addr, "host", None)
+        if self.open[host] >= self._limit():
+            self.log.info(
+                "refused a connection from {peer}: {n} open already", event="connection_refused", peer=host,
+                n=self.open[host],
+            )
+            self._on_refused()
+            return _Refused(self._farewell)
+        self.open[host] += 1
+        protocol = super().buildProtocol(addr)
+        protocol.host = host
+        return protocol
+
+    def unregisterProtocol(self, protocol) -> None:
+        super().unregisterProtocol(protocol)
+        self.open[protocol.host] -= 1
+        if not self.open[protocol.host]:
+            del self.open[protocol.host]
 
 
 class Listeners(Service):
     log = Logger()
 
-    def __init__(self, reactor):
+    def __init__(self, reactor, tls=None):
         self._reactor = reactor
+        self._tls = tls  # a ReloadableTLS for "tls:" descriptions
         self._wanted: list[tuple[str, str, object]] = []  # (role, description, factory)
         self.ports: list[tuple[str, object]] = []  # (role, IListeningPort)
 
@@ -30,8 +93,10 @@ class Listeners(Service):
     def privilegedStartService(self) -> None:
         super().privilegedStartService()
         for role, description, factory in self._wanted:
+            if description.startswith(TLS_PREFIX):
+                factory = TLSMemoryBIOFactory(self._tls, False, factory)
             outcome = []
-            d = endpoints.serverFromString(self._reactor, description).listen(factory)
+            d = endpoints.serverFromString(self._reactor, description.removeprefix(TLS_PREFIX)).listen(factory)
             d.addBoth(outcome.append)
             if not outcome:
                 raise RuntimeError(f"--{role} {description}: the endpoint did not bind at start")

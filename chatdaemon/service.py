@@ -1,20 +1,35 @@
-"""ChatService: store, then state, then core, then listeners; and the reverse on stop."""
+"""ChatService: store, then state, then core, then listeners; and the reverse on stop.
+
+Under systemd (Type=notify) it says READY=1 once every listener is bound and the
+state is loaded, STOPPING=1 when it begins to stop, RELOADING=1 around a
+reload, and WATCHDOG=1 if the unit has a watchdog.
+"""
+
+import time
+from collections import Counter
 
 from twisted.application.internet import TimerService
 from twisted.application.service import MultiService
+from twisted.conch.ssh.keys import FingerprintFormats
+from twisted.conch.ssh.transport import DISCONNECT_BY_APPLICATION
 from twisted.internet.defer import Deferred
-from twisted.internet.task import deferLater
+from twisted.internet.task import LoopingCall, deferLater
 from twisted.logger import Logger
 
-from . import errors
+from . import errors, logs, reload, sdnotify
 from .bus.local import LocalBus
 from .core.accounts import Passwords
 from .core.chat import Core
 from .core.events import Notice
-from .listeners import Listeners
+from .dialects import fallback_error
+from .errors import ChatError
+from .listeners import Listeners, PerAddressLimit
+from .metrics import Metrics, Sampler, ServiceCollector
 from .session import Flusher
 from .store.files import FileStore
 from .store.sqlite import SQLiteStore
+from .tls import ReloadableTLS
+from .transports.admin import AdminFactory, AdminKeys, host_key
 from .transports.http import make_site
 from .transports.line import LineFactory
 
@@ -24,11 +39,16 @@ STOP_GRACE_SECONDS = 5.0
 class ChatService(MultiService):
     log = Logger()
 
-    def __init__(self, config, reactor):
+    def __init__(self, config, reactor, source=None):
+        """`source` (a config.Source) is what `reload()` reads again; None: nothing to re-read."""
         super().__init__()
         self.config = config
+        self.source = source
         self.reactor = reactor
-        self.ready = False
+        self.state = "starting"  # then "ok", then "stopping"
+        self.started_at = time.time()
+        self._first_message_id = 0
+        self.metrics = Metrics()
         self.store = SQLiteStore(config.data_dir, reactor, config.storage.group_commit_max, config.storage.synchronous)
         self.file_store = FileStore(config.data_dir)
         self.bus = LocalBus()
@@ -37,15 +57,41 @@ class ChatService(MultiService):
         self.core = Core(self.store, self.file_store, self.bus, passwords, config.limits, config.files, reactor)
         TimerService(60, self.core.expire_uploads).setServiceParent(self)
         self.flusher = Flusher(reactor)
-        self.line_factory = LineFactory(self.core, config.limits, reactor, self.flusher)
-        self.listeners = Listeners(reactor)
+        self.line_factory = LineFactory(self.core, config.limits, reactor, self.flusher, self.metrics)
+        self.tls = ReloadableTLS(config.tls.certificate, config.tls.private_key) if config.tls.certificate else None
+        self.listeners = Listeners(reactor, self.tls)
+        farewell = fallback_error(ChatError(errors.TOO_MANY_CONNECTIONS)) + b"\n"
+        guarded = PerAddressLimit(
+            self.line_factory, lambda: self.config.limits.max_connections_per_ip, farewell, self._refused_per_ip
+        )
         for description in config.line:
-            self.listeners.add("line", description, self.line_factory)
-        site = make_site(lambda: self.ready)
+            self.listeners.add("line", description, guarded)
+        site = make_site(lambda: self.state, self.metrics.registry)
         for description in config.http:
             self.listeners.add("http", description, site)
+        self.admin_keys = AdminKeys()
+        self.admin_factory = AdminFactory(self, self.admin_keys) if config.admin else None
+        for description in config.admin:
+            self.listeners.add("admin", description, self.admin_factory)
         self.listeners.setServiceParent(self)
+        self.metrics.registry.register(ServiceCollector(self))
+        self.sampler = Sampler(self, reactor)
+        self._watchdog = None
+        self._stop_asked = False
         self.started = Deferred()  # fires once clients are accepted
+
+    def _refused_per_ip(self) -> None:
+        self.metrics.refused["per_ip"] += 1
+
+    def privilegedStartService(self) -> None:
+        if self.admin_factory is not None:
+            key = host_key(self.config.data_dir)
+            self.admin_factory.use_host_key(key)
+            self.log.info(
+                "admin shell host key: {fingerprint}", fingerprint=key.fingerprint(FingerprintFormats.SHA256_BASE64)
+            )
+            self.admin_keys.load(self.config.admin_shell.authorized_keys)
+        super().privilegedStartService()
 
     def startService(self) -> None:
         super().startService()
@@ -61,10 +107,70 @@ class ChatService(MultiService):
             self.started.errback()
             self.reactor.stop()
             return
+        self.store.writer.observe_commit = self.metrics.observe_commit
+        self._first_message_id = self.core.fanout_upto
         self.listeners.accept()
-        self.ready = True
+        self.state = "ok"
+        self.sampler.start()
+        sdnotify.notify("READY=1", "STATUS=serving")
+        interval = sdnotify.watchdog_interval()
+        if interval:
+            self._watchdog = LoopingCall(sdnotify.notify, "WATCHDOG=1")
+            self._watchdog.clock = self.reactor
+            self._watchdog.start(interval)
+        if self.config.log.format == "json" and not logs.in_use():
+            self.log.warn("log.format = json needs `twistd --logger chatdaemon.logs.observer`: logging text")
         self.log.info("chatd ready: data in {path}", path=self.store.path)
         self.started.callback(self)
+
+    # -- while serving
+
+    def use_limits(self, limits) -> None:
+        """New limits: for the core at once, for line connections opened from now on."""
+        self.core.limits = self.line_factory.limits = limits
+
+    def reload(self) -> list[str]:
+        """Re-read the configuration (SIGHUP); what changed, one line each (also logged)."""
+        sdnotify.reloading()
+        try:
+            report = reload.apply(self)
+        finally:
+            sdnotify.notify("READY=1", "STATUS=serving")
+        for line in report:
+            self.log.info("reload: {change}", change=line)
+        return report
+
+    def shutdown(self, why: str) -> None:
+        """Stop gracefully (SIGTERM, the admin shell's `shutdown`); the process then exits 0."""
+        if self._stop_asked:
+            self.log.info("{why}: already stopping", why=why)
+            return
+        self._stop_asked = True
+        self.log.info("{why}: stopping", why=why)
+        self.reactor.stop()
+
+    def chat_messages(self) -> int:
+        """Chat messages stored since start."""
+        return self.core.fanout_upto - self._first_message_id
+
+    def snapshot(self) -> dict:
+        """The live numbers of /metrics and the admin shell's `stats`."""
+        sessions = list(self.line_factory.sessions)
+        connections = Counter((s.kind, s.dialect.name if s.dialect else "none") for s in sessions)
+        if self.admin_factory is not None:
+            connections["ssh", "admin"] = len(self.admin_factory.sessions)
+        return {
+            "connections": dict(connections),
+            "users_online": len(self.bus.online_users()),
+            "rooms": dict(Counter(room.kind for room in self.core.rooms.values())),
+            "offline_backlog": dict(self.sampler.backlog),
+            "pending_writes": self.store.writer.pending if self.store.writer is not None else 0,
+            "queued_bytes": sum(s.queued_bytes for s in sessions),
+            "started_at": self.started_at,
+            "chat_messages": self.chat_messages(),
+        }
+
+    # -- stop
 
     def stopService(self) -> Deferred:
         return Deferred.fromCoroutine(self._stop())
@@ -77,11 +183,18 @@ class ChatService(MultiService):
             waited += 0.05
 
     async def _stop(self) -> None:
-        self.ready = False
+        self.state = "stopping"
+        sdnotify.notify("STOPPING=1", "STATUS=stopping")
+        self.sampler.stop()
+        if self._watchdog is not None and self._watchdog.running:
+            self._watchdog.stop()
         await super().stopService()
         notice = Notice(code=errors.SHUTTING_DOWN, text="server is shutting down")
         for session in list(self.line_factory.sessions):
             session.notify_close(notice)
+        if self.admin_factory is not None:
+            for admin in list(self.admin_factory.sessions):
+                admin.avatar.conn.transport.sendDisconnect(DISCONNECT_BY_APPLICATION, b"chatd is stopping")
         await self._until_closed(STOP_GRACE_SECONDS)
         for session in list(self.line_factory.sessions):
             session.transport.abort()

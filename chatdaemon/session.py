@@ -34,6 +34,7 @@ from twisted.internet.interfaces import IPushProducer
 from . import errors
 from .dialects import dialect_for, fallback_error
 from .errors import ChatError
+from .metrics import UNREAD
 
 _PENDING = object()
 WRITE_CHUNK = 64 * 1024
@@ -81,8 +82,9 @@ class TokenBucket:
 class Session:
     log = Logger()
 
-    def __init__(self, core, transport, flusher: Flusher, limits, clock, kind: str, peer: str):
+    def __init__(self, core, transport, flusher: Flusher, limits, clock, kind: str, peer: str, metrics=UNREAD):
         self.core = core
+        self.metrics = metrics
         self.transport = transport
         self.limits = limits
         self.kind, self.peer = kind, peer
@@ -153,6 +155,7 @@ class Session:
                     return
                 for greeting in self.dialect.greeting():
                     self.send(greeting)
+            self.metrics.frames_in(self.dialect)
             request = self.dialect.decode(raw)
         except ChatError as e:
             self._refuse(e)
@@ -173,6 +176,7 @@ class Session:
                 self._follow(request.follow)
             return
         d = self.core.execute(self, request.command)
+        self.metrics.track(self, request.command, d)
         d.addCallback(request.reply)
         d.addErrback(self._failed, request)  # a refusal, or a reply that could not be rendered
         d.addCallback(self._answer, box, request.close)
@@ -212,6 +216,7 @@ class Session:
 
     def _failed(self, failure: Failure, request) -> list[bytes]:
         if failure.check(ChatError):
+            self.metrics.errors[failure.value.code] += 1
             return request.fail(failure.value)
         self.log.failure("request failed", failure)
         return request.fail(ChatError(errors.SERVER_ERROR))
@@ -231,6 +236,7 @@ class Session:
     def _refuse(self, error: ChatError) -> None:
         """A bad frame: answer it; close after too many in a row."""
         self._bad_frames += 1
+        self.metrics.errors[error.code] += 1
         self.send(self.dialect.error(error) if self.dialect else fallback_error(error))
         if self._bad_frames >= self.limits.max_bad_frames:
             self.close(ChatError(errors.TOO_MANY_ERRORS, f"{self._bad_frames} bad frames in a row"))
@@ -284,6 +290,7 @@ class Session:
             return
         out, self._out = self._out, []
         self._out_bytes = sum(map(len, self._held)) if self._held else 0
+        self.metrics.frames_out(self.dialect, len(out))
         self.transport.write_frames(out)
         self._written_mark = self._replay_mark if self._held is not None else self.core.fanout_upto
         if not self._paused:
@@ -297,6 +304,11 @@ class Session:
         for frame in held:
             self._out_bytes -= len(frame)
             self.send(frame)
+
+    @property
+    def queued_bytes(self) -> int:
+        """Output queued here, not yet handed to the transport."""
+        return self._out_bytes
 
     def writable(self) -> Deferred:
         """Fires when this session's output has room again."""
@@ -324,12 +336,13 @@ class Session:
         return fanout
 
     def _drop_slow(self) -> None:
-        self.log.warn(
-            "dropping slow consumer {user} ({kind} {peer}): {n} bytes unread",
-            user=self.user, kind=self.kind, peer=self.peer, n=self._out_bytes,
-        )
-        self._dropped = True
         error = ChatError(errors.SLOW_CONSUMER, f"more than {self.limits.outbound_buffer_bytes} bytes unread")
+        self.log.warn(
+            "dropping slow consumer {user} ({transport} {peer}): {n} bytes unread",
+            user=self.user, transport=self.kind, peer=self.peer, n=self._out_bytes, code=error.code,
+        )
+        self.metrics.slow_consumers += 1
+        self._dropped = True
         self._out, self._held, self._out_bytes = [], None, 0
         self.transport.write_frames([self.dialect.farewell(error) if self.dialect else fallback_error(error)])
         self._shut()
@@ -357,7 +370,11 @@ class Session:
         if not self.open:
             return
         if error is not None:
-            self.log.info("closing {kind} {peer}: {reason}", kind=self.kind, peer=self.peer, reason=error.message)
+            self.log.info(
+                "closing {transport} {peer}: {code} {reason}",
+                transport=self.kind, peer=self.peer, user=self.user, code=error.code, reason=error.message,
+            )
+            self.metrics.errors[error.code] += 1
             self.send(self.dialect.farewell(error) if self.dialect else fallback_error(error))
         self.flush()
         self._shut()

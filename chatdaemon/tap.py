@@ -1,60 +1,101 @@
-"""`twistd chatd`: command-line options and the service they build."""
+"""`twistd chatd`: command-line options, the service they build, and its signals."""
+
+import os
+import signal
 
 from twisted.internet import reactor
 from twisted.python import usage
 
 from . import config as configuration
+from . import logs
 from .listeners import check_endpoint
 from .service import ChatService
+from .tls import PREFIX as TLS_PREFIX
+from .tls import ReloadableTLS, TLSFileError
+
+
+def _stop(message: str) -> SystemExit:
+    """A start-up error: one line on stderr, exit status 1 (a UsageError would print the whole --help first)."""
+    return SystemExit(f"chatd: {message}")
 
 
 class Options(usage.Options):
-    synopsis = "[--line ENDPOINT]... [--http ENDPOINT]... [--data-dir DIR] [--config FILE]"
+    synopsis = "[--line ENDPOINT]... [--http ENDPOINT]... [--admin ENDPOINT]... [--data-dir DIR] [--config FILE]"
     longdesc = (
-        "chatd: one chat core speaking the typed (seeds 000/002) and text dialects over line transports. "
-        "Listener options take Twisted endpoint strings (tcp:PORT[:interface=ADDR], "
-        "ssl:PORT:privateKey=KEY.pem:certKey=CERT.pem, systemd:domain=INET:name=NAME) and may repeat; "
-        "given on the command line they replace the config file's list. "
-        "Defaults: --line tcp:7070:interface=127.0.0.1, --http tcp:8080:interface=127.0.0.1."
+        "chatd: one chat core speaking the typed (seeds 000/002) and text dialects over line transports, "
+        "with an SSH admin shell. Listener options take Twisted endpoint strings (tcp:PORT[:interface=ADDR], "
+        "ssl:PORT:privateKey=KEY.pem:certKey=CERT.pem, systemd:domain=INET:name=NAME, or tls:ENDPOINT for TLS "
+        "with the [tls] files of the config) and may repeat; given on the command line they replace the config "
+        "file's list. Defaults: --line tcp:7070:interface=127.0.0.1, --http tcp:8080:interface=127.0.0.1, "
+        "--admin tcp:2222:interface=127.0.0.1. SIGHUP reloads the config file; SIGTERM stops gracefully."
     )
     optParameters = [
-        ["data-dir", "d", None, "Directory for the database (default: ./var, or data_dir in the config file)."],
+        ["data-dir", "d", None, "Directory for the database and the SSH host key (default: ./var, or data_dir)."],
         ["config", "c", None, "TOML configuration file; every key is documented in etc/chatd.toml."],
+        ["admin-keys", None, None, "authorized_keys file of the admin shell (default: admin.authorized_keys)."],
+        ["log-format", None, None, "text or json, with `twistd --logger chatdaemon.logs.observer` (default: log.format)."],
     ]
 
     def __init__(self):
         super().__init__()
-        self["line"], self["http"] = [], []
+        self["line"], self["http"], self["admin"] = [], [], []
 
     def opt_line(self, description: str) -> None:
         """Line transport endpoint (one JSON object or text command per line), e.g. tcp:7070 or ssl:7071:privateKey=key.pem:certKey=cert.pem. Repeatable."""  # noqa: E501
         self["line"].append(description)
 
     def opt_http(self, description: str) -> None:
-        """HTTP endpoint, plain or TLS; serves GET /health for now (the WebSocket, REST API and web page come in a later release). Repeatable."""  # noqa: E501
+        """HTTP endpoint, plain or TLS: GET /health and GET /metrics (the WebSocket, REST API and web page come in a later release). Repeatable."""  # noqa: E501
         self["http"].append(description)
 
     def opt_admin(self, description: str) -> None:
-        """SSH admin shell endpoint (default tcp:2222:interface=127.0.0.1). NOT AVAILABLE YET: the admin shell comes in a later release, and this option is refused until then."""  # noqa: E501
-        raise usage.UsageError("--admin: the SSH admin shell is not available in this version of chatd")
+        """SSH admin shell endpoint; keep it on loopback or a private network. Repeatable."""
+        self["admin"].append(description)
 
     def postOptions(self) -> None:
+        overrides = {key: tuple(self[key]) for key in ("line", "http", "admin") if self[key]}
+        for option, key in (("data-dir", "data_dir"), ("admin-keys", "admin.authorized_keys"), ("log-format", "log.format")):
+            if self[option]:
+                overrides[key] = self[option]
+        self.source = configuration.Source(self["config"], overrides)
         try:
-            config = configuration.load(self["config"]) if self["config"] else configuration.Config()
+            config = self.source.load()
         except configuration.ConfigError as e:
-            raise usage.UsageError(f"config: {e}") from None
-        overrides = {key: tuple(self[key]) for key in ("line", "http") if self[key]}
-        if self["data-dir"]:
-            overrides["data_dir"] = self["data-dir"]
-        config = configuration.replace(config, **overrides)
-        for role in ("line", "http"):
+            raise _stop(f"config: {e}") from None
+        for role in ("line", "http", "admin"):
             for description in getattr(config, role):
-                try:
-                    check_endpoint(reactor, description)
-                except (ValueError, OSError) as e:
-                    raise usage.UsageError(f"--{role} {description}: {e}") from None
+                _check_listener(role, description, config)
+        if config.tls.certificate:
+            try:
+                ReloadableTLS(config.tls.certificate, config.tls.private_key)
+            except TLSFileError as e:
+                raise _stop(f"config: tls: {e}") from None
+        keys = config.admin_shell.authorized_keys
+        if config.admin and os.path.exists(keys) and not os.access(keys, os.R_OK):
+            raise _stop(f"config: admin.authorized_keys: {keys} is not readable")
+        logs.configure(config.log)
         self.config = config
 
 
+def _check_listener(role: str, description: str, config) -> None:
+    if description.startswith(TLS_PREFIX) and (role == "admin" or not config.tls.certificate):
+        why = "the admin shell is SSH already" if role == "admin" else "needs [tls] certificate and private_key"
+        raise _stop(f"--{role} {description}: {why}")
+    try:
+        check_endpoint(reactor, description)
+    except (ValueError, OSError) as e:
+        raise _stop(f"--{role} {description}: {e}") from None
+
+
+def _handle_signals(service: ChatService) -> None:
+    """SIGTERM stops gracefully and lets the process exit 0 (twistd's own handler has it die by
+    the signal once stopped); SIGHUP reloads the configuration."""
+    signal.signal(signal.SIGTERM, lambda *_: reactor.callFromThread(service.shutdown, "SIGTERM"))
+    signal.signal(signal.SIGHUP, lambda *_: reactor.callFromThread(service.reload))
+
+
 def makeService(options: Options) -> ChatService:
-    return ChatService(options.config, reactor)
+    service = ChatService(options.config, reactor, options.source)
+    # after twistd's handlers, which are installed during startup
+    reactor.addSystemEventTrigger("after", "startup", _handle_signals, service)
+    return service

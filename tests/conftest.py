@@ -23,11 +23,12 @@ FAST_PASSWORDS = Passwords(time_cost=1, memory_cost=8, parallelism=1)
 TIMEOUT = 10.0
 
 
-def make_config(data_dir, line=("tcp:0:interface=127.0.0.1",), **limits) -> Config:
+def make_config(data_dir, line=("tcp:0:interface=127.0.0.1",), admin=(), **limits) -> Config:
     return Config(
         data_dir=str(data_dir),
         line=tuple(line),
         http=("tcp:0:interface=127.0.0.1",),
+        admin=tuple(admin),
         passwords=FAST_PASSWORDS,
         limits=Limits(**{"rate_per_second": 1000.0, "rate_burst": 1000, **limits}),
     )

@@ -20,5 +20,8 @@ class IBus(Interface):
     def clients(user):
         """The user's open clients."""
 
+    def online_users():
+        """Every user with a client attached."""
+
     def publish(event, users, exclude=None):
         """Deliver `event` to every client of every user in `users`, except `exclude`."""

@@ -25,13 +25,14 @@ from .friends import Friends
 from .history_files import HistoryFiles
 from .media import Media
 from .messages import Messaging
+from .moderation import Moderation
 from .model import Room
 from .offline import Delivery
 from .profile import Profiles
 from .rooms import Rooms
 
 
-class Core(Accounts, Friends, Delivery, Rooms, Messaging, Media, Profiles, HistoryFiles):
+class Core(Moderation, Accounts, Friends, Delivery, Rooms, Messaging, Media, Profiles, HistoryFiles):
     log = Logger()
 
     def __init__(self, store, file_store, bus, passwords: Passwords, limits, file_limits, clock):

@@ -152,3 +152,22 @@ class IStore(Interface):
 
     def inbox(user):
         """Fire with the user's queued notices as (id, kind, payload dict, ts), oldest first."""
+
+    # operators (the admin shell) and metrics
+    def banned_users():
+        """Fire with the names of the banned accounts."""
+
+    def set_banned(name, banned):
+        """Mark an account banned (True) or not."""
+
+    def set_password(name, password_hash):
+        """Replace a user's password hash."""
+
+    def delete_session_keys(user):
+        """Forget every session key of a user."""
+
+    def delete_user(name):
+        """Delete an account with its session keys, memberships, invitations and inbox."""
+
+    def offline_backlog():
+        """Fire with ({user: messages in their rooms newer than their cursor}, notices in all inboxes)."""

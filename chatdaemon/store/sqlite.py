@@ -270,3 +270,34 @@ class SQLiteStore:
     def inbox(self, user):
         d = self._read("SELECT id, kind, payload, ts FROM inbox WHERE user = ? ORDER BY id", user)
         return d.addCallback(lambda rows: [(i, k, json.loads(p), ts) for i, k, p, ts in rows])
+
+    # -- operators (admin shell) and metrics
+
+    def banned_users(self):
+        return self._read("SELECT name FROM users WHERE banned").addCallback(lambda rows: [r[0] for r in rows])
+
+    def set_banned(self, name, banned):
+        return self._write("UPDATE users SET banned = ? WHERE name = ?", int(banned), name)
+
+    def set_password(self, name, password_hash):
+        return self._write("UPDATE users SET password = ? WHERE name = ?", password_hash, name)
+
+    def delete_session_keys(self, user):
+        return self._write("DELETE FROM session_keys WHERE user = ?", user)
+
+    def delete_user(self, name):
+        return self._write("DELETE FROM users WHERE name = ?", name)
+
+    def offline_backlog(self):
+        def count(cursor):
+            per_user = dict(
+                cursor.execute(
+                    "SELECT u.name, count(*) FROM users u "
+                    "JOIN members mb ON mb.user = u.name "
+                    "JOIN messages m ON m.room_id = mb.room_id AND m.id > max(u.cursor, mb.since) "
+                    "WHERE m.sender != u.name GROUP BY u.name"
+                )
+            )
+            return per_user, cursor.execute("SELECT count(*) FROM inbox").fetchone()[0]
+
+        return self._reader_pool.runInteraction(count)

@@ -25,6 +25,13 @@ class GroupCommitWriter:
         self._in_flight: Deferred | None = None
         self._idle_waiters: list[Deferred] = []
         self.commits = 0  # transactions committed, for metrics and tests
+        self.observe_commit = lambda seconds, writes: None  # metrics hook: each commit's duration and size
+        self._began = 0.0
+
+    @property
+    def pending(self) -> int:
+        """Writes waiting for the next transaction (metrics)."""
+        return len(self._queue)
 
     def submit(self, fn, *args) -> Deferred:
         """Queue `fn(cursor, *args)`; the Deferred fires with its result after the commit."""
@@ -47,6 +54,7 @@ class GroupCommitWriter:
         if not self._queue or self._in_flight is not None:
             return
         batch, self._queue = self._queue[: self._max_batch], self._queue[self._max_batch :]
+        self._began = self._clock.seconds()
         self._in_flight = self._pool.runInteraction(self._run, batch)
         self._in_flight.addCallbacks(self._committed, self._failed, callbackArgs=(batch,), errbackArgs=(batch,))
 
@@ -66,6 +74,7 @@ class GroupCommitWriter:
 
     def _committed(self, outcomes, batch) -> None:
         self.commits += 1
+        self.observe_commit(self._clock.seconds() - self._began, len(batch))
         self._in_flight = None
         self._next()
         for (_, _, d), (ok, value) in zip(batch, outcomes):

@@ -13,6 +13,7 @@ from twisted.protocols.policies import TimeoutMixin
 
 from .. import errors
 from ..errors import ChatError
+from ..metrics import UNREAD
 from ..session import Session
 
 
@@ -31,11 +32,13 @@ class LineProtocol(Protocol, TimeoutMixin):
         kind = "tls" if ISSLTransport.providedBy(self.transport) else "tcp"
         peer = self.transport.getPeer()
         peer = f"{getattr(peer, 'host', peer)}:{getattr(peer, 'port', '')}"
-        self.session = Session(self.factory.core, self, self.factory.flusher, self.limits, self.factory.clock, kind, peer)
+        self.session = Session(
+            self.factory.core, self, self.factory.flusher, self.limits, self.factory.clock, kind, peer, self.factory.metrics
+        )
         self.transport.registerProducer(self.session, True)
         self.factory.sessions.add(self.session)
         self.setTimeout(self.limits.login_timeout)
-        self.log.info("connection opened: {kind} {peer}", kind=kind, peer=peer)
+        self.log.info("connection opened: {transport} {peer}", event="connection_opened", transport=kind, peer=peer)
 
     def dataReceived(self, data: bytes) -> None:
         if self.timeOut == self.limits.idle_timeout:
@@ -75,9 +78,11 @@ class LineProtocol(Protocol, TimeoutMixin):
     def connectionLost(self, reason) -> None:
         self.setTimeout(None)
         self.factory.sessions.discard(self.session)
+        session = self.session
         self.log.info(
-            "connection closed: {kind} {peer} {user}", kind=self.session.kind, peer=self.session.peer,
-            user=self.session.user or "-",
+            "connection closed: {transport} {peer} ({dialect}) {user}", event="connection_closed",
+            transport=session.kind, peer=session.peer, dialect=session.dialect.name if session.dialect else "none",
+            user=session.user or "-",
         )
         self.session.connection_lost()
 
@@ -100,8 +105,8 @@ class LineProtocol(Protocol, TimeoutMixin):
 
 
 class LineFactory(Factory):
-    def __init__(self, core, limits, clock, flusher):
-        self.core, self.limits, self.clock, self.flusher = core, limits, clock, flusher
+    def __init__(self, core, limits, clock, flusher, metrics=UNREAD):
+        self.core, self.limits, self.clock, self.flusher, self.metrics = core, limits, clock, flusher, metrics
         self.sessions: set[Session] = set()
 
     def buildProtocol(self, addr) -> LineProtocol:

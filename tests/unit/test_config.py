@@ -12,19 +12,27 @@ from chatdaemon.config import Config, ConfigError
 EXAMPLE = pathlib.Path(__file__).parents[2] / "etc" / "chatd.toml"
 
 
-def test_the_example_file_documents_every_key_with_its_default():
+def _documented() -> dict:
+    """etc/chatd.toml with every "# key = default" line uncommented ("## " lines stay comments)."""
     text = EXAMPLE.read_text()
-    uncommented = "\n".join(line[2:] if line.startswith("# ") else line for line in text.splitlines())
-    documented = tomllib.loads(uncommented)
+    return tomllib.loads("\n".join(line[2:] if line.startswith("# ") else line for line in text.splitlines()))
+
+
+def test_the_example_file_documents_every_key_with_its_default():
+    documented = _documented()
     defaults = Config()
-    for section in ("limits", "passwords", "storage", "files"):
-        table = getattr(defaults, section)
-        assert documented[section] == dataclasses.asdict(table), section
+    for section, (attribute, _) in config._SECTIONS.items():
+        expected = {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(getattr(defaults, attribute)).items()}
+        assert documented[section] == expected, section
     assert documented["data_dir"] == defaults.data_dir
-    assert tuple(documented["listeners"]["line"]) == defaults.line
-    assert tuple(documented["listeners"]["http"]) == defaults.http
+    assert {name: tuple(v) for name, v in documented["listeners"].items()} == {
+        name: getattr(defaults, name) for name in config._LISTENERS
+    }
+    assert set(documented) == {*config._SECTIONS, "listeners", "data_dir"}
+    # the documented defaults, loaded as a file, are the defaults
+    assert config.from_mapping(documented) == defaults
     # and the example as shipped (comments and all) loads
-    assert config.load(str(EXAMPLE)) == config.from_mapping(tomllib.loads(text))
+    assert config.load(str(EXAMPLE)) == config.from_mapping(tomllib.loads(EXAMPLE.read_text()))
 
 
 def test_values_override_defaults(tmp_path):
@@ -43,7 +51,14 @@ def test_values_override_defaults(tmp_path):
         ("[limits]\nnope = 1\n", "limits.nope: unknown key"),
         ("colour = 'blue'\n", "colour: unknown key"),
         ("[listeners]\nline = 'tcp:1'\n", "listeners.line: expected a list"),
-        ("[storage]\nsynchronous = 'OFF'\n", "storage.synchronous: must be NORMAL or FULL"),
+        ("[storage]\nsynchronous = 'OFF'\n", "storage.synchronous: must be one of NORMAL, FULL"),
+        ("[log]\nformat = 'xml'\n", "log.format: must be one of text, json"),
+        ("[log]\nlevel = 'loud'\n", "log.level: must be one of debug"),
+        ("[admin]\nmanhole = 'yes'\n", "admin.manhole: expected bool"),
+        ("[websocket]\nallowed_origins = 'https://a.example'\n", "websocket.allowed_origins: expected a list of strings"),
+        ("[tls]\ncertificate = '/etc/cert.pem'\n", "tls: certificate and private_key go together"),
+        ("[limits]\nmax_connections_per_ip = 0\n", "limits.max_connections_per_ip: must be positive"),
+        ("[listeners]\nwebsocket = []\n", "listeners.websocket: unknown key"),
         ("[limits\n", "c.toml"),
     ],
 )
@@ -57,3 +72,18 @@ def test_bad_files_name_the_key_and_the_reason(tmp_path, text, message):
 def test_a_missing_file_is_a_config_error(tmp_path):
     with pytest.raises(ConfigError, match="No such file"):
         config.load(str(tmp_path / "absent.toml"))
+
+
+def test_command_line_overrides_win_over_the_file_and_survive_a_reload(tmp_path):
+    path = tmp_path / "c.toml"
+    path.write_text('data_dir = "/srv/chat"\n[log]\nformat = "text"\n[limits]\nidle_timeout = 30\n')
+    source = config.Source(str(path), {"data_dir": "/tmp/x", "log.format": "json", "line": ("tcp:1",)})
+    loaded = source.load()
+    assert (loaded.data_dir, loaded.log.format, loaded.line) == ("/tmp/x", "json", ("tcp:1",))
+    path.write_text('[limits]\nidle_timeout = 40\n')
+    assert source.load().limits.idle_timeout == 40.0 and source.load().log.format == "json"
+
+
+def test_a_bad_override_names_its_key():
+    with pytest.raises(ConfigError, match="log.format: must be one of"):
+        config.Source(None, {"log.format": "yaml"}).load()

@@ -1,0 +1,93 @@
+"""The operators' commands in the core, over the real SQLite store (no sockets)."""
+
+import pytest_twisted
+
+from chatdaemon import errors
+from chatdaemon.admin import Operator
+from chatdaemon.core import commands as c
+from chatdaemon.core import moderation as m
+from chatdaemon.core.events import Notice
+from tests.unit.test_core import FakeClient, befriend, make_core, refused, user
+
+
+class Kickable(FakeClient):
+    def notify_close(self, event):
+        self.events.append(event)
+        self.open = False
+
+
+async def kickable(core, name) -> Kickable:
+    client = Kickable()
+    await core.execute(client, c.Register(name, "pw"))
+    await core.execute(client, c.Login(name, "pw"))
+    await client.released
+    return client
+
+
+@pytest_twisted.async_yield_fixture
+async def core(tmp_path):
+    core = await make_core(tmp_path)
+    yield core
+    await core.store.close()
+
+
+@pytest_twisted.ensureDeferred
+async def test_only_operators_may_moderate(core):
+    alice = await user(core, "alice")
+    for command in (m.Kick("alice"), m.Ban("alice"), m.Broadcast("hi"), m.DeleteUser("alice"), m.ReadFeedback()):
+        assert await refused(core.execute(alice, command)) == errors.OPERATORS_ONLY
+    assert await refused(core.execute(FakeClient(), m.Kick("alice"))) == errors.NOT_LOGGED_IN
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_ban_outlives_a_restart_and_covers_session_keys(core, tmp_path):
+    admin = Operator("root")
+    alice = await kickable(core, "alice")
+    second = Kickable()
+    key = (await core.execute(second, c.Login("alice", "pw"))).session_key
+    assert await core.execute(admin, m.Ban("alice", "spam")) == 2
+    assert alice.events[-1] == second.events[-1] == Notice(code=errors.BANNED, text="spam")
+    assert await refused(core.execute(FakeClient(), c.Login("alice", "pw"))) == errors.BANNED
+    assert await refused(core.execute(FakeClient(), c.Login(session_key=key))) == errors.INVALID_CREDENTIALS
+    await core.store.close()
+    core = await make_core(tmp_path)  # the same database, a new process
+    assert await refused(core.execute(FakeClient(), c.Login("alice", "pw"))) == errors.BANNED
+    await core.execute(admin, m.Unban("alice"))
+    assert (await core.execute(FakeClient(), c.Login("alice", "pw"))).user == "alice"
+    await core.store.close()
+
+
+@pytest_twisted.ensureDeferred
+async def test_deleting_a_user_passes_on_their_groups_and_drops_their_direct_conversations(core, tmp_path):
+    admin = Operator("root")
+    alice, bob = await kickable(core, "alice"), await user(core, "bob")
+    await befriend(core, alice, bob)
+    await core.execute(bob, c.Block("alice"))
+    group = await core.execute(alice, c.CreateGroup("Team", ("bob",)))
+    await core.execute(bob, c.Unblock("alice"))
+    await core.execute(alice, c.Invite(group.id, "bob"))
+    await core.execute(bob, c.AnswerInvite(group.id, True))
+    await core.execute(alice, c.SendMessage("psst", to_user="bob"))
+    assert await core.execute(admin, m.DeleteUser("alice")) == "alice"
+    assert alice.events[-1].code == errors.KICKED and not alice.open
+    assert "alice" not in core.users and "dm:alice:bob" not in core.rooms
+    assert core.rooms[group.id].leader == "bob" and core.rooms[group.id].members == {"bob"}
+    assert core.friends.get("bob") == set() and "alice" not in core.friends and not core.blocked_by.get("alice")
+    assert await refused(core.execute(FakeClient(), c.Login("alice", "pw"))) == errors.USER_NOT_FOUND
+    await core.store.close()
+    core = await make_core(tmp_path)
+    assert "alice" not in core.users and core.rooms[group.id].leader == "bob"
+    assert "dm:alice:bob" not in core.rooms
+    await core.execute(FakeClient(), c.Register("alice", "new"))  # the name is free again
+    await core.store.close()
+
+
+@pytest_twisted.ensureDeferred
+async def test_feedback_is_kept_for_the_operators(core):
+    alice = await user(core, "alice")
+    assert await refused(core.execute(alice, c.Feedback("  "))) == errors.BAD_CONTENT
+    await core.execute(alice, c.Feedback("more emoji please", 4))
+    await core.execute(alice, c.Feedback("and a dark theme"))
+    first, second = await core.execute(Operator("root"), m.ReadFeedback())
+    assert (first.user, first.text, first.rating) == ("alice", "more emoji please", 4)
+    assert (second.text, second.rating) == ("and a dark theme", None)

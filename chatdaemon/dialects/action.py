@@ -19,7 +19,7 @@ import orjson
 from .. import errors
 from ..core import commands as c
 from ..core import history_files as h
-from ..core.events import MessagePosted
+from ..core.events import MessagePosted, Notice
 from ..errors import ChatError
 from . import Request, parse_json
 
@@ -138,13 +138,16 @@ def listed(m) -> dict | None:
 
 
 def encode_event(event) -> bytes | None:
-    """Text messages as receive_message, files as receive_file (live or replayed at login); nothing else."""
+    """Text messages as receive_message, files as receive_file (live or replayed at login),
+    server and operator notices as server_notification; nothing else."""
     if isinstance(event, MessagePosted):
         m, room = event.message, event.room
         if m.kind == "text":
             return success("receive_message", "New message received.", received_message(m, room))
         if m.kind == "media":
             return success("receive_file", "New file received.", received_file(m, room))
+    if isinstance(event, Notice):
+        return success("server_notification", event.text, {"code": event.code})
     return None
 
 

@@ -181,3 +181,10 @@ def test_file_frames_translate_sequence_numbers_from_0_to_the_cores_1():
         with pytest.raises(ChatError) as e:
             d.decode(raw("file_send_data", room_id="r", file_path="f", **bad))
         assert e.value.code == errors.BAD_CHUNK
+
+
+def test_server_notices_reach_action_clients():
+    from chatdaemon.core.events import Notice
+
+    frame = orjson.loads(ActionDialect.encode_event(Notice(code=7016, text="maintenance at 22:00")))
+    assert frame == {"action": "server_notification", "status": "success", "message": "maintenance at 22:00", "data": {"code": 7016}}

@@ -50,6 +50,21 @@ class Files:
 
 
 @dataclass(frozen=True)
+class Http:
+    """The HTTP listener: WebSocket at /ws, the REST API and the web page."""
+
+    allowed_origins: tuple[str, ...] = ("http://127.0.0.1:*", "http://localhost:*", "https://127.0.0.1:*", "https://localhost:*")
+    max_frame_bytes: int = 65536
+    max_message_bytes: int = 65536
+    open_handshake_timeout: float = 5.0
+    auto_ping_interval: float = 25.0
+    auto_ping_timeout: float = 10.0
+    compression: bool = False
+    max_body_bytes: int = 65536
+    inline_media_bytes: int = 262144
+
+
+@dataclass(frozen=True)
 class Config:
     data_dir: str = "var"
     line: tuple[str, ...] = ("tcp:7070:interface=127.0.0.1",)
@@ -59,9 +74,11 @@ class Config:
     passwords: Passwords = field(default_factory=Passwords)
     storage: Storage = field(default_factory=Storage)
     files: Files = field(default_factory=Files)
+    http_options: Http = field(default_factory=Http)
 
 
-_SECTIONS = {"limits": Limits, "passwords": Passwords, "storage": Storage, "files": Files}
+_SECTIONS = {"limits": Limits, "passwords": Passwords, "storage": Storage, "files": Files, "http": Http}
+_FIELDS = {"http": "http_options"}  # a section whose Config field has another name (Config.http is the listeners)
 _LISTENERS = ("line", "http", "admin")
 
 
@@ -71,6 +88,10 @@ def _coerce(key: str, value, default):
         if type(value) is not type(default):
             raise ConfigError(f"{key}: expected {type(default).__name__}, got {value!r}")
         return value
+    if isinstance(default, tuple):
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise ConfigError(f"{key}: expected a list of strings, got {value!r}")
+        return tuple(value)
     if isinstance(default, float) and isinstance(value, int):
         value = float(value)
     if not isinstance(value, type(default)):
@@ -100,7 +121,7 @@ def from_mapping(data: dict) -> Config:
     values = {}
     for key, value in data.items():
         if key in _SECTIONS:
-            values[key] = _section(key, _SECTIONS[key], value)
+            values[_FIELDS.get(key, key)] = _section(key, _SECTIONS[key], value)
         elif key == "listeners":
             if not isinstance(value, dict):
                 raise ConfigError("[listeners]: expected a table")

@@ -17,6 +17,7 @@ from .store.files import FileStore
 from .store.sqlite import SQLiteStore
 from .transports.http import make_site
 from .transports.line import LineFactory
+from .transports.websocket import ChatWebSocketFactory, websocket_resource
 
 STOP_GRACE_SECONDS = 5.0
 
@@ -41,7 +42,10 @@ class ChatService(MultiService):
         self.listeners = Listeners(reactor)
         for description in config.line:
             self.listeners.add("line", description, self.line_factory)
-        site = make_site(lambda: self.ready)
+        self.ws_factory = ChatWebSocketFactory(
+            self.core, config.limits, reactor, self.flusher, config.http_options, self.line_factory.sessions
+        )
+        site = make_site(lambda: self.ready, children={b"ws": websocket_resource(self.ws_factory)})
         for description in config.http:
             self.listeners.add("http", description, site)
         self.listeners.setServiceParent(self)

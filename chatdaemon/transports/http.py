@@ -1,5 +1,5 @@
-"""The HTTP listener. For now it serves GET /health; the REST API, the web page
-and the WebSocket endpoint join this site later."""
+"""The HTTP listener: one twisted.web Site with GET /health, the WebSocket at /ws,
+the REST API (transports/rest.py) and the web page (web/static) at /."""
 
 import orjson
 from twisted.web.resource import Resource
@@ -20,9 +20,11 @@ class Health(Resource):
         return orjson.dumps({"status": "ok" if ready else "starting"})
 
 
-def make_site(is_ready) -> Site:
-    root = Resource()
+def make_site(is_ready, root: Resource | None = None, children: dict | None = None) -> Site:
+    root = root if root is not None else Resource()
     root.putChild(b"health", Health(is_ready))
+    for name, child in (children or {}).items():
+        root.putChild(name, child)
     site = Site(root)
     site.displayTracebacks = False
     return site

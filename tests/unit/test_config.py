@@ -17,9 +17,10 @@ def test_the_example_file_documents_every_key_with_its_default():
     uncommented = "\n".join(line[2:] if line.startswith("# ") else line for line in text.splitlines())
     documented = tomllib.loads(uncommented)
     defaults = Config()
-    for section in ("limits", "passwords", "storage", "files"):
-        table = getattr(defaults, section)
-        assert documented[section] == dataclasses.asdict(table), section
+    for section in ("limits", "passwords", "storage", "files", "http"):
+        table = getattr(defaults, config._FIELDS.get(section, section))
+        expected = {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(table).items()}
+        assert documented[section] == expected, section
     assert documented["data_dir"] == defaults.data_dir
     assert tuple(documented["listeners"]["line"]) == defaults.line
     assert tuple(documented["listeners"]["http"]) == defaults.http

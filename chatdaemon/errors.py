@@ -32,6 +32,11 @@ IDLE_TIMEOUT = 7009
 TOO_MANY_ERRORS = 7010
 SLOW_CONSUMER = 7011
 SHUTTING_DOWN = 7012
+BODY_TOO_LARGE = 7020
+UNAUTHORIZED = 7021
+NOT_FOUND = 7022
+METHOD_NOT_ALLOWED = 7023
+BAD_MEDIA = 7024
 
 # 8xxx: the request is well formed but the chat rules refuse it
 NO_SUCH_USER = 8001
@@ -55,6 +60,10 @@ INCOMPLETE_MEDIA = 8018
 TOO_LARGE = 8019
 NO_SUCH_MESSAGE = 8020
 NOT_AUTHOR = 8021
+MESSAGE_DELETED = 8040
+NOT_EDITABLE = 8041
+BAD_REACTION = 8042
+NO_SUCH_REACTION = 8043
 
 # 9xxx: the server could not do it
 SERVER_ERROR = 9001
@@ -83,6 +92,11 @@ MESSAGES = {
     TOO_MANY_ERRORS: "too many bad frames",
     SLOW_CONSUMER: "client is not reading its messages",
     SHUTTING_DOWN: "server is shutting down",
+    BODY_TOO_LARGE: "request body too large",
+    UNAUTHORIZED: "a valid session key is required (Authorization: Bearer KEY)",
+    NOT_FOUND: "no such resource",
+    METHOD_NOT_ALLOWED: "method not allowed here",
+    BAD_MEDIA: "media data is not valid base64",
     NO_SUCH_USER: "no such user",
     NO_SUCH_ROOM: "no such room",
     NOT_A_MEMBER: "not a member of this room",
@@ -104,6 +118,10 @@ MESSAGES = {
     TOO_LARGE: "the file exceeds the size limit or your quota",
     NO_SUCH_MESSAGE: "no such message",
     NOT_AUTHOR: "only the author may do that to a message",
+    MESSAGE_DELETED: "that message was deleted",
+    NOT_EDITABLE: "only text messages can be edited",
+    BAD_REACTION: "a reaction is 1-32 printable characters",
+    NO_SUCH_REACTION: "no such reaction of yours",
     SERVER_ERROR: "internal server error",
 }
 

@@ -17,6 +17,7 @@ from .store.files import FileStore
 from .store.sqlite import SQLiteStore
 from .transports.http import make_site
 from .transports.line import LineFactory
+from .transports.rest import bounded_request, rest_children
 from .transports.websocket import ChatWebSocketFactory, websocket_resource
 
 STOP_GRACE_SECONDS = 5.0
@@ -45,7 +46,9 @@ class ChatService(MultiService):
         self.ws_factory = ChatWebSocketFactory(
             self.core, config.limits, reactor, self.flusher, config.http_options, self.line_factory.sessions
         )
-        site = make_site(lambda: self.ready, children={b"ws": websocket_resource(self.ws_factory)})
+        children = {b"ws": websocket_resource(self.ws_factory), **rest_children(self.core, self.file_store)}
+        site = make_site(lambda: self.ready, children=children)
+        site.requestFactory = bounded_request(config.http_options.max_body_bytes)
         for description in config.http:
             self.listeners.add("http", description, site)
         self.listeners.setServiceParent(self)
@@ -89,6 +92,7 @@ class ChatService(MultiService):
         await self._until_closed(STOP_GRACE_SECONDS)
         for session in list(self.line_factory.sessions):
             session.transport.abort()
+        self.core.stop_typing_timers()
         await self._until_closed(1.0)  # an aborted connection is lost on a later turn
         await self.store.close()
         self.log.info("chatd stopped")

@@ -21,6 +21,7 @@ from .. import errors
 from ..errors import ChatError
 from . import commands as c
 from .accounts import Accounts, Passwords
+from .editing import Editing
 from .friends import Friends
 from .media import Media
 from .messages import Messaging
@@ -30,7 +31,7 @@ from .profile import Profiles
 from .rooms import Rooms
 
 
-class Core(Accounts, Friends, Delivery, Rooms, Messaging, Media, Profiles):
+class Core(Accounts, Friends, Delivery, Rooms, Messaging, Media, Profiles, Editing):
     log = Logger()
 
     def __init__(self, store, file_store, bus, passwords: Passwords, limits, file_limits, clock):

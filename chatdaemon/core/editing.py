@@ -161,6 +161,14 @@ class ReactionChanged(Event):
     added: bool = True
 
 
+@dataclass(frozen=True)
+class RoomAdded(Event):
+    """A public room was made (told to everyone online, for their room lists)."""
+
+    room: Room = None
+    by: str = ""
+
+
 # -- results
 
 
@@ -317,6 +325,7 @@ class Editing:
         room = self.rooms[name] = Room(name, PUBLIC, name, client.user)
         await self.store.create_room(room, self._now())
         await self._add_member(room, client.user)
+        self.bus.publish(RoomAdded(room=room, by=client.user), list(self.bus.online_users()), client)
         return room
 
     @handles(DeleteRoom)

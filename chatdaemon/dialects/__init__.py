@@ -73,7 +73,8 @@ def fallback_error(error: ChatError) -> bytes:
 
 
 # The dialects import Request and parse_json from here, so they come last.
+from .events import EventsDialect  # noqa: E402
 from .text import TextDialect  # noqa: E402
 from .typed import TypedDialect, envelope  # noqa: E402
 
-DIALECTS = {d.name: d for d in (TypedDialect, TextDialect)}
+DIALECTS = {d.name: d for d in (TypedDialect, TextDialect, EventsDialect)}

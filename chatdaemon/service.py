@@ -8,6 +8,7 @@ from twisted.logger import Logger
 
 from . import errors
 from .bus.local import LocalBus
+from .dialects import colon
 from .core.accounts import Passwords
 from .core.chat import Core
 from .core.events import Notice
@@ -43,6 +44,7 @@ class ChatService(MultiService):
         self.listeners = Listeners(reactor)
         for description in config.line:
             self.listeners.add("line", description, self.line_factory)
+        colon.INLINE_MEDIA_BYTES = config.http_options.inline_media_bytes
         self.ws_factory = ChatWebSocketFactory(
             self.core, config.limits, reactor, self.flusher, config.http_options, self.line_factory.sessions
         )

@@ -73,8 +73,9 @@ def fallback_error(error: ChatError) -> bytes:
 
 
 # The dialects import Request and parse_json from here, so they come last.
+from .colon import ColonDialect  # noqa: E402
 from .events import EventsDialect  # noqa: E402
 from .text import TextDialect  # noqa: E402
 from .typed import TypedDialect, envelope  # noqa: E402
 
-DIALECTS = {d.name: d for d in (TypedDialect, TextDialect, EventsDialect)}
+DIALECTS = {d.name: d for d in (TypedDialect, TextDialect, EventsDialect, ColonDialect)}

@@ -7,7 +7,7 @@ setup(
     python_requires=">=3.11",
     # twisted.plugins is listed by hand: find_packages() skips it (it has no __init__.py, on purpose).
     packages=find_packages(include=["chatdaemon", "chatdaemon.*"]) + ["twisted.plugins"],
-    package_data={"chatdaemon.store": ["schema/*.sql"]},
+    package_data={"chatdaemon.store": ["schema/*.sql"], "chatdaemon.web": ["static/*.html", "static/*.js", "static/*.css"]},
     install_requires=[
         "twisted[tls]>=24.10",  # never twisted[http2]: h2 breaks WebSocketResource
         "autobahn>=26.10",

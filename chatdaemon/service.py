@@ -16,7 +16,7 @@ from .listeners import Listeners
 from .session import Flusher
 from .store.files import FileStore
 from .store.sqlite import SQLiteStore
-from .transports.http import make_site
+from .transports.http import make_site, page_children
 from .transports.line import LineFactory
 from .transports.rest import bounded_request, rest_children
 from .transports.websocket import ChatWebSocketFactory, websocket_resource
@@ -48,7 +48,9 @@ class ChatService(MultiService):
         self.ws_factory = ChatWebSocketFactory(
             self.core, config.limits, reactor, self.flusher, config.http_options, self.line_factory.sessions
         )
-        children = {b"ws": websocket_resource(self.ws_factory), **rest_children(self.core, self.file_store)}
+        children = {
+            **page_children(), b"ws": websocket_resource(self.ws_factory), **rest_children(self.core, self.file_store),
+        }
         site = make_site(lambda: self.ready, children=children)
         site.requestFactory = bounded_request(config.http_options.max_body_bytes)
         for description in config.http:

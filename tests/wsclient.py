@@ -115,10 +115,11 @@ async def raw_handshake(service, path: str = "/ws", headers: dict | None = None)
     """Send a WebSocket upgrade by hand; return the response's status line."""
     endpoint = endpoints.TCP4ClientEndpoint(reactor, "127.0.0.1", http_port(service))
     proto = await endpoints.connectProtocol(endpoint, _Raw())
+    headers = {"Host": f"127.0.0.1:{http_port(service)}", **(headers or {})}  # a test may name another Host
     lines = [
-        f"GET {path} HTTP/1.1", f"Host: 127.0.0.1:{http_port(service)}", "Upgrade: websocket", "Connection: Upgrade",
+        f"GET {path} HTTP/1.1", "Upgrade: websocket", "Connection: Upgrade",
         "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==", "Sec-WebSocket-Version: 13",
-    ] + [f"{k}: {v}" for k, v in (headers or {}).items()]
+    ] + [f"{k}: {v}" for k, v in headers.items()]
     proto.transport.write(("\r\n".join(lines) + "\r\n\r\n").encode())
     for _ in range(100):
         if b"\r\n" in proto.data or proto.done.called:

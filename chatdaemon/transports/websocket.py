@@ -5,8 +5,11 @@ The handshake may carry a session key (`/ws?token=KEY` or
 `Authorization: Bearer KEY`); a bad one is refused with HTTP 401 before the
 upgrade. A good one logs the connection in as soon as its dialect is known:
 at once with `?dialect=NAME`, else at the first frame (before that frame is
-handled). Browsers' Origin headers are checked against `http.allowed_origins`
-(HTTP 400 otherwise, the "null" origin included). Frame and message sizes,
+handled). Browsers' Origin headers are checked against `http.allowed_origins`,
+and with `http.same_origin` (the default) an Origin equal to the address the
+browser asked for (scheme, Host name and port) is accepted too: that is the
+page this listener serves at `/`. Others get HTTP 400, the "null" origin
+included (Autobahn refuses it before `onConnect`). Frame and message sizes,
 the opening-handshake timeout and auto-ping are set from the `[http]` config;
 compression is off unless configured, and bounded when on.
 
@@ -16,9 +19,12 @@ a slow reader is paused and then dropped by the Session, never buffered
 without bound; reading pauses while the Session's inbox is busy.
 """
 
+import urllib.parse
+
 from autobahn.twisted.resource import WebSocketResource
 from autobahn.twisted.websocket import WebSocketServerFactory, WebSocketServerProtocol
 from autobahn.websocket.compress import PerMessageDeflateOffer, PerMessageDeflateOfferAccept
+from autobahn.util import wildcards2patterns
 from autobahn.websocket.types import ConnectionDeny
 from twisted.internet.interfaces import ISSLTransport
 from twisted.logger import Logger
@@ -30,6 +36,39 @@ from ..errors import ChatError
 from ..session import Session
 
 
+DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+def _scheme_host_port(scheme: str, netloc: str) -> tuple[str, str, int] | None:
+    try:
+        parts = urllib.parse.urlsplit(f"{scheme}://{netloc}")
+        host, port = parts.hostname, parts.port or DEFAULT_PORTS.get(scheme)
+    except ValueError:
+        return None
+    return (scheme, host, port) if host and port else None
+
+
+def origin_allowed(origin: str, host_header: str, secure: bool, patterns, same_origin: bool) -> bool:
+    """Whether a browser's Origin may open a WebSocket here.
+
+    `patterns` are the compiled `allowed_origins` (matched, as Autobahn does, against
+    "scheme://host:port"). With `same_origin`, an Origin naming exactly the scheme, host
+    and port the browser connected to (the Host header) is accepted: a page served by
+    this listener. A page of another site sends its own Origin, so it is still refused.
+    """
+    if not origin:
+        return True  # not a browser: nothing to hijack
+    parts = urllib.parse.urlsplit(origin.strip())
+    mine = _scheme_host_port(parts.scheme.lower(), parts.netloc) if parts.scheme.lower() in DEFAULT_PORTS else None
+    if mine is None or parts.path not in ("", "/"):
+        return False
+    if any(p.match("{}://{}:{}".format(*mine)) for p in patterns):
+        return True
+    if not same_origin or not host_header:
+        return False
+    return mine == _scheme_host_port("https" if secure else "http", host_header.strip())
+
+
 class ChatWebSocket(WebSocketServerProtocol):
     log = Logger()
     session: Session | None = None
@@ -37,6 +76,11 @@ class ChatWebSocket(WebSocketServerProtocol):
     _login_timer = None
 
     def onConnect(self, request):
+        factory = self.factory
+        secure = ISSLTransport.providedBy(self.transport)
+        origin = request.headers.get("origin", "")
+        if not origin_allowed(origin, request.headers.get("host", ""), secure, factory.origin_patterns, factory.same_origin):
+            raise ConnectionDeny(ConnectionDeny.BAD_REQUEST, f"origin {origin[:100]!r} not allowed")
         token = (request.params.get("token") or [""])[0]
         auth = request.headers.get("authorization", "")
         if auth[:7].lower() == "bearer ":
@@ -125,6 +169,10 @@ class ChatWebSocketFactory(WebSocketServerFactory):
         super().__init__()
         self.core, self.limits, self.clock, self.flusher = core, limits, clock, flusher
         self.sessions = sessions
+        # Autobahn lets every Origin but "null" through (allowedOrigins "*"): onConnect checks the
+        # allow-list, and the same-origin rule, which needs the Host header Autobahn does not compare.
+        self.origin_patterns = wildcards2patterns(list(options.allowed_origins))
+        self.same_origin = options.same_origin
         accept = None
         if options.compression:
             def accept(offers):
@@ -142,7 +190,7 @@ class ChatWebSocketFactory(WebSocketServerFactory):
             closeHandshakeTimeout=1.0,
             autoPingInterval=options.auto_ping_interval,
             autoPingTimeout=options.auto_ping_timeout,
-            allowedOrigins=list(options.allowed_origins),
+            allowedOrigins=["*"],
             allowNullOrigin=False,
             webStatus=False,
             trustXForwardedFor=0,

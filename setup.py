@@ -17,5 +17,6 @@ setup(
         "argon2-cffi>=23.1",
         "orjson>=3.9",
     ],
-    extras_require={"test": ["pytest>=8", "pytest-twisted>=1.14", "hypothesis"]},
+    # playwright drives Debian's /usr/bin/chromium (installed by `make test`); its own browser downloads are never used.
+    extras_require={"test": ["pytest>=8", "pytest-twisted>=1.14", "hypothesis", "playwright>=1.45"]},
 )

@@ -29,7 +29,9 @@ async def test_two_pages_and_a_line_user_chat(data_dir, browser):  # noqa: F811
         pages.append(ann)
         ben = await WebUser(browser, url).open()
         pages.append(ben)
+        await ann.wait_for("#chat-view", state="hidden")  # only the form until one logs in
         await ann.enter("ann")
+        await ann.wait_for("#login-view", state="hidden")
         await ben.enter("ben")
         tom = await text_user(service, "tom")
         lines.append(tom)
@@ -90,7 +92,8 @@ async def test_two_pages_and_a_line_user_chat(data_dir, browser):  # noqa: F811
 
         # logging out returns to the form; nothing went wrong in any tab
         await ben.browser.run(lambda: ben.page.get_by_role("button", name="Log out").click())
-        await ben.wait_for("#login-view:not([hidden])")
+        await ben.wait_for("#login-view", state="visible")
+        await ben.wait_for("#chat-view", state="hidden")
         for page in pages:
             assert page.problems == []
     finally:

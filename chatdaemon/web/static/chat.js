@@ -175,7 +175,7 @@
       if (m.cid === state.cid) {
         showMessage(m);
         forgetTyping(m.sender);
-        if (m.sender !== state.user && document.visibilityState !== "hidden") send("CLIENT_CHAT_READ", { id: m.id });
+        if (m.sender !== state.user && document.visibilityState !== "hidden") markRead(m.id);
       } else {
         const c = state.conversations.get(m.cid);
         if (c) { c.unread = (c.unread || 0) + 1; c.last_message = m; renderRooms(); } else loadConversations();
@@ -275,6 +275,7 @@
     state.cid = c.cid;
     state.members = new Set(c.members || []);
     if (changed) {
+      state.readUpto = 0;
       state.messages.clear();
       state.typing.forEach((t) => clearTimeout(t));
       state.typing.clear();
@@ -295,11 +296,21 @@
       if (state.cid !== c.cid) return;
       for (const m of page.messages) showMessage(m);
       const last = page.messages[page.messages.length - 1];
-      if (last && last.id > (page.read_upto || 0)) send("CLIENT_CHAT_READ", { id: last.id });
+      if (last && last.id > (page.read_upto || 0)) markRead(last.id);
       $("messages").dataset.loaded = c.cid;
     } catch (e) {
       showError("chat-error", "could not read the history: " + e.message);
     }
+  }
+
+  // One read mark a second at most, for the newest message seen (a busy room sends no flood).
+  function markRead(id) {
+    state.readUpto = Math.max(state.readUpto || 0, id);
+    if (state.readTimer) return;
+    state.readTimer = setTimeout(() => {
+      state.readTimer = null;
+      if (state.cid && state.readUpto) send("CLIENT_CHAT_READ", { id: state.readUpto });
+    }, 1000);
   }
 
   function closeConversation() {

@@ -3,7 +3,9 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: venv run test clean
+CHROMIUM := /usr/bin/chromium
+
+.PHONY: venv run test browser clean
 
 venv: $(VENV)/.installed
 
@@ -17,8 +19,23 @@ $(VENV)/.installed: setup.py
 run: venv
 	$(BIN)/twistd -n --pidfile= chatd --data-dir var
 
-test: venv
+test: venv browser
 	$(BIN)/python -m pytest tests
+
+# The web page's tests drive Debian's Chromium (through the playwright package of the test extra; never
+# `playwright install`). Installed once, quietly, if missing and apt-get can run as root; else those tests
+# are skipped and pytest's summary says why.
+browser:
+	@if [ ! -x $(CHROMIUM) ]; then \
+	  log=$${TMPDIR:-/tmp}/chatd-chromium-install.log; \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    echo "make: installing Debian's chromium for the browser tests (log: $$log)"; \
+	    { apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium; } >$$log 2>&1 \
+	      || echo "make: could not install chromium (see $$log); the browser tests will be skipped"; \
+	  else \
+	    echo "make: no $(CHROMIUM), and no apt-get as root to install it; the browser tests will be skipped"; \
+	  fi; \
+	fi
 
 clean:
 	rm -rf $(VENV) var build *.egg-info twisted/plugins/dropin.cache

@@ -7,7 +7,7 @@ setup(
     python_requires=">=3.11",
     # twisted.plugins is listed by hand: find_packages() skips it (it has no __init__.py, on purpose).
     packages=find_packages(include=["chatdaemon", "chatdaemon.*"]) + ["twisted.plugins"],
-    package_data={"chatdaemon.store": ["schema/*.sql"]},
+    package_data={"chatdaemon.store": ["schema/*.sql"], "chatdaemon.web": ["static/*.html", "static/*.js", "static/*.css"]},
     install_requires=[
         "twisted[tls,conch]>=24.10",  # never twisted[http2]: h2 breaks WebSocketResource; conch: the SSH admin shell
         "autobahn>=26.10",
@@ -18,5 +18,6 @@ setup(
         "orjson>=3.9",
         "prometheus-client>=0.20",
     ],
-    extras_require={"test": ["pytest>=8", "pytest-twisted>=1.14", "hypothesis"]},
+    # playwright drives Debian's /usr/bin/chromium (installed by `make test`); its own browser downloads are never used.
+    extras_require={"test": ["pytest>=8", "pytest-twisted>=1.14", "hypothesis", "playwright>=1.45"]},
 )

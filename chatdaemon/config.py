@@ -52,10 +52,19 @@ class Files:
 
 
 @dataclass(frozen=True)
-class WebSocket:
-    allowed_origins: tuple[str, ...] = ()
+class Http:
+    """The HTTP listener: WebSocket at /ws, the REST API and the web page."""
+
+    allowed_origins: tuple[str, ...] = ("http://127.0.0.1:*", "http://localhost:*", "https://127.0.0.1:*", "https://localhost:*")
+    same_origin: bool = True
     max_frame_bytes: int = 65536
     max_message_bytes: int = 65536
+    open_handshake_timeout: float = 5.0
+    auto_ping_interval: float = 25.0
+    auto_ping_timeout: float = 10.0
+    compression: bool = False
+    max_body_bytes: int = 65536
+    inline_media_bytes: int = 262144
 
 
 @dataclass(frozen=True)
@@ -86,7 +95,7 @@ class Config:
     passwords: Passwords = field(default_factory=Passwords)
     storage: Storage = field(default_factory=Storage)
     files: Files = field(default_factory=Files)
-    websocket: WebSocket = field(default_factory=WebSocket)
+    http_options: Http = field(default_factory=Http)  # Config.http is the list of HTTP listeners
     tls: TLS = field(default_factory=TLS)
     admin_shell: Admin = field(default_factory=Admin)
     log: Log = field(default_factory=Log)
@@ -98,7 +107,7 @@ _SECTIONS = {
     "passwords": ("passwords", Passwords),
     "storage": ("storage", Storage),
     "files": ("files", Files),
-    "websocket": ("websocket", WebSocket),
+    "http": ("http_options", Http),
     "tls": ("tls", TLS),
     "admin": ("admin_shell", Admin),
     "log": ("log", Log),
@@ -121,6 +130,10 @@ def _coerce(key: str, value, default):
         if type(value) is not type(default):
             raise ConfigError(f"{key}: expected {type(default).__name__}, got {value!r}")
         return value
+    if isinstance(default, tuple):
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise ConfigError(f"{key}: expected a list of strings, got {value!r}")
+        return tuple(value)
     if isinstance(default, float) and isinstance(value, int):
         value = float(value)
     if not isinstance(value, type(default)):

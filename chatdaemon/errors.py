@@ -38,6 +38,11 @@ TOO_MANY_CONNECTIONS = 7015
 ANNOUNCEMENT = 7016
 ROOM_DELETED = 7017
 OPERATORS_ONLY = 7018
+BODY_TOO_LARGE = 7020
+UNAUTHORIZED = 7021
+NOT_FOUND = 7022
+METHOD_NOT_ALLOWED = 7023
+BAD_MEDIA = 7024
 
 # 8xxx: the request is well formed but the chat rules refuse it
 NO_SUCH_USER = 8001
@@ -66,6 +71,10 @@ NO_SUCH_TRANSACTION = 8030
 COUNT_NOT_CONFIRMED = 8031
 HANDSHAKE_TIMEOUT = 8032
 TOO_MANY_PENDING = 8033
+MESSAGE_DELETED = 8040
+NOT_EDITABLE = 8041
+BAD_REACTION = 8042
+NO_SUCH_REACTION = 8043
 
 # 9xxx: the server could not do it
 SERVER_ERROR = 9001
@@ -100,6 +109,11 @@ MESSAGES = {
     ANNOUNCEMENT: "a message from the operators",
     ROOM_DELETED: "the room was deleted by the operators",
     OPERATORS_ONLY: "only the operators may do that",
+    BODY_TOO_LARGE: "request body too large",
+    UNAUTHORIZED: "a valid session key is required (Authorization: Bearer KEY)",
+    NOT_FOUND: "no such resource",
+    METHOD_NOT_ALLOWED: "method not allowed here",
+    BAD_MEDIA: "media data is not valid base64",
     NO_SUCH_USER: "no such user",
     NO_SUCH_ROOM: "no such room",
     NOT_A_MEMBER: "not a member of this room",
@@ -125,6 +139,10 @@ MESSAGES = {
     COUNT_NOT_CONFIRMED: "the character count was not confirmed: message dropped",
     HANDSHAKE_TIMEOUT: "no confirm_count in time: message dropped",
     TOO_MANY_PENDING: "too many messages waiting for confirm_count",
+    MESSAGE_DELETED: "that message was deleted",
+    NOT_EDITABLE: "only text messages can be edited",
+    BAD_REACTION: "a reaction is 1-32 printable characters",
+    NO_SUCH_REACTION: "no such reaction of yours",
     SERVER_ERROR: "internal server error",
 }
 

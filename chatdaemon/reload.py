@@ -1,7 +1,8 @@
 """SIGHUP (or `reload` in the admin shell): apply what can change while serving, say what cannot.
 
 Live: [limits] (the core at once; the line transport for connections opened
-from now on), [websocket], the [tls] files (new connections get the new
+from now on), [http] (origins, sizes and timeouts of WebSocket connections
+opened from now on), the [tls] files (new connections get the new
 certificate) and the admin shell's authorized_keys. Everything else (listeners,
 data_dir, storage, passwords, log, admin.manhole) is only read at start: a
 change is reported and waits for a restart. No connection is dropped.
@@ -12,7 +13,7 @@ import dataclasses
 from .config import Config, ConfigError
 from .tls import TLSFileError
 
-LIVE_SECTIONS = ("limits", "websocket", "tls")
+LIVE_SECTIONS = ("limits", "http_options", "tls")
 LIVE_KEYS = ("admin_shell.authorized_keys",)
 
 
@@ -36,7 +37,7 @@ _IN_THE_FILE = {"line": "listeners.line", "http": "listeners.http", "admin": "li
 
 def _shown(key: str) -> str:
     """A key as the config file spells it."""
-    return _IN_THE_FILE.get(key) or key.replace("admin_shell.", "admin.", 1)
+    return _IN_THE_FILE.get(key) or key.replace("admin_shell.", "admin.", 1).replace("http_options.", "http.", 1)
 
 
 def apply(service) -> list[str]:
@@ -69,6 +70,7 @@ def apply(service) -> list[str]:
             report.append(f"admin keys not reloaded, the current ones stay: {e.filename}: {e.strerror}")
             effective = dataclasses.replace(effective, admin_shell=old.admin_shell)
     service.use_limits(effective.limits)
+    service.ws_factory.configure(effective.http_options)
     service.config = effective
     for key in changed:
         if _live(key):

@@ -18,6 +18,7 @@ from twisted.logger import Logger
 
 from . import errors, logs, reload, sdnotify
 from .bus.local import LocalBus
+from .dialects import colon
 from .core.accounts import Passwords
 from .core.chat import Core
 from .core.events import Notice
@@ -30,8 +31,10 @@ from .store.files import FileStore
 from .store.sqlite import SQLiteStore
 from .tls import ReloadableTLS
 from .transports.admin import AdminFactory, AdminKeys, host_key
-from .transports.http import make_site
+from .transports.http import make_site, page_children
 from .transports.line import LineFactory
+from .transports.rest import bounded_request, rest_children
+from .transports.websocket import ChatWebSocketFactory, websocket_resource
 
 STOP_GRACE_SECONDS = 5.0
 
@@ -66,7 +69,15 @@ class ChatService(MultiService):
         )
         for description in config.line:
             self.listeners.add("line", description, guarded)
-        site = make_site(lambda: self.state, self.metrics.registry)
+        colon.INLINE_MEDIA_BYTES = config.http_options.inline_media_bytes
+        self.ws_factory = ChatWebSocketFactory(
+            self.core, config.limits, reactor, self.flusher, config.http_options, self.line_factory.sessions
+        )
+        children = {
+            **page_children(), b"ws": websocket_resource(self.ws_factory), **rest_children(self.core, self.file_store),
+        }
+        site = make_site(lambda: self.state, self.metrics.registry, children=children)
+        site.requestFactory = bounded_request(config.http_options.max_body_bytes)
         for description in config.http:
             self.listeners.add("http", description, site)
         self.admin_keys = AdminKeys()
@@ -126,8 +137,8 @@ class ChatService(MultiService):
     # -- while serving
 
     def use_limits(self, limits) -> None:
-        """New limits: for the core at once, for line connections opened from now on."""
-        self.core.limits = self.line_factory.limits = limits
+        """New limits: for the core at once, for line and WebSocket connections opened from now on."""
+        self.core.limits = self.line_factory.limits = self.ws_factory.limits = limits
 
     def reload(self) -> list[str]:
         """Re-read the configuration (SIGHUP); what changed, one line each (also logged)."""
@@ -198,6 +209,7 @@ class ChatService(MultiService):
         await self._until_closed(STOP_GRACE_SECONDS)
         for session in list(self.line_factory.sessions):
             session.transport.abort()
+        self.core.stop_typing_timers()
         await self._until_closed(1.0)  # an aborted connection is lost on a later turn
         await self.store.close()
         self.log.info("chatd stopped")

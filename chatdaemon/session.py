@@ -112,6 +112,26 @@ class Session:
         self._replies: deque[list] = deque()
         self._bad_frames = 0
         self._timers: set = set()  # pending `expires` calls of requests
+        self._token = ""  # a session key given at a WebSocket handshake: logged in once the dialect is known
+
+    # -- login by a key given before the first frame (a WebSocket handshake)
+
+    def start(self, token: str = "", dialect=None) -> None:
+        """Log in with `token` as soon as the dialect is known: now, if `dialect` (an instance) is given."""
+        self._token = token
+        if dialect is not None:
+            self._set_dialect(dialect)
+            self._token_login()
+
+    def _set_dialect(self, dialect) -> None:
+        self.dialect = dialect
+        for greeting in self.dialect.greeting():
+            self.send(greeting)
+
+    def _token_login(self) -> None:
+        if self._token:
+            token, self._token = self._token, ""
+            self._run(self.dialect.token_login(token))
 
     # -- input
 
@@ -121,6 +141,10 @@ class Session:
             return
         self._inbox.append(raw)
         self._pump()
+
+    def frame_refused(self, error: ChatError) -> None:
+        """A frame the transport could not take (e.g. a binary WebSocket message)."""
+        self._refuse(error)
 
     def frame_too_long(self) -> None:
         self._refuse(ChatError(errors.LINE_TOO_LONG, f"lines are at most {self.limits.max_line_bytes} bytes"))
@@ -150,11 +174,14 @@ class Session:
     def _handle(self, raw: bytes) -> None:
         try:
             if self.dialect is None:
-                self.dialect = dialect_for(raw)
-                if self.dialect is None:
+                dialect = dialect_for(raw)
+                if dialect is None:
                     return
-                for greeting in self.dialect.greeting():
-                    self.send(greeting)
+                self._set_dialect(dialect)
+                if self._token:  # log in first; this frame follows
+                    self._inbox.appendleft(raw)
+                    self._token_login()
+                    return
             self.metrics.frames_in(self.dialect)
             request = self.dialect.decode(raw)
         except ChatError as e:
@@ -271,6 +298,9 @@ class Session:
 
     def deliver(self, event) -> None:
         """An event from the core, rendered in this session's dialect."""
+        wants = getattr(self.dialect, "wants", None)
+        if wants is not None and not wants(event):
+            return  # e.g. an events connection following another conversation
         frame = event.encoded(self.dialect)
         if frame is None:
             return

@@ -21,6 +21,7 @@ from .. import errors
 from ..errors import ChatError
 from . import commands as c
 from .accounts import Accounts, Passwords
+from .editing import Editing
 from .friends import Friends
 from .history_files import HistoryFiles
 from .media import Media
@@ -32,7 +33,7 @@ from .profile import Profiles
 from .rooms import Rooms
 
 
-class Core(Moderation, Accounts, Friends, Delivery, Rooms, Messaging, Media, Profiles, HistoryFiles):
+class Core(Moderation, Accounts, Friends, Delivery, Rooms, Messaging, Media, Profiles, HistoryFiles, Editing):
     log = Logger()
 
     def __init__(self, store, file_store, bus, passwords: Passwords, limits, file_limits, clock):

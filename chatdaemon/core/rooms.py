@@ -94,7 +94,7 @@ class Rooms:
         self.bus.publish(MemberLeft(room=room, user=client.user), room.members | {client.user}, client)
         if room.kind == GROUP and not room.members:
             await self._delete_room(room)  # nobody left to lead it
-        elif room.leader == client.user:
+        elif room.leader == client.user and room.members:
             await self._set_leader(room, min(room.members), by=client.user)
         return room
 

@@ -85,7 +85,9 @@ def fallback_error(error: ChatError) -> bytes:
 
 # The dialects import Request and parse_json from here, so they come last.
 from .action import ActionDialect  # noqa: E402
+from .colon import ColonDialect  # noqa: E402
+from .events import EventsDialect  # noqa: E402
 from .text import TextDialect  # noqa: E402
 from .typed import TypedDialect, envelope  # noqa: E402
 
-DIALECTS = {d.name: d for d in (TypedDialect, TextDialect, ActionDialect)}
+DIALECTS = {d.name: d for d in (TypedDialect, TextDialect, ActionDialect, EventsDialect, ColonDialect)}

@@ -197,6 +197,10 @@ class TextDialect:
         name, password = self._word_and_text(rest, "/register NAME PASSWORD")
         return Request(c.Register(name, password), self._info(f"registered {name}; now /login {name} PASSWORD"), self._errors)
 
+    def token_login(self, key: str) -> Request:
+        """A login by the session key given at a WebSocket handshake."""
+        return self._cmd_login(key)
+
     def _cmd_login(self, rest: str) -> Request:
         words = rest.split(None, 1)
         if len(words) == 1:

@@ -10,6 +10,7 @@ from zope.interface import implementer
 
 from ..core.model import FileRef, Message, Room
 from . import Conflict, IStore, Snapshot, migrate
+from .changes import ChangesStore
 from .writer import GroupCommitWriter
 
 DB_FILE = "chatd.sqlite3"
@@ -20,7 +21,7 @@ def _row_message(row) -> Message:
 
 
 @implementer(IStore)
-class SQLiteStore:
+class SQLiteStore(ChangesStore):
     def __init__(self, data_dir: str, reactor, group_commit_max: int = 1024, synchronous: str = "FULL"):
         self.path = os.path.join(data_dir, DB_FILE)
         self._reactor = reactor

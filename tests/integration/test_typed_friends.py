@@ -47,6 +47,10 @@ async def test_requests_and_answers_wait_for_offline_users_across_a_restart(data
         bob = await typed_user(service, "bob", register=False)
         assert await bob.payload("FRIEND_REQUEST") == {"sender": "alice", "receiver": "bob", "offline": True}
         bob.send("FRIEND_REQUEST_RESPONSE", sender="alice", receiver="bob", code=errors.FRIEND_REJECTED)
+        # The answer has no reply; a PONG, answered in order, shows it was handled. (Closing at once
+        # raced it: the session drops frames still queued when the connection goes.)
+        bob.send("PING")
+        await bob.payload("PONG")
         await bob.close()
         alice = await typed_user(service, "alice", register=False)
         answer = await alice.payload("FRIEND_REQUEST_RESPONSE")

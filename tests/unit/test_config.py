@@ -55,7 +55,7 @@ def test_values_override_defaults(tmp_path):
         ("[log]\nformat = 'xml'\n", "log.format: must be one of text, json"),
         ("[log]\nlevel = 'loud'\n", "log.level: must be one of debug"),
         ("[admin]\nmanhole = 'yes'\n", "admin.manhole: expected bool"),
-        ("[websocket]\nallowed_origins = 'https://a.example'\n", "websocket.allowed_origins: expected a list of strings"),
+        ("[http]\nallowed_origins = 'https://a.example'\n", "http.allowed_origins: expected a list of strings"),
         ("[tls]\ncertificate = '/etc/cert.pem'\n", "tls: certificate and private_key go together"),
         ("[limits]\nmax_connections_per_ip = 0\n", "limits.max_connections_per_ip: must be positive"),
         ("[listeners]\nwebsocket = []\n", "listeners.websocket: unknown key"),

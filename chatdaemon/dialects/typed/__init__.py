@@ -44,6 +44,10 @@ class TypedDialect(AccountFrames, SocialFrames, MessageFrames, MediaFrames):
         """The last frame before the server closes the connection."""
         return envelope("CONNECTION_CLOSED", {"code": error.code, "reason": error.message})
 
+    def token_login(self, key: str) -> Request:
+        """A login by the session key given at a WebSocket handshake: answered like LOGIN_REQUEST."""
+        return self._on_LOGIN_REQUEST({"sessionKey": key})
+
     def _errors(self, error: ChatError) -> list[bytes]:
         return [self.error(error)]
 

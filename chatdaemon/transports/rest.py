@@ -1,0 +1,294 @@
+"""The REST API of seed 003 on the HTTP Site (docs/http.md): JSON in and out, bearer auth by session key.
+
+POST /register, POST /login, GET /conversations, GET /messages?cid=ID[&before=&after=&limit=],
+GET /files/<id>. Errors are JSON {"code", "message"} with the core's codes and an HTTP status
+(`status_for`). Request bodies are bounded (`http.max_body_bytes`): twisted.web has no limit of
+its own, so BoundedRequest refuses a too-large Content-Length at once and stops reading a body that
+grows past it (413, connection closed).
+"""
+
+import os
+import re
+import urllib.parse
+
+import orjson
+from twisted.internet.defer import Deferred
+from twisted.logger import Logger
+from twisted.protocols.basic import FileSender
+from twisted.web.resource import Resource
+from twisted.web.server import NOT_DONE_YET, Request
+
+from .. import errors
+from ..core import commands as c
+from ..core.accounts import key_hash
+from ..core.editing import Conversations, FileInfo, MessagesPage
+from ..dialects.shapes import message_json, room_json
+from ..errors import ChatError
+
+log = Logger()
+INLINE_TYPES = {"image/png", "image/jpeg", "image/gif", "image/webp", "audio/mpeg", "audio/ogg", "audio/wav", "audio/webm", "text/plain"}
+
+
+def status_for(code: int) -> int:
+    if code in (errors.UNAUTHORIZED, errors.INVALID_CREDENTIALS, errors.USER_NOT_FOUND):
+        return 401
+    if code == errors.BODY_TOO_LARGE:
+        return 413
+    if code == errors.METHOD_NOT_ALLOWED:
+        return 405
+    if code in (errors.NOT_FOUND, errors.NO_SUCH_ROOM, errors.NO_SUCH_USER, errors.NO_SUCH_MESSAGE, errors.NO_SUCH_MEDIA):
+        return 404
+    if code in (errors.NOT_A_MEMBER, errors.PRIVATE_ROOM, errors.NOT_LEADER, errors.NOT_AUTHOR):
+        return 403
+    if code in (errors.USER_EXISTS, errors.NAME_TAKEN):
+        return 409
+    if code >= 9000:
+        return 500
+    return 400
+
+
+def _error_body(error: ChatError) -> bytes:
+    return orjson.dumps({"code": error.code, "message": error.message})
+
+
+class BoundedRequest(Request):
+    """A Request whose body may not exceed `max_body` bytes."""
+
+    max_body = 65536
+    _refused = False
+    _received = 0
+
+    def gotLength(self, length):
+        if length is not None and length > self.max_body:
+            self._refuse()
+        super().gotLength(None if self._refused else length)
+
+    def handleContentChunk(self, data: bytes) -> None:
+        if self._refused:
+            return
+        self._received += len(data)
+        if self._received > self.max_body:
+            self._refuse()
+            return
+        super().handleContentChunk(data)
+
+    def _refuse(self) -> None:
+        if self._refused:
+            return
+        self._refused = True
+        body = _error_body(ChatError(errors.BODY_TOO_LARGE, f"request bodies are at most {self.max_body} bytes"))
+        head = (
+            b"HTTP/1.1 413 Payload Too Large\r\nContent-Type: application/json\r\nConnection: close\r\n"
+            b"Content-Length: " + str(len(body)).encode() + b"\r\n\r\n"
+        )
+        transport = self.channel.transport
+        transport.write(head + body)
+        transport.loseConnection()
+
+    def requestReceived(self, command, path, version):
+        if self._refused:
+            return
+        super().requestReceived(command, path, version)
+
+
+def bounded_request(max_body: int) -> type:
+    return type("BoundedRequest", (BoundedRequest,), {"max_body": max_body})
+
+
+class ApiClient:
+    """The core's view of a REST caller: a user, never attached to the bus (REST is not a connection)."""
+
+    open = False
+    key_hash = None
+
+    def __init__(self, user=None):
+        self.user = user
+
+
+class Endpoint(Resource):
+    """One JSON endpoint; subclasses define async get/post(request[, client])."""
+
+    isLeaf = True
+    auth = True
+
+    def __init__(self, core):
+        super().__init__()
+        self.core = core
+
+    def render(self, request):
+        method = request.method.decode("ascii", "replace").lower()
+        handler = getattr(self, method, None)
+        request.setHeader(b"Cache-Control", b"no-store")
+        request.setHeader(b"X-Content-Type-Options", b"nosniff")
+        if handler is None:
+            return self._fail(request, ChatError(errors.METHOD_NOT_ALLOWED, f"{request.method.decode()} is not allowed here"))
+        Deferred.fromCoroutine(self._run(handler, request))
+        return NOT_DONE_YET
+
+    async def _run(self, handler, request) -> None:
+        try:
+            args = [request]
+            if self.auth:
+                args.append(await self.client(request))
+            result = await handler(*args)
+            if result is not None and not request.finished and not request._disconnected:
+                status, body = result
+                request.setResponseCode(status)
+                request.setHeader(b"Content-Type", b"application/json")
+                request.write(orjson.dumps(body))
+                request.finish()
+        except ChatError as e:
+            self._fail(request, e)
+        except Exception:
+            log.failure("REST {method} {path} failed", method=request.method, path=request.path)
+            self._fail(request, ChatError(errors.SERVER_ERROR))
+
+    def _fail(self, request, error: ChatError):
+        if request.finished or request._disconnected:
+            return b""
+        request.setResponseCode(status_for(error.code))
+        request.setHeader(b"Content-Type", b"application/json")
+        if error.code in (errors.UNAUTHORIZED,):
+            request.setHeader(b"WWW-Authenticate", b'Bearer realm="chatd"')
+        request.write(_error_body(error))
+        request.finish()
+        return NOT_DONE_YET
+
+    async def client(self, request) -> ApiClient:
+        auth = (request.getHeader(b"authorization") or b"").decode("latin-1")
+        token = auth[7:].strip() if auth[:7].lower() == "bearer " else ""
+        user = await self.core.store.user_for_key(key_hash(token)) if token else None
+        if user is None:
+            raise ChatError(errors.UNAUTHORIZED)
+        return ApiClient(user)
+
+    @staticmethod
+    def body(request) -> dict:
+        try:
+            data = orjson.loads(request.content.read() or b"{}")
+        except orjson.JSONDecodeError as e:
+            raise ChatError(errors.BAD_JSON, f"not valid JSON: {e}") from None
+        if not isinstance(data, dict):
+            raise ChatError(errors.BAD_FRAME, "the body is a JSON object")
+        return data
+
+    @staticmethod
+    def field(data: dict, key: str) -> str:
+        value = data.get(key)
+        if not isinstance(value, str):
+            raise ChatError(errors.BAD_FIELD, f"{key} (a string) is required")
+        return value
+
+    @staticmethod
+    def int_arg(request, name: str, default: int) -> int:
+        raw = request.args.get(name.encode(), [None])[0]
+        if raw is None or raw == b"":
+            return default
+        try:
+            value = int(raw)
+        except ValueError:
+            raise ChatError(errors.BAD_FIELD, f"{name} must be an integer") from None
+        if value < 0:
+            raise ChatError(errors.BAD_FIELD, f"{name} must not be negative")
+        return value
+
+
+class RegisterEndpoint(Endpoint):
+    auth = False
+
+    async def post(self, request):
+        data = self.body(request)
+        user = await self.core.execute(ApiClient(), c.Register(self.field(data, "username"), self.field(data, "password")))
+        return 201, {"username": user}
+
+
+class LoginEndpoint(Endpoint):
+    auth = False
+
+    async def post(self, request):
+        data = self.body(request)
+        if "token" in data:
+            command = c.Login(session_key=self.field(data, "token"))
+        else:
+            command = c.Login(self.field(data, "username"), self.field(data, "password"))
+        result = await self.core.execute(ApiClient(), command)
+        return 200, {"username": result.user, "token": result.session_key, "session_key": result.session_key}
+
+
+class ConversationsEndpoint(Endpoint):
+    async def get(self, request, client):
+        out = []
+        for s in await self.core.execute(client, Conversations()):
+            entry = room_json(s.room, client.user)
+            entry["last_message"] = message_json(s.last) if s.last else None
+            entry["unread"] = s.unread
+            out.append(entry)
+        return 200, {"conversations": out}
+
+
+class MessagesEndpoint(Endpoint):
+    async def get(self, request, client):
+        cid = request.args.get(b"cid", [b""])[0].decode("utf-8", "replace")
+        if not cid:
+            raise ChatError(errors.BAD_FIELD, "cid is required")
+        before, after = self.int_arg(request, "before", 0), self.int_arg(request, "after", 0)
+        limit = self.int_arg(request, "limit", 50)
+        page = await self.core.execute(client, MessagesPage(cid, before, after, limit or 1))
+        messages = [message_json(m, page.changes, page.reads) for m in page.messages]
+        return 200, {
+            "cid": page.room.id, "messages": messages, "read_upto": page.reads.get(client.user, 0),
+            "has_more": len(messages) >= max(1, min(limit or 1, self.core.limits.history_page)),
+        }
+
+
+def content_disposition(name: str, inline: bool) -> bytes:
+    """A safe header for a display name: an ASCII fallback and the RFC 5987 UTF-8 form."""
+    ascii_name = re.sub(r'[^A-Za-z0-9._ -]', "_", name)[:100] or "file"
+    quoted = urllib.parse.quote(name, safe="")
+    return f'{"inline" if inline else "attachment"}; filename="{ascii_name}"; filename*=UTF-8\'\'{quoted}'.encode("ascii")
+
+
+class FilesResource(Endpoint):
+    isLeaf = True
+
+    def __init__(self, core, file_store):
+        super().__init__(core)
+        self.file_store = file_store
+
+    async def get(self, request, client):
+        file_id = request.postpath[0].decode("ascii", "replace") if request.postpath else ""
+        if not re.fullmatch(r"[0-9a-f]{32}", file_id):
+            raise ChatError(errors.NO_SUCH_MEDIA, "no such file")
+        ref = await self.core.execute(client, FileInfo(file_id))
+        path = os.path.join(self.file_store.files, ref.id)
+        handle = open(path, "rb")
+        mime = ref.mime if re.fullmatch(r"[\w.+-]+/[\w.+-]+", ref.mime) else "application/octet-stream"
+        request.setResponseCode(200)
+        request.setHeader(b"Content-Type", mime.encode("ascii"))
+        request.setHeader(b"Content-Length", str(ref.size).encode())
+        request.setHeader(b"Content-Disposition", content_disposition(ref.name, mime in INLINE_TYPES))
+        request.setHeader(b"Content-Security-Policy", b"sandbox; default-src 'none'")
+        try:
+            await FileSender().beginFileTransfer(handle, request)
+        finally:
+            handle.close()
+        if not request._disconnected:
+            request.finish()
+        return None
+
+
+class NotFound(Endpoint):
+    auth = False
+
+    def render(self, request):
+        return self._fail(request, ChatError(errors.NOT_FOUND, "no such endpoint"))
+
+
+def rest_children(core, file_store) -> dict:
+    return {
+        b"register": RegisterEndpoint(core),
+        b"login": LoginEndpoint(core),
+        b"conversations": ConversationsEndpoint(core),
+        b"messages": MessagesEndpoint(core),
+        b"files": FilesResource(core, file_store),
+    }

@@ -1,0 +1,207 @@
+"""The WebSocket transport: Autobahn on the HTTP Site at /ws, one JSON object (or text line) per text message.
+
+Every dialect works here as on the line transport, through the same Session.
+The handshake may carry a session key (`/ws?token=KEY` or
+`Authorization: Bearer KEY`); a bad one is refused with HTTP 401 before the
+upgrade. A good one logs the connection in as soon as its dialect is known:
+at once with `?dialect=NAME`, else at the first frame (before that frame is
+handled). Browsers' Origin headers are checked against `http.allowed_origins`,
+and with `http.same_origin` (the default) an Origin equal to the address the
+browser asked for (scheme, Host name and port) is accepted too: that is the
+page this listener serves at `/`. Others get HTTP 400, the "null" origin
+included (Autobahn refuses it before `onConnect`). Frame and message sizes,
+the opening-handshake timeout and auto-ping are set from the `[http]` config;
+compression is off unless configured, and bounded when on.
+
+Back-pressure: the Session is registered as the streaming producer of the TCP
+(or TLS) transport underneath (Autobahn passes registerProducer through), so
+a slow reader is paused and then dropped by the Session, never buffered
+without bound; reading pauses while the Session's inbox is busy.
+"""
+
+import urllib.parse
+
+from autobahn.twisted.resource import WebSocketResource
+from autobahn.twisted.websocket import WebSocketServerFactory, WebSocketServerProtocol
+from autobahn.websocket.compress import PerMessageDeflateOffer, PerMessageDeflateOfferAccept
+from autobahn.util import wildcards2patterns
+from autobahn.websocket.types import ConnectionDeny
+from twisted.internet.interfaces import ISSLTransport
+from twisted.logger import Logger
+
+from .. import errors
+from ..core.accounts import key_hash
+from ..dialects import DIALECTS
+from ..errors import ChatError
+from ..session import Session
+
+
+DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+def _scheme_host_port(scheme: str, netloc: str) -> tuple[str, str, int] | None:
+    try:
+        parts = urllib.parse.urlsplit(f"{scheme}://{netloc}")
+        host, port = parts.hostname, parts.port or DEFAULT_PORTS.get(scheme)
+    except ValueError:
+        return None
+    return (scheme, host, port) if host and port else None
+
+
+def origin_allowed(origin: str, host_header: str, secure: bool, patterns, same_origin: bool) -> bool:
+    """Whether a browser's Origin may open a WebSocket here.
+
+    `patterns` are the compiled `allowed_origins` (matched, as Autobahn does, against
+    "scheme://host:port"). With `same_origin`, an Origin naming exactly the scheme, host
+    and port the browser connected to (the Host header) is accepted: a page served by
+    this listener. A page of another site sends its own Origin, so it is still refused.
+    """
+    if not origin:
+        return True  # not a browser: nothing to hijack
+    parts = urllib.parse.urlsplit(origin.strip())
+    mine = _scheme_host_port(parts.scheme.lower(), parts.netloc) if parts.scheme.lower() in DEFAULT_PORTS else None
+    if mine is None or parts.path not in ("", "/"):
+        return False
+    if any(p.match("{}://{}:{}".format(*mine)) for p in patterns):
+        return True
+    if not same_origin or not host_header:
+        return False
+    return mine == _scheme_host_port("https" if secure else "http", host_header.strip())
+
+
+class ChatWebSocket(WebSocketServerProtocol):
+    log = Logger()
+    session: Session | None = None
+    _token = _dialect = ""
+    _login_timer = None
+
+    def onConnect(self, request):
+        factory = self.factory
+        secure = ISSLTransport.providedBy(self.transport)
+        origin = request.headers.get("origin", "")
+        if not origin_allowed(origin, request.headers.get("host", ""), secure, factory.origin_patterns, factory.same_origin):
+            raise ConnectionDeny(ConnectionDeny.BAD_REQUEST, f"origin {origin[:100]!r} not allowed")
+        token = (request.params.get("token") or [""])[0]
+        auth = request.headers.get("authorization", "")
+        if auth[:7].lower() == "bearer ":
+            token = auth[7:].strip()
+        dialect = (request.params.get("dialect") or [""])[0]
+        if dialect and dialect not in DIALECTS:
+            raise ConnectionDeny(ConnectionDeny.BAD_REQUEST, f"unknown dialect {dialect[:32]!r}")
+        self._token, self._dialect = token, dialect
+        if not token:
+            return None
+
+        def check(user):
+            if user is None:
+                raise ConnectionDeny(401, "unknown or revoked session key")
+            return None
+
+        return self.factory.core.store.user_for_key(key_hash(token)).addCallback(check)
+
+    def onOpen(self) -> None:
+        factory = self.factory
+        transport = self.transport
+        kind = "wss" if ISSLTransport.providedBy(transport) else "ws"
+        peer = transport.getPeer()
+        peer = f"{getattr(peer, 'host', peer)}:{getattr(peer, 'port', '')}"
+        self.session = Session(factory.core, self, factory.flusher, factory.limits, factory.clock, kind, peer)
+        if getattr(transport, "producer", None) is not None:
+            transport.unregisterProducer()  # the HTTPChannel whose transport Autobahn took over
+        transport.registerProducer(self.session, True)
+        factory.sessions.add(self.session)
+        self._login_timer = factory.clock.callLater(factory.limits.login_timeout, self._login_deadline)
+        self.log.info("connection opened: {kind} {peer}", kind=kind, peer=peer)
+        self.session.start(self._token, DIALECTS[self._dialect]() if self._dialect else None)
+
+    def _login_deadline(self) -> None:
+        self._login_timer = None
+        if self.session is not None and self.session.open and not self.session.user:
+            reason = f"not logged in within {self.factory.limits.login_timeout:g} seconds"
+            self.session.close(ChatError(errors.IDLE_TIMEOUT, reason))
+
+    def onMessage(self, payload: bytes, isBinary: bool) -> None:
+        if self.session is None:
+            return
+        if isBinary:
+            self.session.frame_refused(ChatError(errors.BAD_FRAME, "send frames as text messages"))
+        else:
+            self.session.frame_received(payload)
+
+    def onClose(self, wasClean: bool, code, reason) -> None:
+        if self._login_timer is not None and self._login_timer.active():
+            self._login_timer.cancel()
+        self._login_timer = None
+        session, self.session = self.session, None
+        if session is not None:
+            self.factory.sessions.discard(session)
+            self.log.info(
+                "connection closed: {kind} {peer} {user} ({code})", kind=session.kind, peer=session.peer,
+                user=session.user or "-", code=code,
+            )
+            session.connection_lost()
+
+    # the surface a Session uses
+    def write_frames(self, frames: list[bytes]) -> None:
+        if self.state != self.STATE_OPEN:
+            return  # closing: the peer will not read it
+        for frame in frames:
+            self.sendMessage(frame, isBinary=False)
+
+    def close(self) -> None:
+        if self.state == self.STATE_OPEN:
+            self.sendClose(1000)
+
+    def abort(self) -> None:
+        self.dropConnection(abort=True)
+
+    def pause_reading(self) -> None:
+        self.transport.pauseProducing()
+
+    def resume_reading(self) -> None:
+        self.transport.resumeProducing()
+
+
+class ChatWebSocketFactory(WebSocketServerFactory):
+    protocol = ChatWebSocket
+
+    def __init__(self, core, limits, clock, flusher, options, sessions: set):
+        super().__init__()
+        self.core, self.limits, self.clock, self.flusher = core, limits, clock, flusher
+        self.sessions = sessions
+        self.configure(options)
+
+    def configure(self, options) -> None:
+        """Apply the [http] options (at start, and on reload for the connections that follow)."""
+        # Autobahn lets every Origin but "null" through (allowedOrigins "*"): onConnect checks the
+        # allow-list, and the same-origin rule, which needs the Host header Autobahn does not compare.
+        self.origin_patterns = wildcards2patterns(list(options.allowed_origins))
+        self.same_origin = options.same_origin
+        accept = None
+        if options.compression:
+            def accept(offers):
+                for offer in offers:
+                    if isinstance(offer, PerMessageDeflateOffer):
+                        return PerMessageDeflateOfferAccept(
+                            offer, no_context_takeover=True, request_no_context_takeover=True,
+                            max_message_size=options.max_message_bytes,
+                        )
+                return None
+        self.setProtocolOptions(
+            maxFramePayloadSize=options.max_frame_bytes,
+            maxMessagePayloadSize=options.max_message_bytes,
+            openHandshakeTimeout=options.open_handshake_timeout,
+            closeHandshakeTimeout=1.0,
+            autoPingInterval=options.auto_ping_interval,
+            autoPingTimeout=options.auto_ping_timeout,
+            allowedOrigins=["*"],
+            allowNullOrigin=False,
+            webStatus=False,
+            trustXForwardedFor=0,
+            failByDrop=False,  # a protocol violation (e.g. 1009, too big) is told with a close frame
+            perMessageCompressionAccept=accept or (lambda offers: None),
+        )
+
+
+def websocket_resource(factory: ChatWebSocketFactory) -> WebSocketResource:
+    return WebSocketResource(factory)

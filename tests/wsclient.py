@@ -1,0 +1,159 @@
+"""Test clients for the HTTP listener: an Autobahn WebSocket client, a raw handshake, and treq helpers."""
+
+from collections import deque
+
+import orjson
+import treq
+from autobahn.twisted.websocket import WebSocketClientFactory, WebSocketClientProtocol
+from twisted.internet import defer, endpoints, reactor, ssl
+from twisted.internet.protocol import Protocol
+from twisted.web.client import HTTPConnectionPool
+
+from tests.conftest import TIMEOUT, _sleep
+
+
+def http_port(service, index: int = 0) -> int:
+    return service.listeners.address("http", index).port
+
+
+class WSClient(WebSocketClientProtocol):
+    """Send JSON frames; await the ones you expect (any dialect: match on any fields)."""
+
+    def __init__(self):
+        super().__init__()
+        self.messages: deque[bytes] = deque()
+        self._waiter = None
+        self.opened = defer.Deferred()
+        self.closed = defer.Deferred()
+        self.close_code = None
+
+    def onOpen(self):
+        self.opened.callback(self)
+
+    def onMessage(self, payload, isBinary):
+        self.messages.append(payload)
+        self._wake()
+
+    def onClose(self, wasClean, code, reason):
+        self.close_code = code
+        if not self.opened.called:
+            self.opened.errback(ConnectionError(f"handshake failed: {reason}"))
+        if not self.closed.called:
+            self.closed.callback(code)
+        self._wake()
+
+    def _wake(self):
+        if self._waiter is not None:
+            waiter, self._waiter = self._waiter, None
+            waiter.callback(None)
+
+    def send(self, obj) -> None:
+        self.sendMessage(obj if isinstance(obj, bytes) else orjson.dumps(obj))
+
+    def say(self, line: str) -> None:
+        self.sendMessage(line.encode("utf-8"))
+
+    async def raw(self, timeout: float = TIMEOUT) -> bytes:
+        while not self.messages:
+            if self.closed.called:
+                raise ConnectionError(f"closed by the server ({self.close_code})")
+            self._waiter = defer.Deferred()
+            await self._waiter.addTimeout(timeout, reactor)
+        return self.messages.popleft()
+
+    async def next(self, timeout: float = TIMEOUT, **fields) -> dict:
+        """The next JSON frame whose top-level fields include `fields`, skipping others."""
+        while True:
+            frame = orjson.loads(await self.raw(timeout))
+            if all(frame.get(k) == v for k, v in fields.items()):
+                return frame
+
+    async def text(self, startswith: str = "", timeout: float = TIMEOUT) -> str:
+        while True:
+            line = (await self.raw(timeout)).decode("utf-8")
+            if line.startswith(startswith):
+                return line
+
+    async def silence(self, seconds: float = 0.3) -> list[dict]:
+        await _sleep(seconds)
+        got, self.messages = [orjson.loads(m) for m in self.messages], deque()
+        return got
+
+    async def close(self):
+        if not self.closed.called:
+            self.sendClose(1000)
+        await self.closed.addTimeout(TIMEOUT, reactor)
+
+
+async def ws_connect(service, query: str = "", headers: dict | None = None, origin: str | None = None, tls_root=None, index: int = 0) -> WSClient:
+    port = http_port(service, index)
+    scheme = "wss" if tls_root is not None else "ws"
+    factory = WebSocketClientFactory(f"{scheme}://127.0.0.1:{port}/ws{query}", origin=origin, headers=headers or {})
+    factory.protocol = WSClient
+    if tls_root is None:
+        endpoint = endpoints.TCP4ClientEndpoint(reactor, "127.0.0.1", port)
+    else:
+        endpoint = endpoints.SSL4ClientEndpoint(reactor, "127.0.0.1", port, ssl.optionsForClientTLS("localhost", trustRoot=tls_root))
+    client = await endpoint.connect(factory)
+    await client.opened.addTimeout(TIMEOUT, reactor)
+    return client
+
+
+class _Raw(Protocol):
+    def __init__(self):
+        self.data = b""
+        self.done = defer.Deferred()
+
+    def dataReceived(self, data):
+        self.data += data
+
+    def connectionLost(self, reason):
+        self.done.callback(self.data)
+
+
+async def raw_handshake(service, path: str = "/ws", headers: dict | None = None) -> bytes:
+    """Send a WebSocket upgrade by hand; return the response's status line."""
+    endpoint = endpoints.TCP4ClientEndpoint(reactor, "127.0.0.1", http_port(service))
+    proto = await endpoints.connectProtocol(endpoint, _Raw())
+    headers = {"Host": f"127.0.0.1:{http_port(service)}", **(headers or {})}  # a test may name another Host
+    lines = [
+        f"GET {path} HTTP/1.1", "Upgrade: websocket", "Connection: Upgrade",
+        "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==", "Sec-WebSocket-Version: 13",
+    ] + [f"{k}: {v}" for k, v in headers.items()]
+    proto.transport.write(("\r\n".join(lines) + "\r\n\r\n").encode())
+    for _ in range(100):
+        if b"\r\n" in proto.data or proto.done.called:
+            break
+        await _sleep(0.05)
+    proto.transport.loseConnection()
+    await proto.done
+    return proto.data.split(b"\r\n", 1)[0]
+
+
+class Http:
+    """treq against the service's HTTP port, with a non-persistent pool (nothing left open after a test)."""
+
+    def __init__(self, service):
+        self.base = f"http://127.0.0.1:{http_port(service)}"
+        self.pool = HTTPConnectionPool(reactor, persistent=False)
+
+    async def call(self, method: str, path: str, json=None, token: str = "", data: bytes | None = None, headers: dict | None = None):
+        hdrs = dict(headers or {})
+        if token:
+            hdrs["Authorization"] = f"Bearer {token}"
+        kwargs = {"headers": hdrs, "pool": self.pool}
+        if json is not None:
+            kwargs["data"] = orjson.dumps(json)
+            hdrs["Content-Type"] = "application/json"
+        elif data is not None:
+            kwargs["data"] = data
+        response = await treq.request(method, self.base + path, **kwargs)
+        body = await treq.content(response)
+        return response, body
+
+    async def json(self, method: str, path: str, **kwargs):
+        response, body = await self.call(method, path, **kwargs)
+        return response.code, orjson.loads(body) if body else None
+
+    async def close(self):
+        await self.pool.closeCachedConnections()

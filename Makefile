@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 
 CHROMIUM := /usr/bin/chromium
 
-.PHONY: venv run test browser clean
+.PHONY: venv run test system-deps clean
 
 venv: $(VENV)/.installed
 
@@ -19,21 +19,22 @@ $(VENV)/.installed: setup.py
 run: venv
 	$(BIN)/twistd -n --pidfile= chatd --data-dir var
 
-test: venv browser
+test: venv system-deps
 	$(BIN)/python -m pytest tests
 
-# The web page's tests drive Debian's Chromium (through the playwright package of the test extra; never
-# `playwright install`). Installed once, quietly, if missing and apt-get can run as root; else those tests
-# are skipped and pytest's summary says why.
-browser:
-	@if [ ! -x $(CHROMIUM) ]; then \
-	  log=$${TMPDIR:-/tmp}/chatd-chromium-install.log; \
+# Two tests drive real clients from Debian: the web page's (Chromium, through the playwright package of the
+# test extra; never `playwright install`) and the admin shell's (the OpenSSH client). Installed once,
+# quietly, if missing and apt-get can run as root; else those tests are skipped and pytest's summary says why.
+system-deps:
+	@missing=""; [ -x $(CHROMIUM) ] || missing="chromium"; command -v ssh >/dev/null || missing="$$missing openssh-client"; \
+	if [ -n "$$missing" ]; then \
+	  log=$${TMPDIR:-/tmp}/chatd-system-deps.log; \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
-	    echo "make: installing Debian's chromium for the browser tests (log: $$log)"; \
-	    { apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium; } >$$log 2>&1 \
-	      || echo "make: could not install chromium (see $$log); the browser tests will be skipped"; \
+	    echo "make: installing$$missing for the tests (log: $$log)"; \
+	    { apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q $$missing; } >$$log 2>&1 \
+	      || echo "make: could not install$$missing (see $$log); the tests that need them will be skipped"; \
 	  else \
-	    echo "make: no $(CHROMIUM), and no apt-get as root to install it; the browser tests will be skipped"; \
+	    echo "make: missing$$missing, and no apt-get as root to install it; the tests that need them will be skipped"; \
 	  fi; \
 	fi
 

@@ -112,6 +112,8 @@ class Session:
         self._replies: deque[list] = deque()
         self._bad_frames = 0
         self._timers: set = set()  # pending `expires` calls of requests
+        self._lost = False  # the transport is gone
+        self._left = False  # ... and the core has been told
         self._token = ""  # a session key given at a WebSocket handshake: logged in once the dialect is known
 
     # -- login by a key given before the first frame (a WebSocket handshake)
@@ -150,8 +152,8 @@ class Session:
         self._refuse(ChatError(errors.LINE_TOO_LONG, f"lines are at most {self.limits.max_line_bytes} bytes"))
 
     def _pump(self) -> None:
-        while self._inbox and not self._busy and self.open and self._wakeup is None:
-            wait = self._bucket.take()
+        while self._inbox and not self._busy and (self.open or self._lost) and self._wakeup is None:
+            wait = 0 if self._lost else self._bucket.take()  # a gone client floods nobody
             if wait:
                 self._wakeup = self._clock.callLater(wait, self._resume_pump)
                 break
@@ -161,9 +163,12 @@ class Session:
         elif self.open and not self._reading:
             self._reading = True
             self.transport.resume_reading()
+        elif self._lost and not self._busy and not self._left:
+            self._left = True
+            self.core.disconnect(self)  # after every frame it sent was carried out
 
     def _pause_reading(self) -> None:
-        if self._reading:
+        if self._reading and self.open:
             self._reading = False
             self.transport.pause_reading()
 
@@ -435,7 +440,11 @@ class Session:
                 call.cancel()
 
     def connection_lost(self) -> None:
-        """The transport is gone, for whatever reason."""
+        """The transport is gone. Frames it had delivered are still carried out, in order (nothing
+        the client sent is lost; the answers go nowhere); then the core hears that the client left."""
+        inbox = list(self._inbox)
         self._shut()
-        self.core.disconnect(self)
+        self._lost = True
+        self._inbox.extend(inbox)
         self._wake_writers()
+        self._pump()

@@ -126,7 +126,8 @@ class LineClient(Protocol):
         self.transport.loseConnection()
         await self.closed
         for _ in range(500):
-            if not any(s.peer == peer for s in self.service.line_factory.sessions):
+            attached = [c for u in list(self.service.bus.online_users()) for c in self.service.bus.clients(u)]
+            if not any(s.peer == peer for s in [*self.service.line_factory.sessions, *attached]):
                 return
             await _sleep(0.01)
         raise AssertionError(f"the server still holds {peer}")

@@ -251,3 +251,29 @@ def test_the_shutdown_notice_is_not_held_behind_a_replay():
     notice, farewell = transport.frames()[-2:]
     assert (notice["type"], notice["payload"]) == ("SERVER_NOTIFICATION", {"code": errors.SHUTTING_DOWN, "message": "bye"})
     assert (farewell["type"], farewell["payload"]) == ("CONNECTION_CLOSED", {"code": errors.SHUTTING_DOWN, "reason": "bye"})
+
+
+def test_frames_received_before_the_client_hung_up_are_still_carried_out():
+    clock, core, transport, session = make()
+    session.frame_received(typed("LOGIN_REQUEST", username="u", passwordHash="p"))
+    session.frame_received(typed("FRIEND_REQUEST_RESPONSE", sender="x", code=0))  # waits behind the login
+    session.connection_lost()  # the client sent both, then closed
+    assert [type(cmd) for cmd, _ in core.calls] == [c.Login]
+    assert not hasattr(core, "disconnected")  # not yet: a frame is still to be carried out
+    core.calls[0][1].callback(LoginResult("u", "K"))
+    assert [type(cmd) for cmd, _ in core.calls] == [c.Login, c.AnswerFriend]
+    assert not hasattr(core, "disconnected")
+    core.calls[1][1].callback(("x", "u"))
+    assert core.disconnected is session  # only now does the core hear the client left
+    written = len(transport.writes)
+    clock.advance(0)
+    assert len(transport.writes) == written  # nothing is written to a gone transport
+
+
+def test_a_connection_closed_by_the_server_drops_what_it_had_not_read():
+    clock, core, transport, session = make(max_bad_frames=1)
+    session.frame_received(typed("PING"))
+    session.frame_received(b"{bad")  # closes the connection
+    session.frame_received(typed("LOGIN_REQUEST", username="u", passwordHash="p"))
+    session.connection_lost()
+    assert core.calls == [] and core.disconnected is session

@@ -71,7 +71,7 @@ class ChatService(MultiService):
             self.listeners.add("line", description, guarded)
         colon.INLINE_MEDIA_BYTES = config.http_options.inline_media_bytes
         self.ws_factory = ChatWebSocketFactory(
-            self.core, config.limits, reactor, self.flusher, config.http_options, self.line_factory.sessions
+            self.core, config.limits, reactor, self.flusher, config.http_options, self.line_factory.sessions, self.metrics
         )
         children = {
             **page_children(), b"ws": websocket_resource(self.ws_factory), **rest_children(self.core, self.file_store),

@@ -33,6 +33,7 @@ from .. import errors
 from ..core.accounts import key_hash
 from ..dialects import DIALECTS
 from ..errors import ChatError
+from ..metrics import UNREAD
 from ..session import Session
 
 
@@ -105,7 +106,9 @@ class ChatWebSocket(WebSocketServerProtocol):
         kind = "wss" if ISSLTransport.providedBy(transport) else "ws"
         peer = transport.getPeer()
         peer = f"{getattr(peer, 'host', peer)}:{getattr(peer, 'port', '')}"
-        self.session = Session(factory.core, self, factory.flusher, factory.limits, factory.clock, kind, peer)
+        self.session = Session(
+            factory.core, self, factory.flusher, factory.limits, factory.clock, kind, peer, factory.metrics
+        )
         if getattr(transport, "producer", None) is not None:
             transport.unregisterProducer()  # the HTTPChannel whose transport Autobahn took over
         transport.registerProducer(self.session, True)
@@ -165,9 +168,9 @@ class ChatWebSocket(WebSocketServerProtocol):
 class ChatWebSocketFactory(WebSocketServerFactory):
     protocol = ChatWebSocket
 
-    def __init__(self, core, limits, clock, flusher, options, sessions: set):
+    def __init__(self, core, limits, clock, flusher, options, sessions: set, metrics=UNREAD):
         super().__init__()
-        self.core, self.limits, self.clock, self.flusher = core, limits, clock, flusher
+        self.core, self.limits, self.clock, self.flusher, self.metrics = core, limits, clock, flusher, metrics
         self.sessions = sessions
         self.configure(options)
 

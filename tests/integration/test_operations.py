@@ -149,3 +149,18 @@ async def test_a_reload_serves_a_renewed_certificate_to_new_connections_only(tls
     await (await tls_client(tls_service, new_pem)).close()
     for client in (old, new):
         await client.close()
+
+
+@pytest_twisted.ensureDeferred
+async def test_websocket_connections_count_in_the_metrics_too(chatd):
+    from tests.wsclient import ws_connect
+
+    client = await ws_connect(chatd)
+    client.say("/register wendy pw")
+    await client.text("* registered")
+    client.say("/login wendy pw")
+    await client.text("* welcome")
+    _, text = await http_get(chatd, "/metrics")
+    assert sample(text, 'chatd_connections{dialect="text",transport="ws"}') == 1
+    assert sample(text, 'chatd_logins_total{dialect="text",result="ok"}') == 1
+    await client.close()

@@ -49,6 +49,7 @@ class Files:
     quota_bytes: int = 1024 * 1024 * 1024
     chunk_bytes: int = 32768
     upload_timeout: float = 3600.0
+    inline_max_bytes: int = 262144
 
 
 @dataclass(frozen=True)
@@ -64,7 +65,6 @@ class Http:
     auto_ping_timeout: float = 10.0
     compression: bool = False
     max_body_bytes: int = 65536
-    inline_media_bytes: int = 262144
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,6 @@ from twisted.logger import Logger
 
 from . import errors, logs, reload, sdnotify
 from .bus.local import LocalBus
-from .dialects import colon
 from .core.accounts import Passwords
 from .core.chat import Core
 from .core.events import Notice
@@ -69,7 +68,6 @@ class ChatService(MultiService):
         )
         for description in config.line:
             self.listeners.add("line", description, guarded)
-        colon.INLINE_MEDIA_BYTES = config.http_options.inline_media_bytes
         self.ws_factory = ChatWebSocketFactory(
             self.core, config.limits, reactor, self.flusher, config.http_options, self.line_factory.sessions, self.metrics
         )

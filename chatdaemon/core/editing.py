@@ -362,6 +362,10 @@ class Editing:
             size = len(cmd.data)
             if not size:
                 raise ChatError(errors.BAD_CONTENT, "no media data")
+            if size > self.file_limits.inline_max_bytes:
+                raise ChatError(
+                    errors.TOO_LARGE, f"inline media is at most {self.file_limits.inline_max_bytes} bytes; upload it and send its fileId"
+                )
             used = self.file_usage.get(client.user, 0)
             if used + size > self.file_limits.quota_bytes:
                 raise ChatError(errors.TOO_LARGE, f"your quota of {self.file_limits.quota_bytes} bytes would be exceeded")

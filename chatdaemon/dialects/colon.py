@@ -3,7 +3,7 @@
 docs/protocols/colon.md is the reference. Groups are the shared rooms: GROUP:ADD_GROUP makes a
 public room led by its creator (who alone may GROUP:DELETE_GROUP it); GROUP:JOIN_GROUP joins any
 public room (or a group one is invited to). Media (CHAT:SEND_MESSAGE_IMAGE/AUDIO/GIF) is given
-inline as base64 `data` (at most http.inline_media_bytes decoded) or as a stored `fileId`.
+inline as base64 `data` (at most files.inline_max_bytes decoded, checked by the core) or as a stored `fileId`.
 """
 
 import base64
@@ -19,7 +19,6 @@ from ..errors import ChatError
 from . import Request, parse_json
 from .shapes import message_json
 
-INLINE_MEDIA_BYTES = 262144  # set from config.http.inline_media_bytes by the service
 MEDIA = {"CHAT:SEND_MESSAGE_IMAGE": "image", "CHAT:SEND_MESSAGE_AUDIO": "audio", "CHAT:SEND_MESSAGE_GIF": "gif"}
 
 
@@ -225,9 +224,7 @@ class ColonDialect:
         if d.get("fileId") is not None:
             command = PostMedia(to, kind, name, mime, file_id=_str(d, "fileId"))
         else:
-            encoded = _str(d, "data")
-            if len(encoded) > (INLINE_MEDIA_BYTES * 4) // 3 + 4:
-                raise ChatError(errors.TOO_LARGE, f"inline media is at most {INLINE_MEDIA_BYTES} bytes; upload it and send its fileId")
+            encoded = _str(d, "data")  # bounded by the frame size; the core bounds the media
             try:
                 data = base64.b64decode(encoded.split(",", 1)[-1] if encoded.startswith("data:") else encoded, validate=True)
             except (binascii.Error, ValueError):

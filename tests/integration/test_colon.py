@@ -88,3 +88,24 @@ async def test_every_colon_flow(chatd):
         await a.close()
         await b.close()
         await t.close()
+
+
+@pytest_twisted.ensureDeferred
+async def test_inline_media_over_the_limit_is_refused_and_nothing_is_posted(data_dir):
+    import dataclasses
+
+    from chatdaemon.config import Files
+    from tests.conftest import make_config, start_service
+
+    service = await start_service(dataclasses.replace(make_config(data_dir), files=Files(inline_max_bytes=8)))
+    try:
+        a = await colon_user(service, "cleo")
+        a.send(co("GROUP:ADD_GROUP", {"name": "pics"}))
+        group = (await a.next(type="GROUP:GROUP_ADDED"))["data"]["id"]
+        a.send(co("CHAT:SEND_MESSAGE_IMAGE", {"groupId": group, "data": base64.b64encode(b"x" * 9).decode()}))
+        assert (await a.next(type="ERROR"))["data"]["code"] == 8019
+        a.send(co("CHAT:SEND_MESSAGE_IMAGE", {"groupId": group, "data": base64.b64encode(b"x" * 8).decode()}))
+        assert (await a.next(type="CHAT:MESSAGE_RETURN_IMAGE"))["data"]["file"]["size"] == 8
+        await a.close()
+    finally:
+        await service.stopService()

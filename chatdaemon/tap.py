@@ -22,8 +22,9 @@ def _stop(message: str) -> SystemExit:
 class Options(usage.Options):
     synopsis = "[--line ENDPOINT]... [--http ENDPOINT]... [--admin ENDPOINT]... [--data-dir DIR] [--config FILE]"
     longdesc = (
-        "chatd: one chat core speaking the typed (seeds 000/002) and text dialects over line transports, "
-        "with an SSH admin shell. Listener options take Twisted endpoint strings (tcp:PORT[:interface=ADDR], "
+        "chatd: one chat core speaking five dialects (typed: seeds 000/002, action: 001, events: 003, colon: 004, "
+        "and text for nc/telnet) over line transports (TCP, TLS) and WebSocket, with a REST API, a web chat page "
+        "and an SSH admin shell. Listener options take Twisted endpoint strings (tcp:PORT[:interface=ADDR], "
         "ssl:PORT:privateKey=KEY.pem:certKey=CERT.pem, systemd:domain=INET:name=NAME, or tls:ENDPOINT for TLS "
         "with the [tls] files of the config) and may repeat; given on the command line they replace the config "
         "file's list. Defaults: --line tcp:7070:interface=127.0.0.1, --http tcp:8080:interface=127.0.0.1, "
@@ -45,7 +46,7 @@ class Options(usage.Options):
         self["line"].append(description)
 
     def opt_http(self, description: str) -> None:
-        """HTTP endpoint, plain or TLS: GET /health and GET /metrics (the WebSocket, REST API and web page come in a later release). Repeatable."""  # noqa: E501
+        """HTTP endpoint, plain or TLS: the web chat page at /, the WebSocket at /ws, the REST API, GET /health and GET /metrics. Repeatable."""  # noqa: E501
         self["http"].append(description)
 
     def opt_admin(self, description: str) -> None:

@@ -72,10 +72,7 @@ def dialect_for(raw: bytes):
     name = dialect_name(raw)
     if name is None:
         return None
-    cls = DIALECTS.get(name)
-    if cls is None:
-        raise ChatError(BAD_FRAME, f"the {name} dialect is not available in this version of chatd")
-    return cls()
+    return DIALECTS[name]()
 
 
 def fallback_error(error: ChatError) -> bytes:

@@ -39,6 +39,24 @@ class Request:
     follow: Callable[[], "Request | None"] | None = None
 
 
+def answering(kind: str, build: Callable[[], Request]) -> Request:
+    """The Request `build` makes for a frame of type `kind`; every ChatError answering that frame,
+    raised while reading it or sent back later as a refusal, names it (`original_type`)."""
+    try:
+        request = build()
+    except ChatError as e:
+        e.original_type = e.original_type or kind[:64]
+        raise
+    fail = request.fail
+
+    def refused(e: ChatError) -> list[bytes]:
+        e.original_type = e.original_type or kind[:64]
+        return fail(e)
+
+    request.fail = refused
+    return request
+
+
 def parse_json(raw: bytes) -> Any:
     try:
         return orjson.loads(raw)

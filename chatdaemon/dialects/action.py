@@ -21,7 +21,7 @@ from ..core import commands as c
 from ..core import history_files as h
 from ..core.events import MessagePosted, Notice
 from ..errors import ChatError
-from . import Request, parse_json
+from . import Request, answering, parse_json
 
 MAX_PENDING = 16  # handshakes one connection may have open
 MAX_DOWNLOADS = 4  # downloads one connection may have in progress
@@ -188,7 +188,8 @@ class ActionDialect:
         if not isinstance(frame_, dict) or not isinstance(frame_.get("action"), str):
             raise ChatError(errors.BAD_FRAME, 'an action frame is {"action": "...", "data": {...}}')
         action = frame_["action"]
-        try:
+
+        def build() -> Request:
             data = frame_.get("data")
             data = {} if data is None else data
             if not isinstance(data, dict):
@@ -196,18 +197,9 @@ class ActionDialect:
             handler = getattr(self, "_on_" + action, None) if action.isidentifier() and action.islower() else None
             if handler is None:
                 raise ChatError(errors.UNKNOWN_TYPE, f"unknown action {action[:64]!r}")
-            request = handler(data)
-        except ChatError as e:
-            e.original_type = e.original_type or action[:64]
-            raise
-        fail = request.fail
+            return handler(data)
 
-        def refused(e: ChatError) -> list[bytes]:
-            e.original_type = e.original_type or action[:64]
-            return fail(e)
-
-        request.fail = refused
-        return request
+        return answering(action, build)
 
     # -- accounts
 

@@ -16,7 +16,7 @@ from ..core import commands as c
 from ..core.editing import AllRooms, CreateRoom, DeleteRoom, Follow, MessagesPage, PostMedia, RoomAdded, RoomInfo, TypingIn
 from ..core.events import GroupRemoved, MemberJoined, MemberLeft, MessagePosted, Notice, PresenceChanged, Typing
 from ..errors import ChatError
-from . import Request, parse_json
+from . import Request, answering, parse_json
 from .shapes import message_json
 
 MEDIA = {"CHAT:SEND_MESSAGE_IMAGE": "image", "CHAT:SEND_MESSAGE_AUDIO": "audio", "CHAT:SEND_MESSAGE_GIF": "gif"}
@@ -108,26 +108,18 @@ class ColonDialect:
         if not isinstance(f, dict) or not isinstance(f.get("type"), str) or ":" not in f["type"]:
             raise ChatError(errors.BAD_FRAME, 'a colon frame is {"type": "AREA:NAME", "data": ...}')
         kind = f["type"]
-        try:
+
+        def build() -> Request:
             data = f.get("data")
             if kind in MEDIA:
-                request = self._media(data, MEDIA[kind])
+                return self._media(data, MEDIA[kind])
             else:
                 handler = getattr(self, "_on_" + kind.replace(":", "__"), None) if kind.replace(":", "_").isidentifier() else None
                 if handler is None:
                     raise ChatError(errors.UNKNOWN_TYPE, f"unknown type {kind[:64]!r}")
-                request = handler(data if data is not None else {})
-        except ChatError as e:
-            e.original_type = kind[:64]
-            raise
-        fail = request.fail
+                return handler(data if data is not None else {})
 
-        def refused(e: ChatError) -> list[bytes]:
-            e.original_type = kind[:64]
-            return fail(e)
-
-        request.fail = refused
-        return request
+        return answering(kind, build)
 
     def _simple(self, command, render) -> Request:
         return Request(command, render, self._errors)

@@ -20,7 +20,7 @@ from ..core.events import (
     PresenceChanged, ReadReceipt, Typing,
 )
 from ..errors import ChatError
-from . import Request, parse_json
+from . import Request, answering, parse_json
 from .shapes import message_json, room_json
 
 FOLLOWED = (MessagePosted, Typing, ReactionChanged, MessageEdited, MessageDeleted)
@@ -125,25 +125,17 @@ class EventsDialect:
         if not isinstance(f, dict) or not isinstance(f.get("event"), str):
             raise ChatError(errors.BAD_FRAME, 'an events frame is {"event": "...", "data": {...}}')
         kind = f["event"]
-        try:
+
+        def build() -> Request:
             data = f.get("data", {})
             if not isinstance(data, dict):
                 raise ChatError(errors.BAD_FIELD, "data must be an object")
             handler = getattr(self, "_on_" + kind, None) if kind.isupper() and kind.isidentifier() else None
             if handler is None:
                 raise ChatError(errors.UNKNOWN_TYPE, f"unknown event {kind[:64]!r}")
-            request = handler(data)
-        except ChatError as e:
-            e.original_type = kind[:64]
-            raise
-        fail = request.fail
+            return handler(data)
 
-        def refused(e: ChatError) -> list[bytes]:
-            e.original_type = kind[:64]
-            return fail(e)
-
-        request.fail = refused
-        return request
+        return answering(kind, build)
 
     def _simple(self, command, render) -> Request:
         return Request(command, render, self._errors)

@@ -6,7 +6,7 @@ frame type T is handled by a method _on_T of one of the mixins, by concern.
 
 from ... import __version__, errors
 from ...errors import ChatError
-from .. import Request, parse_json
+from .. import Request, answering, parse_json
 from .accounts import PROTOCOL_VERSION, AccountFrames
 from .encode import encode_event
 from .frames import envelope
@@ -56,22 +56,14 @@ class TypedDialect(AccountFrames, SocialFrames, MessageFrames, MediaFrames):
         if not isinstance(frame, dict) or not isinstance(frame.get("type"), str):
             raise ChatError(errors.BAD_FRAME, 'a typed frame is {"type": "...", "timestamp": ..., "payload": {...}}')
         kind = frame["type"]
-        try:
+
+        def build() -> Request:
             payload = frame.get("payload", {})
             if not isinstance(payload, dict):
                 raise ChatError(errors.BAD_FIELD, "payload must be an object")
             handler = getattr(self, "_on_" + kind, None) if kind.isupper() and kind.isidentifier() else None
             if handler is None:
                 raise ChatError(errors.UNKNOWN_TYPE, f"unknown message type {kind[:64]!r}")
-            request = handler(payload)
-        except ChatError as e:
-            e.original_type = kind[:64]
-            raise
-        fail = request.fail
+            return handler(payload)
 
-        def refused(e: ChatError) -> list[bytes]:
-            e.original_type = kind[:64]  # an ERROR answering this frame names it
-            return fail(e)
-
-        request.fail = refused
-        return request
+        return answering(kind, build)

@@ -117,7 +117,7 @@ class Endpoint(Resource):
 
     def render(self, request):
         method = request.method.decode("ascii", "replace").lower()
-        handler = getattr(self, method, None)
+        handler = getattr(self, method, None) if method in ("get", "post") else None  # never a helper
         request.setHeader(b"Cache-Control", b"no-store")
         request.setHeader(b"X-Content-Type-Options", b"nosniff")
         if handler is None:

@@ -72,6 +72,9 @@ async def test_auth_failures_and_errors_are_json(chatd):
         assert code == 400
         code, body = await http.json("DELETE", "/conversations", token=token)
         assert code == 405 and body["code"] == 7023
+        for method in ("CLIENT", "BODY", "FIELD", "RENDER"):  # names of the endpoint's own helpers
+            code, body = await http.json(method, "/login", token=token)
+            assert code == 405 and body["code"] == 7023, method
         response, raw = await http.call("POST", "/login", data=b"{not json")
         assert response.code == 400
         code, body = await http.json("GET", "/health")

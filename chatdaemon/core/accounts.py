@@ -84,6 +84,7 @@ class Accounts:
             user = await self.store.user_for_key(key_hash(key))
             if user is None:
                 raise ChatError(errors.INVALID_CREDENTIALS, "unknown or revoked session key")
+            await self._refuse_banned(user)
         else:
             user = cmd.username
             if user not in self.users:
@@ -92,6 +93,7 @@ class Accounts:
             if not await self.passwords.verify(hashed, cmd.password):
                 self.log.info("login failed for {user}", user=user)
                 raise ChatError(errors.INVALID_CREDENTIALS)
+            await self._refuse_banned(user)  # before a key is made: a banned account gets none
             key = new_session_key()
             await self.store.add_session_key(key_hash(key), user, self._now())
         if client.user is not None:

@@ -5,8 +5,8 @@ an account, reading feedback: the same rules and the same store as a client's
 commands, refused unless the client is an operator (`client.operator`, set
 only by the admin shell). Accounts are created with the ordinary `Register`.
 
-Moderation comes first among Core's bases: it extends `_attach`, so that a
-banned account cannot log in, with a password or with a session key. The
+A banned account cannot log in, with a password or a session key, over any
+transport or REST: the login asks `_refuse_banned` before it makes a key. The
 banned accounts are read from the store at the first login or ban.
 
 A client that is disconnected here needs, beside what core.chat lists,
@@ -96,10 +96,10 @@ class Moderation:
                 self._banned = loaded
         return self._banned
 
-    async def _attach(self, client, user: str, hashed_key: str) -> None:
+    async def _refuse_banned(self, user: str) -> None:
+        """Every login (by password or session key, over any transport or REST) asks this first."""
         if user in await self.banned():
             raise ChatError(errors.BANNED)
-        await super()._attach(client, user, hashed_key)
 
     def _disconnect_user(self, user: str, code: int, text: str) -> int:
         """Close every connection of `user` with a last Notice; the number closed."""

@@ -49,6 +49,11 @@ async def test_a_ban_outlives_a_restart_and_covers_session_keys(core, tmp_path):
     assert alice.events[-1] == second.events[-1] == Notice(code=errors.BANNED, text="spam")
     assert await refused(core.execute(FakeClient(), c.Login("alice", "pw"))) == errors.BANNED
     assert await refused(core.execute(FakeClient(), c.Login(session_key=key))) == errors.INVALID_CREDENTIALS
+    rest_like = FakeClient()
+    rest_like.open = False  # a REST login attaches no connection: it is refused all the same
+    assert await refused(core.execute(rest_like, c.Login("alice", "pw"))) == errors.BANNED
+    keys = await core.store._read("SELECT count(*) FROM session_keys WHERE user = 'alice'")
+    assert keys[0][0] == 0  # a refused login leaves no key behind
     await core.store.close()
     core = await make_core(tmp_path)  # the same database, a new process
     assert await refused(core.execute(FakeClient(), c.Login("alice", "pw"))) == errors.BANNED

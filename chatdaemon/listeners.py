@@ -28,11 +28,39 @@ def check_endpoint(reactor, description: str) -> None:
         raise ValueError(f"no inherited socket named {e}") from None
 
 
+class AddressCounter:
+    """Open connections per peer address, against a limit read at each use (it may be reloaded)."""
+
+    log = Logger()
+
+    def __init__(self, limit):
+        self._limit = limit
+        self.open: dict[str, int] = defaultdict(int)
+
+    def acquire(self, host) -> bool:
+        """Count one more connection from `host`; False (and nothing counted) past the limit."""
+        if self.open[host] >= self._limit():
+            self.log.info(
+                "refused a connection from {peer}: {n} open already", event="connection_refused", peer=host,
+                n=self.open[host],
+            )
+            return False
+        self.open[host] += 1
+        return True
+
+    def release(self, host) -> None:
+        self.open[host] -= 1
+        if not self.open[host]:
+            del self.open[host]
+
+
 class _Counted(ProtocolWrapper):
     host = None
 
 
-class _Refused(Protocol):
+class Refused(Protocol):
+    """Says `farewell` and closes: a connection past a limit."""
+
     def __init__(self, farewell: bytes):
         self._farewell = farewell
 
@@ -48,34 +76,25 @@ class PerAddressLimit(WrappingFactory):
 
     protocol = _Counted
     noisy = False
-    log = Logger()
 
-    def __init__(self, wrapped, limit, farewell: bytes, on_refused=lambda: None):
+    def __init__(self, wrapped, addresses: AddressCounter, farewell: bytes, on_refused=lambda: None):
         super().__init__(wrapped)
-        self._limit = limit
+        self.addresses = addresses
         self._farewell = farewell
         self._on_refused = on_refused
-        self.open: dict[str, int] = defaultdict(int)
 
     def buildProtocol(self, addr):
         host = getattr(addr, "host", None)
-        if self.open[host] >= self._limit():
-            self.log.info(
-                "refused a connection from {peer}: {n} open already", event="connection_refused", peer=host,
-                n=self.open[host],
-            )
+        if not self.addresses.acquire(host):
             self._on_refused()
-            return _Refused(self._farewell)
-        self.open[host] += 1
+            return Refused(self._farewell)
         protocol = super().buildProtocol(addr)
         protocol.host = host
         return protocol
 
     def unregisterProtocol(self, protocol) -> None:
         super().unregisterProtocol(protocol)
-        self.open[protocol.host] -= 1
-        if not self.open[protocol.host]:
-            del self.open[protocol.host]
+        self.addresses.release(protocol.host)
 
 
 class Listeners(Service):

@@ -23,7 +23,7 @@ from .core.chat import Core
 from .core.events import Notice
 from .dialects import fallback_error
 from .errors import ChatError
-from .listeners import Listeners, PerAddressLimit
+from .listeners import AddressCounter, Listeners, PerAddressLimit
 from .metrics import Metrics, Sampler, ServiceCollector
 from .session import Flusher
 from .store.files import FileStore
@@ -63,18 +63,19 @@ class ChatService(MultiService):
         self.tls = ReloadableTLS(config.tls.certificate, config.tls.private_key) if config.tls.certificate else None
         self.listeners = Listeners(reactor, self.tls)
         farewell = fallback_error(ChatError(errors.TOO_MANY_CONNECTIONS)) + b"\n"
-        guarded = PerAddressLimit(
-            self.line_factory, lambda: self.config.limits.max_connections_per_ip, farewell, self._refused_per_ip
-        )
+        per_ip = lambda: self.config.limits.max_connections_per_ip  # noqa: E731 (read at each connection)
+        guarded = PerAddressLimit(self.line_factory, AddressCounter(per_ip), farewell, self._refused_per_ip)
         for description in config.line:
             self.listeners.add("line", description, guarded)
+        http_addresses = AddressCounter(per_ip)
         self.ws_factory = ChatWebSocketFactory(
-            self.core, config.limits, reactor, self.flusher, config.http_options, self.line_factory.sessions, self.metrics
+            self.core, config.limits, reactor, self.flusher, config.http_options, self.line_factory.sessions,
+            http_addresses, self.metrics,
         )
         children = {
             **page_children(), b"ws": websocket_resource(self.ws_factory), **rest_children(self.core, self.file_store),
         }
-        site = make_site(lambda: self.state, self.metrics.registry, children=children)
+        site = make_site(lambda: self.state, self.metrics.registry, http_addresses, self._refused_per_ip, children=children)
         site.requestFactory = bounded_request(config.http_options.max_body_bytes)
         for description in config.http:
             self.listeners.add("http", description, site)

@@ -4,8 +4,12 @@ the WebSocket at /ws, the REST API (transports/rest.py) and the web page (web/st
 import orjson
 from prometheus_client.twisted import MetricsResource
 from twisted.web.pages import notFound
+from twisted.web.http import HTTPChannel
 from twisted.web.resource import Resource
 from twisted.web.server import Site
+
+from .. import errors
+from ..listeners import Refused
 
 from ..web import STATIC
 
@@ -65,13 +69,51 @@ def page_children() -> dict:
     return {name: PageFile((STATIC / file).read_bytes(), mime) for name, (file, mime) in PAGE_FILES.items()}
 
 
-def make_site(state, registry, root: Resource | None = None, children: dict | None = None) -> Site:
-    """`state()` is "starting", "ok" or "stopping"; `registry` is what /metrics serves."""
+class CountedChannel(HTTPChannel):
+    """An HTTP connection that gives back its place in the site's per-address count when it ends.
+    (One the WebSocket took over never ends here: the WebSocket protocol gives the place back.)"""
+
+    host = None
+
+    def connectionLost(self, reason) -> None:
+        super().connectionLost(reason)
+        self.site.addresses.release(self.host)
+
+
+class GuardedSite(Site):
+    """A Site that lets each address hold at most so many connections; past it: 503 and close."""
+
+    protocol = CountedChannel
+
+    def __init__(self, root, addresses, refused: bytes, on_refused):
+        super().__init__(root)
+        self.addresses, self._refused, self._on_refused = addresses, refused, on_refused
+
+    def buildProtocol(self, addr):
+        host = getattr(addr, "host", None)
+        if not self.addresses.acquire(host):
+            self._on_refused()
+            return Refused(self._refused)
+        channel = super().buildProtocol(addr)
+        channel.host = host
+        return channel
+
+
+def too_many_connections() -> bytes:
+    """What an HTTP connection past the per-address limit is told: 503 with the JSON error."""
+    body = orjson.dumps({"code": errors.TOO_MANY_CONNECTIONS, "message": errors.MESSAGES[errors.TOO_MANY_CONNECTIONS]})
+    head = f"HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\nContent-Length: {len(body)}\r\nConnection: close\r\n\r\n"
+    return head.encode("ascii") + body
+
+
+def make_site(state, registry, addresses, on_refused, root: Resource | None = None, children: dict | None = None) -> Site:
+    """`state()` is "starting", "ok" or "stopping"; `registry` is what /metrics serves; `addresses`
+    counts the open connections per peer address (an AddressCounter)."""
     root = root if root is not None else Resource()
     root.putChild(b"health", Health(state))
     root.putChild(b"metrics", MetricsResource(registry))
     for name, child in (children or {}).items():
         root.putChild(name, child)
-    site = Site(root)
+    site = GuardedSite(root, addresses, too_many_connections(), on_refused)
     site.displayTracebacks = False
     return site

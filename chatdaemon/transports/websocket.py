@@ -131,6 +131,10 @@ class ChatWebSocket(WebSocketServerProtocol):
         else:
             self.session.frame_received(payload)
 
+    def connectionLost(self, reason) -> None:
+        super().connectionLost(reason)
+        self.factory.addresses.release(self.peer_host)  # this connection was counted as an HTTP one
+
     def onClose(self, wasClean: bool, code, reason) -> None:
         if self._login_timer is not None and self._login_timer.active():
             self._login_timer.cancel()
@@ -168,11 +172,17 @@ class ChatWebSocket(WebSocketServerProtocol):
 class ChatWebSocketFactory(WebSocketServerFactory):
     protocol = ChatWebSocket
 
-    def __init__(self, core, limits, clock, flusher, options, sessions: set, metrics=UNREAD):
+    def __init__(self, core, limits, clock, flusher, options, sessions: set, addresses, metrics=UNREAD):
         super().__init__()
         self.core, self.limits, self.clock, self.flusher, self.metrics = core, limits, clock, flusher, metrics
+        self.addresses = addresses  # the HTTP site's per-address count: a WebSocket connection keeps its place
         self.sessions = sessions
         self.configure(options)
+
+    def buildProtocol(self, addr):
+        protocol = super().buildProtocol(addr)
+        protocol.peer_host = getattr(addr, "host", None)
+        return protocol
 
     def configure(self, options) -> None:
         """Apply the [http] options (at start, and on reload for the connections that follow)."""

@@ -164,3 +164,24 @@ async def test_websocket_connections_count_in_the_metrics_too(chatd):
     assert sample(text, 'chatd_connections{dialect="text",transport="ws"}') == 1
     assert sample(text, 'chatd_logins_total{dialect="text",result="ok"}') == 1
     await client.close()
+
+
+async def test_http_and_websocket_connections_past_the_per_ip_limit_get_503(small):
+    from tests.wsclient import ws_connect
+
+    url = f"http://127.0.0.1:{small.listeners.address('http').port}/health"
+    first, second = await ws_connect(small), await ws_connect(small)  # WebSockets keep their places
+    response = await treq.get(url, persistent=False)
+    assert response.code == 503 and (await response.json())["code"] == 7015
+    try:
+        await ws_connect(small)
+        raise AssertionError("a third WebSocket got in")
+    except ConnectionError:
+        pass
+    await first.close()
+    for _ in range(100):  # the server lets go of the closed WebSocket's place
+        response = await treq.get(url, persistent=False)
+        if response.code == 200:
+            break
+    assert response.code == 200 and (await response.json()) == {"status": "ok"}
+    await second.close()

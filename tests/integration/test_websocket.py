@@ -1,7 +1,7 @@
 """The WebSocket transport at /ws: every dialect over it, token auth, Origin, size limits, WSS."""
 
 import pytest_twisted
-from twisted.internet import ssl
+from twisted.internet import reactor, ssl
 
 from tests.conftest import make_config, start_service, typed_user
 from tests.wsclient import raw_handshake, ws_connect
@@ -129,3 +129,68 @@ def test_h2_is_not_installed():
     import importlib.util
 
     assert importlib.util.find_spec("h2") is None
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_websocket_client_that_stops_reading_is_dropped_and_others_keep_chatting(data_dir):
+    config = make_config(data_dir, outbound_buffer_bytes=64 * 1024, slow_consumer_grace=0.5, max_message_chars=4000)
+    service = await start_service(config)
+    try:
+        sender = await typed_user(service, "sender")
+        await (await typed_user(service, "sleeper")).close()
+        sender.send("USER_JOIN", room="busy")
+        await sender.payload("USER_JOIN")
+        sleeper = await ws_connect(service)
+        sleeper.send({"type": "LOGIN_REQUEST", "timestamp": 0, "payload": {"username": "sleeper", "passwordHash": "secret"}})
+        assert (await sleeper.next(type="LOGIN_RESPONSE"))["payload"]["code"] == 0
+        sleeper.send({"type": "USER_JOIN", "timestamp": 0, "payload": {"room": "busy"}})
+        await sleeper.next(type="USER_JOIN")
+        sleeper.transport.pauseProducing()  # stops reading: its socket buffers fill up
+        body, sent = "x" * 3900, 0
+        while service.bus.online("sleeper"):
+            assert sent < 20000, "the sleeping WebSocket was never dropped"
+            for _ in range(50):
+                sender.send("TEXT_MESSAGE", receiver="busy", content=body)
+            for _ in range(50):
+                assert (await sender.payload("MESSAGE_ACK"))["code"] == 0  # the sender is never stalled
+            sent += 50
+        assert sent < 20000 and not [s for s in service.line_factory.sessions if s.kind == "ws"]
+        sleeper.transport.resumeProducing()
+        await sleeper.closed.addTimeout(10, reactor)
+        await sender.close()
+    finally:
+        await service.stopService()
+
+
+@pytest_twisted.ensureDeferred
+async def test_with_compression_on_a_message_that_inflates_past_the_limit_closes_with_1009(data_dir):
+    import dataclasses
+
+    from autobahn.twisted.websocket import WebSocketClientFactory
+    from autobahn.websocket.compress import PerMessageDeflateOffer, PerMessageDeflateResponseAccept
+    from twisted.internet import endpoints
+
+    from tests.wsclient import WSClient, http_port
+
+    config = make_config(data_dir)
+    config = dataclasses.replace(config, http_options=dataclasses.replace(config.http_options, compression=True))
+    service = await start_service(config)
+    try:
+        port = http_port(service)
+        factory = WebSocketClientFactory(f"ws://127.0.0.1:{port}/ws")
+        factory.protocol = WSClient
+        factory.setProtocolOptions(
+            perMessageCompressionOffers=[PerMessageDeflateOffer()],
+            perMessageCompressionAccept=lambda response: PerMessageDeflateResponseAccept(response),
+        )
+        client = await endpoints.TCP4ClientEndpoint(reactor, "127.0.0.1", port).connect(factory)
+        await client.opened.addTimeout(10, reactor)
+        assert client._perMessageCompress is not None  # deflate was agreed
+        client.send({"type": "PING", "timestamp": 0, "payload": {}})
+        assert (await client.next(type="PONG"))["type"] == "PONG"  # compressed frames work
+        bomb = b'{"type": "PING", "payload": {"pad": "' + b"0" * (20 * service.config.http_options.max_message_bytes) + b'"}}'
+        client.sendMessage(bomb, isBinary=False)  # a few KiB on the wire
+        await client.closed.addTimeout(10, reactor)
+        assert client.close_code == 1009
+    finally:
+        await service.stopService()

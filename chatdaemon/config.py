@@ -41,6 +41,7 @@ class Passwords:
 class Storage:
     group_commit_max: int = 1024
     synchronous: str = "FULL"
+    cursor_interval: float = 30.0
 
 
 @dataclass(frozen=True)

@@ -58,6 +58,7 @@ class ChatService(MultiService):
         passwords = Passwords(pw.time_cost, pw.memory_cost, pw.parallelism)
         self.core = Core(self.store, self.file_store, self.bus, passwords, config.limits, config.files, reactor)
         TimerService(60, self.core.expire_uploads).setServiceParent(self)
+        TimerService(config.storage.cursor_interval, self.core.save_cursors).setServiceParent(self)
         self.flusher = Flusher(reactor)
         self.line_factory = LineFactory(self.core, config.limits, reactor, self.flusher, self.metrics)
         self.tls = ReloadableTLS(config.tls.certificate, config.tls.private_key) if config.tls.certificate else None

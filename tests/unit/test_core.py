@@ -317,3 +317,20 @@ async def test_state_is_loaded_at_start(tmp_path):
         assert again.fanout_upto == 1
     finally:
         await again.store.close()
+
+
+@pytest_twisted.ensureDeferred
+async def test_saved_cursors_bound_what_a_crash_replays(tmp_path):
+    core = await make_core(tmp_path)
+    alice, bob = await user(core, "alice"), await user(core, "bob")
+    await core.execute(alice, c.SendMessage("seen before the save", to="bob"))
+    await core.save_cursors()
+    await core.execute(alice, c.SendMessage("after the save", to="bob"))
+    await core.store.writer.drain()
+    await core.store.close()  # a crash: bob never disconnected, so no cursor was written at logout
+    again = await make_core(tmp_path)
+    try:
+        back = await user(again, "bob", register=False)
+        assert [e.message.body for e in back.of(MessagePosted)] == ["after the save"]
+    finally:
+        await again.store.close()

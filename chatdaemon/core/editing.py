@@ -10,7 +10,6 @@ and media posted whole (a Core mixin, with its own commands and events; seeds 00
 
 from dataclasses import dataclass
 
-import orjson
 
 from .. import errors
 from ..errors import ChatError
@@ -357,7 +356,6 @@ class Editing:
             ref = await self._readable_file(client, cmd.file_id)
             if ref.room_id != room.id:
                 raise ChatError(errors.NO_SUCH_MEDIA, f"file {cmd.file_id!r} belongs to another conversation")
-            name, mime, size, file_id = ref.name, ref.mime, ref.size, ref.id
         else:
             size = len(cmd.data)
             if not size:
@@ -366,19 +364,13 @@ class Editing:
                 raise ChatError(
                     errors.TOO_LARGE, f"inline media is at most {self.file_limits.inline_max_bytes} bytes; upload it and send its fileId"
                 )
-            used = self.file_usage.get(client.user, 0)
-            if used + size > self.file_limits.quota_bytes:
-                raise ChatError(errors.TOO_LARGE, f"your quota of {self.file_limits.quota_bytes} bytes would be exceeded")
-            name = display_name(cmd.name or f"{cmd.kind}")
-            mime = cmd.mime[:127] or "application/octet-stream"
-            upload_id, file_id = self.file_store.new_id(), self.file_store.new_id()
+            self._check_quota(client.user, size)
+            upload_id = self.file_store.new_id()
             self.file_store.begin(upload_id)
             self.file_store.put_chunk(upload_id, 1, cmd.data)
-            size, sha256 = await self.file_store.assemble(upload_id, 1, file_id)
-            await self.store.add_file(FileRef(file_id, client.user, room.id, name, mime, size, sha256, self._now()))
-            self.file_usage[client.user] = used + size
-        body = orjson.dumps({"file": file_id, "name": name, "mime": mime, "size": size, "media": cmd.kind}).decode()
-        return await self._post(client, room, "media", body)
+            name, mime = display_name(cmd.name or cmd.kind), cmd.mime[:127] or "application/octet-stream"
+            ref = await self._keep_file(client.user, room, upload_id, 1, name, mime)
+        return await self._post_file(client, room, ref, media=cmd.kind)
 
     @handles(FileInfo)
     async def _file_info(self, client, cmd: FileInfo) -> FileRef:

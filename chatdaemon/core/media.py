@@ -82,13 +82,31 @@ class Media:
             self._drop_upload(key)
         if len([k for k in self.uploads if k[0] == client.user]) >= MAX_UPLOADS_PER_USER:
             raise ChatError(errors.TOO_LARGE, f"at most {MAX_UPLOADS_PER_USER} uploads at a time")
-        used = self.file_usage.get(client.user, 0) + self._in_progress(client.user)
-        if used + cmd.size > limits.quota_bytes:
-            raise ChatError(errors.TOO_LARGE, f"your quota of {limits.quota_bytes} bytes would be exceeded")
+        self._check_quota(client.user, cmd.size)
         upload = Upload(self.file_store.new_id(), client.user, room, display_name(cmd.name), cmd.mime[:127] or "application/octet-stream", cmd.size, self.clock.seconds())
         self.file_store.begin(upload.id)
         self.uploads[key] = upload
         return upload
+
+    def _check_quota(self, owner: str, size: int) -> None:
+        """Refuse `size` more bytes if the owner's files and uploads in progress would pass the quota."""
+        quota = self.file_limits.quota_bytes
+        if self.file_usage.get(owner, 0) + self._in_progress(owner) + size > quota:
+            raise ChatError(errors.TOO_LARGE, f"your quota of {quota} bytes would be exceeded")
+
+    async def _keep_file(self, owner: str, room: Room, upload_id: str, total: int, name: str, mime: str) -> FileRef:
+        """Assemble an upload's chunks into a stored file, recorded and counted against its owner."""
+        file_id = self.file_store.new_id()
+        size, sha256 = await self.file_store.assemble(upload_id, total, file_id)
+        ref = FileRef(file_id, owner, room.id, name, mime, size, sha256, self._now())
+        await self.store.add_file(ref)
+        self.file_usage[owner] = self.file_usage.get(owner, 0) + size
+        return ref
+
+    async def _post_file(self, client, room: Room, ref: FileRef, **extra) -> Message:
+        """Post a stored file to its room as a media message."""
+        body = orjson.dumps({"file": ref.id, "name": ref.name, "mime": ref.mime, "size": ref.size, **extra}).decode()
+        return await self._post(client, room, "media", body)
 
     def _drop_upload(self, key) -> None:
         upload = self.uploads.pop(key, None)
@@ -128,13 +146,8 @@ class Media:
         if sum(upload.chunks.values()) != upload.size:
             self.file_store.discard(upload.id)
             raise ChatError(errors.INCOMPLETE_MEDIA, f"received {sum(upload.chunks.values())} bytes, announced {upload.size}")
-        file_id = self.file_store.new_id()
-        size, sha256 = await self.file_store.assemble(upload.id, upload.total, file_id)
-        ref = FileRef(file_id, upload.owner, upload.room.id, upload.name, upload.mime, size, sha256, self._now())
-        await self.store.add_file(ref)
-        self.file_usage[upload.owner] = self.file_usage.get(upload.owner, 0) + size
-        body = orjson.dumps({"file": file_id, "name": ref.name, "mime": ref.mime, "size": size}).decode()
-        message = await self._post(client, upload.room, "media", body)
+        ref = await self._keep_file(upload.owner, upload.room, upload.id, upload.total, upload.name, upload.mime)
+        message = await self._post_file(client, upload.room, ref)
         return ChunkResult(key[1], index, upload.total, [], message, ref)
 
     async def _readable_file(self, client, file_id: str) -> FileRef:

@@ -6,8 +6,11 @@ setup(
     description="A Twisted chat daemon speaking five client dialects on one core",
     python_requires=">=3.11",
     # twisted.plugins is listed by hand: find_packages() skips it (it has no __init__.py, on purpose).
-    packages=find_packages(include=["chatdaemon", "chatdaemon.*"]) + ["twisted.plugins"],
-    package_data={"chatdaemon.store": ["schema/*.sql"], "chatdaemon.web": ["static/*.html", "static/*.js", "static/*.css"]},
+    packages=[*find_packages(include=["chatdaemon", "chatdaemon.*"]), "twisted.plugins"],
+    package_data={
+        "chatdaemon.store": ["schema/*.sql"],
+        "chatdaemon.web": ["static/*.html", "static/*.js", "static/*.css"],
+    },
     install_requires=[
         "twisted[tls,conch]>=24.10",  # never twisted[http2]: h2 breaks WebSocketResource; conch: the SSH admin shell
         "autobahn>=26.10",

@@ -74,15 +74,22 @@ class AdminCommands:
             "unban": (self._unban, "USER", "let a banned user log in again"),
             "broadcast": (self._broadcast, "TEXT", "a notice to every logged-in connection"),
             "room": (self._room, "delete ID", "delete a room with its messages"),
-            "user": (self._user, "create|passwd|delete NAME [PASSWORD]",
-                     "add an account, set its password (revokes its session keys), or delete it;"
-                     " without PASSWORD a random one is made and shown"),
+            "user": (
+                self._user,
+                "create|passwd|delete NAME [PASSWORD]",
+                "add an account, set its password (revokes its session keys), or delete it;"
+                " without PASSWORD a random one is made and shown",
+            ),
             "feedback": (self._feedback, "[N]", "the last N (20) feedback messages users sent (typed FEEDBACK)"),
             "reload": (self._reload, "", "re-read the config file, TLS files and admin keys (as SIGHUP)"),
             "shutdown": (self._shutdown, "", "stop chatd gracefully (as SIGTERM)"),
         }
         if manhole:
-            self._table["python"] = (None, "", "a Python prompt inside chatd (needs a terminal: ssh -t); Ctrl-D ends it")
+            self._table["python"] = (
+                None,
+                "",
+                "a Python prompt inside chatd (needs a terminal: ssh -t); Ctrl-D ends it",
+            )
 
     def run(self, line: str) -> Deferred:
         """Fire with the text answering `line`; fail with UsageError or ChatError."""
@@ -100,7 +107,7 @@ class AdminCommands:
     def _redacted(line: str) -> str:
         words = line.split()
         if words[:2] in (["user", "create"], ["user", "passwd"]) and len(words) > 3:
-            return " ".join(words[:3] + ["***"])
+            return " ".join([*words[:3], "***"])
         return line.strip()
 
     def _execute(self, command) -> Deferred:
@@ -112,23 +119,25 @@ class AdminCommands:
     async def _help(self, words) -> str:
         width = max(len(f"{name} {usage}") for name, (_, usage, _) in self._table.items())
         lines = [f"{f'{name} {usage}':<{width}}  {doc}" for name, (_, usage, doc) in self._table.items()]
-        return "\n".join(lines + ["exit (or Ctrl-D) ends the session; one command also runs as `ssh ... COMMAND`"])
+        return "\n".join([*lines, "exit (or Ctrl-D) ends the session; one command also runs as `ssh ... COMMAND`"])
 
     async def _stats(self, words) -> str:
         snap = self.service.snapshot()
         banned = await self.core.banned()
         connections = {f"{transport} {dialect}": n for (transport, dialect), n in snap["connections"].items()}
         backlog = snap["offline_backlog"]
-        return "\n".join([
-            f"uptime       {_duration(time.time() - snap['started_at'])}",
-            f"connections  {sum(connections.values())}: {_counts(connections)}",
-            f"users        {len(self.core.users)} registered, {snap['users_online']} online, {len(banned)} banned",
-            f"rooms        {sum(snap['rooms'].values())}: {_counts(snap['rooms'])}",
-            f"messages     {snap['chat_messages']} since start, {self.service.sampler.messages_per_second():.1f}/s"
-            " over the last minute",
-            f"queues       {snap['pending_writes']} writes waiting to commit, {snap['queued_bytes']} bytes waiting"
-            f" for clients; offline: {backlog['messages']} messages, {backlog['notices']} notices (counted each minute)",
-        ])
+        return "\n".join(
+            [
+                f"uptime       {_duration(time.time() - snap['started_at'])}",
+                f"connections  {sum(connections.values())}: {_counts(connections)}",
+                f"users        {len(self.core.users)} registered, {snap['users_online']} online, {len(banned)} banned",
+                f"rooms        {sum(snap['rooms'].values())}: {_counts(snap['rooms'])}",
+                f"messages     {snap['chat_messages']} since start, {self.service.sampler.messages_per_second():.1f}/s"
+                " over the last minute",
+                f"queues       {snap['pending_writes']} writes waiting to commit, {snap['queued_bytes']} bytes waiting"
+                f" for clients; offline: {backlog['messages']} messages, {backlog['notices']} notices (counted each minute)",
+            ]
+        )
 
     async def _users(self, words) -> str:
         pattern = words[0] if words else "*"
@@ -158,10 +167,11 @@ class AdminCommands:
         rooms = sorted(self.core.rooms.values(), key=lambda r: r.id)
         lines = [
             f"{r.id:<40} {r.kind:<7} {len(r.members)} members, {sum(map(online, r.members))} online"
-            for r in rooms if r.kind != DIRECT
+            for r in rooms
+            if r.kind != DIRECT
         ]
         direct = sum(r.kind == DIRECT for r in rooms)
-        return "\n".join(lines[:MAX_LISTED] + [f"and {direct} direct conversations"])
+        return "\n".join([*lines[:MAX_LISTED], f"and {direct} direct conversations"])
 
     async def _kick(self, words) -> str:
         if not words:

@@ -57,7 +57,12 @@ class Files:
 class Http:
     """The HTTP listener: WebSocket at /ws, the REST API and the web page."""
 
-    allowed_origins: tuple[str, ...] = ("http://127.0.0.1:*", "http://localhost:*", "https://127.0.0.1:*", "https://localhost:*")
+    allowed_origins: tuple[str, ...] = (
+        "http://127.0.0.1:*",
+        "http://localhost:*",
+        "https://127.0.0.1:*",
+        "https://localhost:*",
+    )
     same_origin: bool = True
     max_frame_bytes: int = 65536
     max_message_bytes: int = 65536

@@ -41,7 +41,9 @@ class AddressCounter:
         """Count one more connection from `host`; False (and nothing counted) past the limit."""
         if self.open[host] >= self._limit():
             self.log.info(
-                "refused a connection from {peer}: {n} open already", event="connection_refused", peer=host,
+                "refused a connection from {peer}: {n} open already",
+                event="connection_refused",
+                peer=host,
                 n=self.open[host],
             )
             return False

@@ -7,7 +7,7 @@ beside the formatted message, for journald and log shippers.
 """
 
 import sys
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import orjson
 from twisted.logger import (
@@ -53,7 +53,7 @@ def json_lines(out) -> ILogObserver:
     @provider(ILogObserver)
     def write(event: dict) -> None:
         record = {
-            "time": datetime.fromtimestamp(event.get("log_time", 0), timezone.utc).isoformat(timespec="milliseconds"),
+            "time": datetime.fromtimestamp(event.get("log_time", 0), UTC).isoformat(timespec="milliseconds"),
             "level": event["log_level"].name if "log_level" in event else "info",
             "namespace": event.get("log_namespace", ""),
             "message": formatEvent(event),

@@ -80,13 +80,21 @@ class Metrics:
             self.logins[dialect, str(code)] += 1
             self.log.info(
                 "login failed: {transport} {peer} ({dialect}): {code}",
-                event="login_failed", transport=session.kind, peer=session.peer, dialect=dialect, code=code,
+                event="login_failed",
+                transport=session.kind,
+                peer=session.peer,
+                dialect=dialect,
+                code=code,
             )
         else:
             self.logins[dialect, "ok"] += 1
             self.log.info(
                 "login ok: {user} on {transport} {peer} ({dialect})",
-                event="login_ok", user=result.user, transport=session.kind, peer=session.peer, dialect=dialect,
+                event="login_ok",
+                user=result.user,
+                transport=session.kind,
+                peer=session.peer,
+                dialect=dialect,
             )
         return result
 
@@ -177,23 +185,46 @@ class ServiceCollector:
         yield gauge("chatd_connections", "Open client connections.", ("transport", "dialect"), snap["connections"])
         yield gauge("chatd_users_online", "Users with at least one connection logged in.", value=snap["users_online"])
         yield gauge("chatd_rooms", "Rooms, by kind.", ("kind",), snap["rooms"])
-        yield gauge("chatd_offline_queue_depth", "Messages and notices waiting for offline users (sampled once a minute).",
-                    ("kind",), snap["offline_backlog"])
-        yield gauge("chatd_store_pending_writes", "Writes queued for the next group commit.", value=snap["pending_writes"])
-        yield gauge("chatd_outbound_queued_bytes", "Bytes queued for clients, over all connections.",
-                    value=snap["queued_bytes"])
-        yield gauge("chatd_start_time_seconds", "When chatd started, in seconds since the epoch.",
-                    value=snap["started_at"])
-        yield counter("chatd_messages_received_total", "Protocol messages (frames, lines) received, by dialect.",
-                      ("dialect",), m["messages_in"])
-        yield counter("chatd_messages_sent_total", "Protocol messages (frames, lines) sent, by dialect.",
-                      ("dialect",), m["messages_out"])
+        yield gauge(
+            "chatd_offline_queue_depth",
+            "Messages and notices waiting for offline users (sampled once a minute).",
+            ("kind",),
+            snap["offline_backlog"],
+        )
+        yield gauge(
+            "chatd_store_pending_writes", "Writes queued for the next group commit.", value=snap["pending_writes"]
+        )
+        yield gauge(
+            "chatd_outbound_queued_bytes", "Bytes queued for clients, over all connections.", value=snap["queued_bytes"]
+        )
+        yield gauge(
+            "chatd_start_time_seconds", "When chatd started, in seconds since the epoch.", value=snap["started_at"]
+        )
+        yield counter(
+            "chatd_messages_received_total",
+            "Protocol messages (frames, lines) received, by dialect.",
+            ("dialect",),
+            m["messages_in"],
+        )
+        yield counter(
+            "chatd_messages_sent_total",
+            "Protocol messages (frames, lines) sent, by dialect.",
+            ("dialect",),
+            m["messages_out"],
+        )
         yield counter("chatd_chat_messages_total", "Chat messages stored since start.", value=snap["chat_messages"])
-        yield counter("chatd_logins_total", "Login attempts, by dialect and result (ok or the error code).",
-                      ("dialect", "result"), m["logins"])
+        yield counter(
+            "chatd_logins_total",
+            "Login attempts, by dialect and result (ok or the error code).",
+            ("dialect", "result"),
+            m["logins"],
+        )
         yield counter("chatd_errors_total", "Errors sent to clients, by code.", ("code",), m["errors"])
-        yield counter("chatd_slow_consumers_dropped_total", "Connections dropped for not reading their output.",
-                      value=m["slow_consumers"])
+        yield counter(
+            "chatd_slow_consumers_dropped_total",
+            "Connections dropped for not reading their output.",
+            value=m["slow_consumers"],
+        )
         yield counter("chatd_connections_refused_total", "Connections refused, by reason.", ("reason",), m["refused"])
 
 

@@ -70,13 +70,23 @@ class ChatService(MultiService):
             self.listeners.add("line", description, guarded)
         http_addresses = AddressCounter(per_ip)
         self.ws_factory = ChatWebSocketFactory(
-            self.core, config.limits, reactor, self.flusher, config.http_options, self.line_factory.sessions,
-            http_addresses, self.metrics,
+            self.core,
+            config.limits,
+            reactor,
+            self.flusher,
+            config.http_options,
+            self.line_factory.sessions,
+            http_addresses,
+            self.metrics,
         )
         children = {
-            **page_children(), b"ws": websocket_resource(self.ws_factory), **rest_children(self.core, self.file_store),
+            **page_children(),
+            b"ws": websocket_resource(self.ws_factory),
+            **rest_children(self.core, self.file_store),
         }
-        site = make_site(lambda: self.state, self.metrics.registry, http_addresses, self._refused_per_ip, children=children)
+        site = make_site(
+            lambda: self.state, self.metrics.registry, http_addresses, self._refused_per_ip, children=children
+        )
         site.requestFactory = bounded_request(config.http_options.max_body_bytes)
         for description in config.http:
             self.listeners.add("http", description, site)

@@ -26,10 +26,10 @@ output has room, so a stream (a download) is paced by the client's reading.
 from collections import deque
 
 from twisted.internet.defer import Deferred, succeed
+from twisted.internet.interfaces import IPushProducer
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 from zope.interface import implementer
-from twisted.internet.interfaces import IPushProducer
 
 from . import errors
 from .dialects import dialect_for, fallback_error
@@ -374,7 +374,11 @@ class Session:
         error = ChatError(errors.SLOW_CONSUMER, f"more than {self.limits.outbound_buffer_bytes} bytes unread")
         self.log.warn(
             "dropping slow consumer {user} ({transport} {peer}): {n} bytes unread",
-            user=self.user, transport=self.kind, peer=self.peer, n=self._out_bytes, code=error.code,
+            user=self.user,
+            transport=self.kind,
+            peer=self.peer,
+            n=self._out_bytes,
+            code=error.code,
         )
         self.metrics.slow_consumers += 1
         self._dropped = True
@@ -407,7 +411,11 @@ class Session:
         if error is not None:
             self.log.info(
                 "closing {transport} {peer}: {code} {reason}",
-                transport=self.kind, peer=self.peer, user=self.user, code=error.code, reason=error.message,
+                transport=self.kind,
+                peer=self.peer,
+                user=self.user,
+                code=error.code,
+                reason=error.message,
             )
             self.metrics.errors[error.code] += 1
             self.send(self.dialect.farewell(error) if self.dialect else fallback_error(error))

@@ -30,11 +30,16 @@ class Options(usage.Options):
         "file's list. Defaults: --line tcp:7070:interface=127.0.0.1, --http tcp:8080:interface=127.0.0.1, "
         "--admin tcp:2222:interface=127.0.0.1. SIGHUP reloads the config file; SIGTERM stops gracefully."
     )
-    optParameters = [
+    optParameters = [  # noqa: RUF012 (usage.Options reads it from the class)
         ["data-dir", "d", None, "Directory for the database and the SSH host key (default: ./var, or data_dir)."],
         ["config", "c", None, "TOML configuration file; every key is documented in etc/chatd.toml."],
         ["admin-keys", None, None, "authorized_keys file of the admin shell (default: admin.authorized_keys)."],
-        ["log-format", None, None, "text or json, with `twistd --logger chatdaemon.logs.observer` (default: log.format)."],
+        [
+            "log-format",
+            None,
+            None,
+            "text or json, with `twistd --logger chatdaemon.logs.observer` (default: log.format).",
+        ],
     ]
 
     def __init__(self):
@@ -42,11 +47,11 @@ class Options(usage.Options):
         self["line"], self["http"], self["admin"] = [], [], []
 
     def opt_line(self, description: str) -> None:
-        """Line transport endpoint (one JSON object or text command per line), e.g. tcp:7070 or ssl:7071:privateKey=key.pem:certKey=cert.pem. Repeatable."""  # noqa: E501
+        """Line transport endpoint (one JSON object or text command per line), e.g. tcp:7070 or ssl:7071:privateKey=key.pem:certKey=cert.pem. Repeatable."""
         self["line"].append(description)
 
     def opt_http(self, description: str) -> None:
-        """HTTP endpoint, plain or TLS: the web chat page at /, the WebSocket at /ws, the REST API, GET /health and GET /metrics. Repeatable."""  # noqa: E501
+        """HTTP endpoint, plain or TLS: the web chat page at /, the WebSocket at /ws, the REST API, GET /health and GET /metrics. Repeatable."""
         self["http"].append(description)
 
     def opt_admin(self, description: str) -> None:
@@ -55,7 +60,11 @@ class Options(usage.Options):
 
     def postOptions(self) -> None:
         overrides = {key: tuple(self[key]) for key in ("line", "http", "admin") if self[key]}
-        for option, key in (("data-dir", "data_dir"), ("admin-keys", "admin.authorized_keys"), ("log-format", "log.format")):
+        for option, key in (
+            ("data-dir", "data_dir"),
+            ("admin-keys", "admin.authorized_keys"),
+            ("log-format", "log.format"),
+        ):
             if self[option]:
                 overrides[key] = self[option]
         self.source = configuration.Source(self["config"], overrides)

@@ -16,8 +16,14 @@ from twisted.internet import defer, reactor
 
 CHROMIUM = os.environ.get("CHATD_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = [
-    "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-    "--disable-component-update", "--no-first-run", "--disable-sync", "--disable-dev-shm-usage",
+    "--headless=new",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+    "--disable-sync",
+    "--disable-dev-shm-usage",
 ]
 WAIT_MS = 10_000  # every Playwright wait and action
 
@@ -56,7 +62,10 @@ class Browser:
 
         self._playwright = sync_playwright().start()
         self._browser = self._playwright.chromium.launch(
-            executable_path=CHROMIUM, args=CHROMIUM_ARGS, timeout=30_000, handle_sigint=False,
+            executable_path=CHROMIUM,
+            args=CHROMIUM_ARGS,
+            timeout=30_000,
+            handle_sigint=False,
         )
 
     def run(self, fn, *args) -> defer.Deferred:
@@ -131,7 +140,9 @@ class WebUser:
             self.page.get_by_label("Name", exact=True).fill(name)
             self.page.get_by_label("Password", exact=True).fill(password)
             self.page.get_by_role("button", name="Register" if register else "Log in").click()
-            self.page.wait_for_function("n => document.getElementById('status').textContent === 'connected as ' + n", arg=name)
+            self.page.wait_for_function(
+                "n => document.getElementById('status').textContent === 'connected as ' + n", arg=name
+            )
 
         await self.browser.run(enter)
         return self

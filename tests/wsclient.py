@@ -85,7 +85,9 @@ class WSClient(WebSocketClientProtocol):
         await self.closed.addTimeout(TIMEOUT, reactor)
 
 
-async def ws_connect(service, query: str = "", headers: dict | None = None, origin: str | None = None, tls_root=None, index: int = 0) -> WSClient:
+async def ws_connect(
+    service, query: str = "", headers: dict | None = None, origin: str | None = None, tls_root=None, index: int = 0
+) -> WSClient:
     port = http_port(service, index)
     scheme = "wss" if tls_root is not None else "ws"
     factory = WebSocketClientFactory(f"{scheme}://127.0.0.1:{port}/ws{query}", origin=origin, headers=headers or {})
@@ -93,7 +95,9 @@ async def ws_connect(service, query: str = "", headers: dict | None = None, orig
     if tls_root is None:
         endpoint = endpoints.TCP4ClientEndpoint(reactor, "127.0.0.1", port)
     else:
-        endpoint = endpoints.SSL4ClientEndpoint(reactor, "127.0.0.1", port, ssl.optionsForClientTLS("localhost", trustRoot=tls_root))
+        endpoint = endpoints.SSL4ClientEndpoint(
+            reactor, "127.0.0.1", port, ssl.optionsForClientTLS("localhost", trustRoot=tls_root)
+        )
     client = await endpoint.connect(factory)
     await client.opened.addTimeout(TIMEOUT, reactor)
     return client
@@ -117,8 +121,11 @@ async def raw_handshake(service, path: str = "/ws", headers: dict | None = None)
     proto = await endpoints.connectProtocol(endpoint, _Raw())
     headers = {"Host": f"127.0.0.1:{http_port(service)}", **(headers or {})}  # a test may name another Host
     lines = [
-        f"GET {path} HTTP/1.1", "Upgrade: websocket", "Connection: Upgrade",
-        "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==", "Sec-WebSocket-Version: 13",
+        f"GET {path} HTTP/1.1",
+        "Upgrade: websocket",
+        "Connection: Upgrade",
+        "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==",
+        "Sec-WebSocket-Version: 13",
     ] + [f"{k}: {v}" for k, v in headers.items()]
     proto.transport.write(("\r\n".join(lines) + "\r\n\r\n").encode())
     for _ in range(100):
@@ -137,7 +144,9 @@ class Http:
         self.base = f"http://127.0.0.1:{http_port(service)}"
         self.pool = HTTPConnectionPool(reactor, persistent=False)
 
-    async def call(self, method: str, path: str, json=None, token: str = "", data: bytes | None = None, headers: dict | None = None):
+    async def call(
+        self, method: str, path: str, json=None, token: str = "", data: bytes | None = None, headers: dict | None = None
+    ):
         hdrs = dict(headers or {})
         if token:
             hdrs["Authorization"] = f"Bearer {token}"

@@ -117,5 +117,7 @@ class Accounts:
             raise ChatError(errors.BAD_FIELD, "a status is 1-64 characters")
         self.users[client.user] = status
         await self.store.set_status(client.user, status)
-        self.bus.publish(PresenceChanged(user=client.user, online=True, status=status), self._audience(client.user), client)
+        self.bus.publish(
+            PresenceChanged(user=client.user, online=True, status=status), self._audience(client.user), client
+        )
         return client.user, status

@@ -26,8 +26,8 @@ from .friends import Friends
 from .history_files import HistoryFiles
 from .media import Media
 from .messages import Messaging
-from .moderation import Moderation
 from .model import Room
+from .moderation import Moderation
 from .offline import Delivery
 from .profile import Profiles
 from .rooms import Rooms
@@ -83,7 +83,9 @@ class Core(Moderation, Accounts, Friends, Delivery, Rooms, Messaging, Media, Pro
         self.fanout_upto = snap.last_message_id
         self.log.info(
             "loaded {users} users, {rooms} rooms, last message {last}",
-            users=len(self.users), rooms=len(self.rooms), last=self.fanout_upto,
+            users=len(self.users),
+            rooms=len(self.rooms),
+            last=self.fanout_upto,
         )
 
     def execute(self, client, command: c.Command) -> Deferred:
@@ -131,27 +133,8 @@ class Core(Moderation, Accounts, Friends, Delivery, Rooms, Messaging, Media, Pro
         """A write nobody waits for: log it if it fails."""
         d.addErrback(lambda f: self.log.failure("background write failed: {what}", f, what=what))
 
-
-
     # -- accounts and presence
-
-
-
-
-
-
-
 
     # -- rooms
 
-
-
-
-
-
-
     # -- messages
-
-
-
-

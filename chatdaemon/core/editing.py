@@ -10,10 +10,10 @@ and media posted whole (a Core mixin, with its own commands and events; seeds 00
 
 from dataclasses import dataclass
 
-
 from .. import errors
 from ..errors import ChatError
-from . import authz, commands as c
+from . import authz
+from . import commands as c
 from .commands import Command, handles
 from .events import Event, GroupRemoved, ReadReceipt, Typing
 from .media import display_name
@@ -210,7 +210,11 @@ class Editing:
             raise ChatError(errors.BAD_CONTENT, f"a message is 1-{self.limits.max_message_chars} characters")
         now = self._now()
         await self.store.edit_message(message.id, cmd.text, now)
-        event = MessageEdited(message=Message(message.id, message.room_id, message.sender, cmd.text, message.ts, message.kind), room=room, edited=now)
+        event = MessageEdited(
+            message=Message(message.id, message.room_id, message.sender, cmd.text, message.ts, message.kind),
+            room=room,
+            edited=now,
+        )
         self.bus.publish(event, self._recipients(client.user, room), client)
         return event
 
@@ -283,7 +287,9 @@ class Editing:
     @handles(SendTracked)
     async def _send_tracked(self, client, cmd: SendTracked) -> Sent:
         message, room = await self._send(client, c.SendMessage(cmd.text, to=cmd.to))
-        delivered = tuple(sorted(u for u in self._recipients(client.user, room) if u != client.user and self.bus.online(u)))
+        delivered = tuple(
+            sorted(u for u in self._recipients(client.user, room) if u != client.user and self.bus.online(u))
+        )
         return Sent(message, room, delivered)
 
     @handles(Conversations)
@@ -339,7 +345,10 @@ class Editing:
     @handles(AllRooms)
     async def _all_rooms(self, client, cmd: AllRooms) -> list[Room]:
         mine = self.rooms_of.get(client.user, set())
-        return sorted((r for r in self.rooms.values() if r.kind == PUBLIC or (r.kind == GROUP and r.id in mine)), key=lambda r: r.id)
+        return sorted(
+            (r for r in self.rooms.values() if r.kind == PUBLIC or (r.kind == GROUP and r.id in mine)),
+            key=lambda r: r.id,
+        )
 
     @handles(RoomInfo)
     async def _room_info(self, client, cmd: RoomInfo) -> tuple:
@@ -362,7 +371,8 @@ class Editing:
                 raise ChatError(errors.BAD_CONTENT, "no media data")
             if size > self.file_limits.inline_max_bytes:
                 raise ChatError(
-                    errors.TOO_LARGE, f"inline media is at most {self.file_limits.inline_max_bytes} bytes; upload it and send its fileId"
+                    errors.TOO_LARGE,
+                    f"inline media is at most {self.file_limits.inline_max_bytes} bytes; upload it and send its fileId",
                 )
             self._check_quota(client.user, size)
             upload_id = self.file_store.new_id()

@@ -13,7 +13,8 @@ from dataclasses import dataclass
 
 from .. import errors
 from ..errors import ChatError
-from . import authz, commands as c
+from . import authz
+from . import commands as c
 from .commands import Command, handles
 from .media import ChunkResult, Upload, display_name
 from .model import ROOM_NAME, FileRef, Message, Room
@@ -184,7 +185,9 @@ class HistoryFiles:
     @handles(BeginFile)
     async def _begin_file(self, client, cmd: BeginFile) -> Upload:
         if not 1 <= cmd.total <= min(MAX_PACKETS, max(1, cmd.size)):
-            raise ChatError(errors.BAD_CHUNK, f"total_packets must be 1-{min(MAX_PACKETS, max(1, cmd.size))} for {cmd.size} bytes")
+            raise ChatError(
+                errors.BAD_CHUNK, f"total_packets must be 1-{min(MAX_PACKETS, max(1, cmd.size))} for {cmd.size} bytes"
+            )
         if not 0 <= cmd.size <= self.file_limits.max_upload_bytes:
             raise ChatError(errors.TOO_LARGE, f"files are at most {self.file_limits.max_upload_bytes} bytes")
         room = await self._enter(client, cmd.to, create=True)

@@ -83,7 +83,15 @@ class Media:
         if len([k for k in self.uploads if k[0] == client.user]) >= MAX_UPLOADS_PER_USER:
             raise ChatError(errors.TOO_LARGE, f"at most {MAX_UPLOADS_PER_USER} uploads at a time")
         self._check_quota(client.user, cmd.size)
-        upload = Upload(self.file_store.new_id(), client.user, room, display_name(cmd.name), cmd.mime[:127] or "application/octet-stream", cmd.size, self.clock.seconds())
+        upload = Upload(
+            self.file_store.new_id(),
+            client.user,
+            room,
+            display_name(cmd.name),
+            cmd.mime[:127] or "application/octet-stream",
+            cmd.size,
+            self.clock.seconds(),
+        )
         self.file_store.begin(upload.id)
         self.uploads[key] = upload
         return upload
@@ -145,7 +153,9 @@ class Media:
         del self.uploads[key]
         if sum(upload.chunks.values()) != upload.size:
             self.file_store.discard(upload.id)
-            raise ChatError(errors.INCOMPLETE_MEDIA, f"received {sum(upload.chunks.values())} bytes, announced {upload.size}")
+            raise ChatError(
+                errors.INCOMPLETE_MEDIA, f"received {sum(upload.chunks.values())} bytes, announced {upload.size}"
+            )
         ref = await self._keep_file(upload.owner, upload.room, upload.id, upload.total, upload.name, upload.mime)
         message = await self._post_file(client, upload.room, ref)
         return ChunkResult(key[1], index, upload.total, [], message, ref)

@@ -7,7 +7,8 @@ server: stored and forwarded, never read.
 
 from .. import errors
 from ..errors import ChatError
-from . import authz, commands as c
+from . import authz
+from . import commands as c
 from .commands import handles
 from .events import MessagePosted, ReadReceipt, Typing
 from .model import Message, Room, direct_room_id

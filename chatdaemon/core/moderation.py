@@ -85,7 +85,6 @@ def may_moderate(client) -> None:
 
 
 class Moderation:
-
     _banned: set[str] | None = None
 
     async def banned(self) -> set[str]:

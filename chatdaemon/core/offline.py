@@ -10,7 +10,16 @@ connection can take, while live events wait (`hold`/`release`).
 
 from twisted.internet.defer import Deferred, DeferredList
 
-from .events import FriendAnswered, FriendRemoved, FriendRequested, InviteAnswered, Invited, MessagePosted, MissedSummary, PresenceChanged
+from .events import (
+    FriendAnswered,
+    FriendRemoved,
+    FriendRequested,
+    InviteAnswered,
+    Invited,
+    MessagePosted,
+    MissedSummary,
+    PresenceChanged,
+)
 
 
 class Delivery:
@@ -39,7 +48,11 @@ class Delivery:
     def _from_inbox(self, user: str, kind: str, p: dict):
         """The event a kept notice stands for, or None if it no longer applies."""
         if kind == "friend_request":
-            return FriendRequested(sender=p["sender"], receiver=user, offline=True) if (p["sender"], user) in self.friend_requests else None
+            return (
+                FriendRequested(sender=p["sender"], receiver=user, offline=True)
+                if (p["sender"], user) in self.friend_requests
+                else None
+            )
         if kind == "friend_answer":
             return FriendAnswered(sender=user, receiver=p["receiver"], accepted=p["accepted"], offline=True)
         if kind == "friend_removed":
@@ -48,7 +61,9 @@ class Delivery:
         if room is None:
             return None
         if kind == "invite":
-            return Invited(room=room, inviter=p["inviter"], invitee=user, offline=True) if user in room.invited else None
+            return (
+                Invited(room=room, inviter=p["inviter"], invitee=user, offline=True) if user in room.invited else None
+            )
         if kind == "invite_answer":
             return InviteAnswered(room=room, inviter=user, invitee=p["invitee"], accepted=p["accepted"], offline=True)
         return None

@@ -7,7 +7,8 @@ from twisted.internet.defer import Deferred
 
 from .. import errors
 from ..errors import ChatError
-from . import authz, commands as c
+from . import authz
+from . import commands as c
 from .commands import handles
 from .events import GroupRemoved, InviteAnswered, Invited, LeaderChanged, MemberJoined, MemberLeft
 from .model import DIRECT, GROUP, PUBLIC, ROOM_NAME, Room, direct_room_id

@@ -39,7 +39,7 @@ def letter_frequencies(text: str) -> dict[str, int]:
 
 def iso(ms: int) -> str:
     """Milliseconds since the epoch as ISO 8601 UTC, to the second: 2024-01-01T12:00:00Z."""
-    return datetime.datetime.fromtimestamp(ms // 1000, datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return datetime.datetime.fromtimestamp(ms // 1000, datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def parse_time(value, key: str = "from_time") -> int:
@@ -55,7 +55,7 @@ def parse_time(value, key: str = "from_time") -> int:
             pass
         else:
             if when.tzinfo is None:
-                when = when.replace(tzinfo=datetime.timezone.utc)
+                when = when.replace(tzinfo=datetime.UTC)
             return max(0, int(when.timestamp() * 1000))
     raise ChatError(errors.BAD_FIELD, f'data.{key} must be an ISO 8601 time such as "2024-01-01T00:00:00Z"')
 
@@ -117,13 +117,23 @@ def _file_info(body: str) -> dict:
 
 def received_message(m, room) -> dict:
     return {
-        "transaction_id": f"msg-{m.id}", "room_id": room.id, "sender_chatid": m.sender,
-        "content": m.body, "timestamp": iso(m.ts), "message_id": m.id,
+        "transaction_id": f"msg-{m.id}",
+        "room_id": room.id,
+        "sender_chatid": m.sender,
+        "content": m.body,
+        "timestamp": iso(m.ts),
+        "message_id": m.id,
     }
 
 
 def received_file(m, room) -> dict:
-    return {"room_id": room.id, "sender_chatid": m.sender, **_file_info(m.body), "timestamp": iso(m.ts), "message_id": m.id}
+    return {
+        "room_id": room.id,
+        "sender_chatid": m.sender,
+        **_file_info(m.body),
+        "timestamp": iso(m.ts),
+        "message_id": m.id,
+    }
 
 
 def listed(m) -> dict | None:
@@ -167,8 +177,12 @@ class ActionDialect:
     def error(self, error: ChatError) -> bytes:
         data = {k: v for k, v in error.details.items() if isinstance(v, (str, int, list))}
         return frame(
-            "error", data or None, original_action=error.original_type or None, status="error",
-            message=error.message, code=error.code,
+            "error",
+            data or None,
+            original_action=error.original_type or None,
+            status="error",
+            message=error.message,
+            code=error.code,
         )
 
     farewell = error
@@ -242,14 +256,18 @@ class ActionDialect:
         self._me(d, "chatid", "chat_id")
         return Request(
             c.JoinRoom(_room(d)),
-            lambda room: [success("join_room", f"Joined room {room.id}.", {"room_id": room.id, "members": len(room.members)})],
+            lambda room: [
+                success("join_room", f"Joined room {room.id}.", {"room_id": room.id, "members": len(room.members)})
+            ],
             self._errors,
         )
 
     def _on_leave_room(self, d: dict) -> Request:
         self._me(d, "chatid", "chat_id")
         return Request(
-            c.LeaveRoom(_room(d)), lambda room: [success("leave_room", f"Left room {room.id}.", {"room_id": room.id})], self._errors
+            c.LeaveRoom(_room(d)),
+            lambda room: [success("leave_room", f"Left room {room.id}.", {"room_id": room.id})],
+            self._errors,
         )
 
     # -- messages and the character-count handshake
@@ -263,13 +281,21 @@ class ActionDialect:
 
         def checked(_):
             self._pending[tx] = (room, content, chatid)
-            data = {"transaction_id": tx, "letter_frequencies": letter_frequencies(content), "original_action": "send_message"}
+            data = {
+                "transaction_id": tx,
+                "letter_frequencies": letter_frequencies(content),
+                "original_action": "send_message",
+            }
             return [frame("character_count", data)]
 
         def expired(seconds: float) -> list[bytes]:
             if self._pending.pop(tx, None) is None:
                 return []  # confirmed or refused meanwhile
-            e = ChatError(errors.HANDSHAKE_TIMEOUT, f"no confirm_count within {seconds:g} seconds: message dropped", transaction_id=tx)
+            e = ChatError(
+                errors.HANDSHAKE_TIMEOUT,
+                f"no confirm_count within {seconds:g} seconds: message dropped",
+                transaction_id=tx,
+            )
             e.original_type = "send_message"
             return [self.error(e)]
 
@@ -281,7 +307,11 @@ class ActionDialect:
             raise ChatError(errors.BAD_FIELD, "data.confirm must be true or false")
         pending = self._pending.pop(tx, None)
         if pending is None:
-            raise ChatError(errors.NO_SUCH_TRANSACTION, f"no message is waiting for confirm_count with transaction_id {tx[:64]!r}", transaction_id=tx[:64])
+            raise ChatError(
+                errors.NO_SUCH_TRANSACTION,
+                f"no message is waiting for confirm_count with transaction_id {tx[:64]!r}",
+                transaction_id=tx[:64],
+            )
 
         def dropped(e: ChatError) -> list[bytes]:
             e.original_type = "send_message"
@@ -302,7 +332,9 @@ class ActionDialect:
     @staticmethod
     def _frequencies(d: dict) -> dict[str, int]:
         value = d.get("letter_frequencies")
-        if not isinstance(value, dict) or not all(isinstance(n, int) and not isinstance(n, bool) for n in value.values()):
+        if not isinstance(value, dict) or not all(
+            isinstance(n, int) and not isinstance(n, bool) for n in value.values()
+        ):
             raise ChatError(errors.BAD_FIELD, "data.letter_frequencies must be an object of letters to counts")
         return {k: n for k, n in value.items() if n}
 
@@ -317,14 +349,22 @@ class ActionDialect:
             return Request(None, lambda _: answer(pending[1]), self._errors)
         match = _RECEIVED.fullmatch(tx)
         if match is None:
-            raise ChatError(errors.NO_SUCH_TRANSACTION, f"no message with transaction_id {tx[:64]!r}", transaction_id=tx[:64])
-        return Request(h.ReadMessage(int(match.group(1))), lambda r: answer(r[0].body if r[0].kind == "text" else ""), self._errors)
+            raise ChatError(
+                errors.NO_SUCH_TRANSACTION, f"no message with transaction_id {tx[:64]!r}", transaction_id=tx[:64]
+            )
+        return Request(
+            h.ReadMessage(int(match.group(1))), lambda r: answer(r[0].body if r[0].kind == "text" else ""), self._errors
+        )
 
     def _on_ack(self, d: dict) -> Request:
         tx = _text(d, "transaction_id")
         match = _RECEIVED.fullmatch(tx)
         if match is None:
-            raise ChatError(errors.NO_SUCH_TRANSACTION, f"no received message with transaction_id {tx[:64]!r}", transaction_id=tx[:64])
+            raise ChatError(
+                errors.NO_SUCH_TRANSACTION,
+                f"no received message with transaction_id {tx[:64]!r}",
+                transaction_id=tx[:64],
+            )
         return Request(c.MarkRead(int(match.group(1))), lambda _: [], self._errors)
 
     def _on_get_messages(self, d: dict) -> Request:
@@ -334,7 +374,11 @@ class ActionDialect:
 
         def listing(result):
             where, page, next_after = result
-            data = {"room_id": where.id, "messages": [e for e in map(listed, page) if e is not None], "has_more": bool(next_after)}
+            data = {
+                "room_id": where.id,
+                "messages": [e for e in map(listed, page) if e is not None],
+                "has_more": bool(next_after),
+            }
             if next_after:
                 data["next_after_message_id"] = next_after
             return [success("messages_list", "Messages retrieved successfully.", data)]
@@ -375,7 +419,11 @@ class ActionDialect:
             e.original_type = "file_send_data"
             return [self.error(e)]
 
-        return Request(h.FileChunk(room, path, seq + 1, chunk), lambda _: [success("file_send_data", f"Chunk {seq} received.", echo)], failed)
+        return Request(
+            h.FileChunk(room, path, seq + 1, chunk),
+            lambda _: [success("file_send_data", f"Chunk {seq} received.", echo)],
+            failed,
+        )
 
     def _on_file_send_fin(self, d: dict) -> Request:
         chat_id, room, path = self._file_fields(d)
@@ -402,9 +450,16 @@ class ActionDialect:
         room = _room(d)
 
         def listing(result):
-            where, files = result
+            _where, files = result
             entries = [
-                {"file_id": f.id, "file_path": f.name, "file_size": f.size, "file_type": f.mime, "sender_chatid": f.owner, "timestamp": iso(f.created)}
+                {
+                    "file_id": f.id,
+                    "file_path": f.name,
+                    "file_size": f.size,
+                    "file_type": f.mime,
+                    "sender_chatid": f.owner,
+                    "timestamp": iso(f.created),
+                }
                 for f in files
             ]
             data = {"file_list": ", ".join(f.name for f in files), "files": entries}
@@ -423,7 +478,14 @@ class ActionDialect:
             found.append(result)
             self._downloads += 1
             f = result.file
-            data = {"room_id": room, "file_path": path, "file_size": f.size, "total_packets": result.total, "file_id": f.id, "file_type": f.mime}
+            data = {
+                "room_id": room,
+                "file_path": path,
+                "file_size": f.size,
+                "total_packets": result.total,
+                "file_id": f.id,
+                "file_type": f.mime,
+            }
             return [success("file_down_meta", "Starting file download.", data)]
 
         def first():
@@ -437,7 +499,12 @@ class ActionDialect:
 
         def chunk(result):
             ok.append(True)
-            data = {"room_id": room, "file_path": path, "sequence_number": index - 1, "file_data": base64.b64encode(result.data).decode("ascii")}
+            data = {
+                "room_id": room,
+                "file_path": path,
+                "sequence_number": index - 1,
+                "file_data": base64.b64encode(result.data).decode("ascii"),
+            }
             frames = [frame("file_down_data", data)]
             if index >= total:
                 self._downloads -= 1

@@ -13,7 +13,17 @@ import orjson
 
 from .. import errors
 from ..core import commands as c
-from ..core.editing import AllRooms, CreateRoom, DeleteRoom, Follow, MessagesPage, PostMedia, RoomAdded, RoomInfo, TypingIn
+from ..core.editing import (
+    AllRooms,
+    CreateRoom,
+    DeleteRoom,
+    Follow,
+    MessagesPage,
+    PostMedia,
+    RoomAdded,
+    RoomInfo,
+    TypingIn,
+)
 from ..core.events import GroupRemoved, MemberJoined, MemberLeft, MessagePosted, Notice, PresenceChanged, Typing
 from ..errors import ChatError
 from . import Request, answering, parse_json
@@ -53,13 +63,19 @@ def message_type(m) -> str:
         return "CHAT:MESSAGE_RETURN_TEXT"
     info = orjson.loads(m.body)
     media = info.get("media") or ("gif" if info["mime"] == "image/gif" else info["mime"].split("/")[0])
-    return {"image": "CHAT:MESSAGE_RETURN_IMAGE", "audio": "CHAT:MESSAGE_RETURN_AUDIO", "gif": "CHAT:MESSAGE_RETURN_GIF"}.get(media, "CHAT:MESSAGE_RETURN_FILE")
+    return {
+        "image": "CHAT:MESSAGE_RETURN_IMAGE",
+        "audio": "CHAT:MESSAGE_RETURN_AUDIO",
+        "gif": "CHAT:MESSAGE_RETURN_GIF",
+    }.get(media, "CHAT:MESSAGE_RETURN_FILE")
 
 
 def encode_event(event) -> bytes | None:
     match event:
         case MessagePosted():
-            return frame(message_type(event.message), chat_message(event.message) | ({"offline": True} if event.offline else {}))
+            return frame(
+                message_type(event.message), chat_message(event.message) | ({"offline": True} if event.offline else {})
+            )
         case MemberJoined():
             return frame("GROUP:USER_JOINED", {"groupId": event.room.id, "username": event.user})
         case MemberLeft():
@@ -114,7 +130,11 @@ class ColonDialect:
             if kind in MEDIA:
                 return self._media(data, MEDIA[kind])
             else:
-                handler = getattr(self, "_on_" + kind.replace(":", "__"), None) if kind.replace(":", "_").isidentifier() else None
+                handler = (
+                    getattr(self, "_on_" + kind.replace(":", "__"), None)
+                    if kind.replace(":", "_").isidentifier()
+                    else None
+                )
                 if handler is None:
                     raise ChatError(errors.UNKNOWN_TYPE, f"unknown type {kind[:64]!r}")
                 return handler(data if data is not None else {})
@@ -127,10 +147,16 @@ class ColonDialect:
     # USER:*
 
     def _on_USER__REGISTER(self, d) -> Request:
-        return self._simple(c.Register(_str(d, "username"), _str(d, "password")), lambda u: [frame("USER:REGISTERED", {"username": u})])
+        return self._simple(
+            c.Register(_str(d, "username"), _str(d, "password")), lambda u: [frame("USER:REGISTERED", {"username": u})]
+        )
 
     def _login(self, d) -> Request:
-        command = c.Login(session_key=_str(d, "token")) if isinstance(d, dict) and "token" in d else c.Login(_str(d, "username"), _str(d, "password"))
+        command = (
+            c.Login(session_key=_str(d, "token"))
+            if isinstance(d, dict) and "token" in d
+            else c.Login(_str(d, "username"), _str(d, "password"))
+        )
 
         def ok(result):
             self.user = result.user
@@ -143,41 +169,64 @@ class ColonDialect:
 
     def _on_USER__REFRESH_PROFILE(self, d) -> Request:
         def profile(rooms):
-            return [frame("USER:PROFILE_REFRESHED", {"username": self.user, "groups": [r.id for r in rooms if self.user in r.members]})]
+            return [
+                frame(
+                    "USER:PROFILE_REFRESHED",
+                    {"username": self.user, "groups": [r.id for r in rooms if self.user in r.members]},
+                )
+            ]
 
         return self._simple(AllRooms(), profile)
 
     # GROUP:*
 
     def _on_GROUP__GET_ALL_GROUPS(self, d) -> Request:
-        return self._simple(AllRooms(), lambda rooms: [frame("GROUP:RETURN_ALL_GROUPS", [group_json(r) | {"joined": self.user in r.members} for r in rooms])])
+        return self._simple(
+            AllRooms(),
+            lambda rooms: [
+                frame("GROUP:RETURN_ALL_GROUPS", [group_json(r) | {"joined": self.user in r.members} for r in rooms])
+            ],
+        )
 
     def _on_GROUP__ADD_GROUP(self, d) -> Request:
         name = d if isinstance(d, str) else _str(d, "name")
-        return self._simple(CreateRoom(name), lambda room: [frame("GROUP:GROUP_ADDED", group_json(room) | {"by": self.user})])
+        return self._simple(
+            CreateRoom(name), lambda room: [frame("GROUP:GROUP_ADDED", group_json(room) | {"by": self.user})]
+        )
 
     def _on_GROUP__DELETE_GROUP(self, d) -> Request:
         gid = d if isinstance(d, str) else _str(d, "groupId", "id")
-        return self._simple(DeleteRoom(gid), lambda room: [frame("GROUP:GROUP_DELETED", {"groupId": room.id, "by": self.user})])
+        return self._simple(
+            DeleteRoom(gid), lambda room: [frame("GROUP:GROUP_DELETED", {"groupId": room.id, "by": self.user})]
+        )
 
     def _on_GROUP__JOIN_GROUP(self, d) -> Request:
         gid = d if isinstance(d, str) else _str(d, "groupId", "id")
-        return self._simple(Follow(gid), lambda room: [frame("GROUP:USER_JOINED", {"groupId": room.id, "username": self.user})])
+        return self._simple(
+            Follow(gid), lambda room: [frame("GROUP:USER_JOINED", {"groupId": room.id, "username": self.user})]
+        )
 
     def _on_GROUP__LEAVE_GROUP(self, d) -> Request:
         gid = d if isinstance(d, str) else _str(d, "groupId", "id")
-        return self._simple(c.LeaveRoom(gid), lambda room: [frame("GROUP:USER_LEFT", {"groupId": room.id, "username": self.user})])
+        return self._simple(
+            c.LeaveRoom(gid), lambda room: [frame("GROUP:USER_LEFT", {"groupId": room.id, "username": self.user})]
+        )
 
     def _on_GROUP__GET_INIT_DATA(self, d) -> Request:
         gid = d if isinstance(d, str) else _str(d, "groupId", "id")
 
         def init(result):
             room, members, page = result
-            return [frame("GROUP:RETURN_INIT_DATA", {
-                "group": group_json(room),
-                "members": [{"username": u, "online": online} for u, online in members],
-                "messages": [chat_message(m) | {"groupId": room.id} for m in page.messages],
-            })]
+            return [
+                frame(
+                    "GROUP:RETURN_INIT_DATA",
+                    {
+                        "group": group_json(room),
+                        "members": [{"username": u, "online": online} for u, online in members],
+                        "messages": [chat_message(m) | {"groupId": room.id} for m in page.messages],
+                    },
+                )
+            ]
 
         return self._simple(RoomInfo(gid), init)
 
@@ -207,18 +256,26 @@ class ColonDialect:
 
     def _on_CHAT__SEND_MESSAGE_TEXT(self, d) -> Request:
         to, text = _str(d, "groupId", "to"), _str(d, "text", "message")
-        return self._simple(c.SendMessage(text, to=to), lambda result: [frame("CHAT:MESSAGE_RETURN_TEXT", chat_message(result[0]))])
+        return self._simple(
+            c.SendMessage(text, to=to), lambda result: [frame("CHAT:MESSAGE_RETURN_TEXT", chat_message(result[0]))]
+        )
 
     def _media(self, d, kind: str) -> Request:
         to = _str(d, "groupId", "to")
         name = d.get("name") if isinstance(d.get("name"), str) else ""
-        mime = d.get("mime") if isinstance(d.get("mime"), str) else {"gif": "image/gif", "image": "image/png", "audio": "audio/mpeg"}[kind]
+        mime = (
+            d.get("mime")
+            if isinstance(d.get("mime"), str)
+            else {"gif": "image/gif", "image": "image/png", "audio": "audio/mpeg"}[kind]
+        )
         if d.get("fileId") is not None:
             command = PostMedia(to, kind, name, mime, file_id=_str(d, "fileId"))
         else:
             encoded = _str(d, "data")  # bounded by the frame size; the core bounds the media
             try:
-                data = base64.b64decode(encoded.split(",", 1)[-1] if encoded.startswith("data:") else encoded, validate=True)
+                data = base64.b64decode(
+                    encoded.split(",", 1)[-1] if encoded.startswith("data:") else encoded, validate=True
+                )
             except (binascii.Error, ValueError):
                 raise ChatError(errors.BAD_MEDIA) from None
             command = PostMedia(to, kind, name or kind, mime, data=data)

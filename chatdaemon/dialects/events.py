@@ -12,12 +12,32 @@ import orjson
 from .. import errors
 from ..core import commands as c
 from ..core.editing import (
-    Conversations, DeleteMessage, EditMessage, Follow, MessageDeleted, MessageEdited, MessagesPage,
-    React, ReactionChanged, ReadUpTo, RoomAdded, SendTracked, TypingIn,
+    Conversations,
+    DeleteMessage,
+    EditMessage,
+    Follow,
+    MessageDeleted,
+    MessageEdited,
+    MessagesPage,
+    React,
+    ReactionChanged,
+    ReadUpTo,
+    RoomAdded,
+    SendTracked,
+    TypingIn,
 )
 from ..core.events import (
-    GroupRemoved, Invited, LeaderChanged, MemberJoined, MemberLeft, MessagePosted, MissedSummary, Notice,
-    PresenceChanged, ReadReceipt, Typing,
+    GroupRemoved,
+    Invited,
+    LeaderChanged,
+    MemberJoined,
+    MemberLeft,
+    MessagePosted,
+    MissedSummary,
+    Notice,
+    PresenceChanged,
+    ReadReceipt,
+    Typing,
 )
 from ..errors import ChatError
 from . import Request, answering, parse_json
@@ -54,7 +74,10 @@ def status(m, room, state: str, **extra) -> dict:
 def encode_event(event) -> bytes | None:
     match event:
         case MessagePosted():
-            return frame("SERVER_CHAT_RECEIVE", {"message": message_json(event.message), **({"offline": True} if event.offline else {})})
+            return frame(
+                "SERVER_CHAT_RECEIVE",
+                {"message": message_json(event.message), **({"offline": True} if event.offline else {})},
+            )
         case PresenceChanged(online=True):
             return frame("SERVER_USER_ONLINE", {"user": event.user, "status": event.status})
         case PresenceChanged():
@@ -66,17 +89,33 @@ def encode_event(event) -> bytes | None:
         case GroupRemoved():
             return frame("SERVER_CHAT_CONVERSATION_UPDATED", {"cid": event.room.id, "deleted": True, "by": event.by})
         case LeaderChanged():
-            return frame("SERVER_CHAT_CONVERSATION_UPDATED", {"cid": event.room.id, "leader": event.leader, "by": event.by})
+            return frame(
+                "SERVER_CHAT_CONVERSATION_UPDATED", {"cid": event.room.id, "leader": event.leader, "by": event.by}
+            )
         case Invited():
-            return frame("SERVER_CHAT_CONVERSATION_UPDATED", {"cid": event.room.id, "name": event.room.name, "invited": event.invitee, "by": event.inviter})
+            return frame(
+                "SERVER_CHAT_CONVERSATION_UPDATED",
+                {"cid": event.room.id, "name": event.room.name, "invited": event.invitee, "by": event.inviter},
+            )
         case RoomAdded():
-            return frame("SERVER_CHAT_CONVERSATION_UPDATED", {"cid": event.room.id, "name": event.room.name, "added": True, "by": event.by})
+            return frame(
+                "SERVER_CHAT_CONVERSATION_UPDATED",
+                {"cid": event.room.id, "name": event.room.name, "added": True, "by": event.by},
+            )
         case Typing():
-            return frame("SERVER_CHAT_TYPING" if event.typing else "SERVER_CHAT_STOP_TYPING", {"cid": event.room.id, "user": event.user})
+            return frame(
+                "SERVER_CHAT_TYPING" if event.typing else "SERVER_CHAT_STOP_TYPING",
+                {"cid": event.room.id, "user": event.user},
+            )
         case ReadReceipt():
             return frame("SERVER_CHAT_MESSAGE_STATUS", status(event.message, event.room, "read", user=event.reader))
         case MessageEdited():
-            return frame("SERVER_CHAT_MESSAGE_STATUS", status(event.message, event.room, "edited", message=message_json(event.message) | {"edited": event.edited}))
+            return frame(
+                "SERVER_CHAT_MESSAGE_STATUS",
+                status(
+                    event.message, event.room, "edited", message=message_json(event.message) | {"edited": event.edited}
+                ),
+            )
         case MessageDeleted():
             return frame("SERVER_CHAT_MESSAGE_STATUS", status(event.message, event.room, "deleted", by=event.by))
         case ReactionChanged():
@@ -143,10 +182,15 @@ class EventsDialect:
     # -- accounts
 
     def _on_CLIENT_REGISTER(self, d: dict) -> Request:
-        return self._simple(c.Register(_str(d, "username"), _str(d, "password")), lambda u: [frame("SERVER_REGISTERED", {"username": u})])
+        return self._simple(
+            c.Register(_str(d, "username"), _str(d, "password")),
+            lambda u: [frame("SERVER_REGISTERED", {"username": u})],
+        )
 
     def _on_CLIENT_AUTH(self, d: dict) -> Request:
-        command = c.Login(session_key=_str(d, "token")) if "token" in d else c.Login(_str(d, "username"), _str(d, "password"))
+        command = (
+            c.Login(session_key=_str(d, "token")) if "token" in d else c.Login(_str(d, "username"), _str(d, "password"))
+        )
 
         def ok(result):
             self.user = result.user
@@ -185,7 +229,11 @@ class EventsDialect:
 
     def _on_CLIENT_CONVERSATIONS(self, d: dict) -> Request:
         def listed(summaries):
-            out = [room_json(s.room, self.user) | {"last_message": message_json(s.last) if s.last else None, "unread": s.unread} for s in summaries]
+            out = [
+                room_json(s.room, self.user)
+                | {"last_message": message_json(s.last) if s.last else None, "unread": s.unread}
+                for s in summaries
+            ]
             return [frame("SERVER_CONVERSATIONS", {"conversations": out})]
 
         return self._simple(Conversations(), listed)
@@ -211,7 +259,12 @@ class EventsDialect:
                 frame("SERVER_CHAT_MESSAGE_STATUS", status(s.message, s.room, "sent", **extra)),
             ]
             if s.delivered:
-                frames.append(frame("SERVER_CHAT_MESSAGE_STATUS", status(s.message, s.room, "delivered", to=list(s.delivered), **extra)))
+                frames.append(
+                    frame(
+                        "SERVER_CHAT_MESSAGE_STATUS",
+                        status(s.message, s.room, "delivered", to=list(s.delivered), **extra),
+                    )
+                )
             return frames
 
         return self._simple(SendTracked(_str(d, "text"), _str(d, "cid")), sent)

@@ -16,7 +16,13 @@ def message_json(m: Message, changes: dict | None = None, reads: dict | None = N
     if m.kind == "media":
         info = orjson.loads(m.body)
         out["kind"] = info.get("media", "file")
-        out["file"] = {"id": info["file"], "name": info["name"], "mime": info["mime"], "size": info["size"], "url": f"/files/{info['file']}"}
+        out["file"] = {
+            "id": info["file"],
+            "name": info["name"],
+            "mime": info["mime"],
+            "size": info["size"],
+            "url": f"/files/{info['file']}",
+        }
         out["text"] = ""
     elif m.kind == "encrypted":
         out["text"] = ""
@@ -33,6 +39,9 @@ def message_json(m: Message, changes: dict | None = None, reads: dict | None = N
 
 def room_json(room: Room, user: str) -> dict:
     return {
-        "cid": room.id, "kind": room.kind, "name": conversation_name(room, user), "leader": room.leader,
+        "cid": room.id,
+        "kind": room.kind,
+        "name": conversation_name(room, user),
+        "leader": room.leader,
         "members": sorted(room.members),
     }

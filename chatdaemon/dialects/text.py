@@ -92,18 +92,24 @@ def encode_event(event) -> bytes | None:
         case PresenceChanged(online=False):
             return _line(f"* {event.user} is offline")
         case PresenceChanged():
-            return _line(f"* {event.user} is online" if event.status == "online" else f"* {event.user} is now: {_clean(event.status)}")
+            return _line(
+                f"* {event.user} is online"
+                if event.status == "online"
+                else f"* {event.user} is now: {_clean(event.status)}"
+            )
         case MemberJoined():
             return _line(f"* {event.user} joined #{event.room.id}")
         case MemberLeft():
             return _line(f"* {event.user} left #{event.room.id}")
         case Invited():
             return _line(
-                f"* {event.inviter} invites you to the group \"{_clean(event.room.name)}\": "
+                f'* {event.inviter} invites you to the group "{_clean(event.room.name)}": '
                 f"/accept {event.room.id} or /decline {event.room.id}"
             )
         case FriendRequested():
-            return _line(f"* {event.sender} wants to be your friend: /friend accept {event.sender} or /friend reject {event.sender}")
+            return _line(
+                f"* {event.sender} wants to be your friend: /friend accept {event.sender} or /friend reject {event.sender}"
+            )
         case FriendAnswered():
             return _line(f"* {event.receiver} {'accepted' if event.accepted else 'declined'} your friend request")
         case FriendRemoved():
@@ -162,7 +168,9 @@ class TextDialect:
             if not line:
                 return Request(None, lambda _: [], self._errors)
             if not self.user:
-                return self._advise(errors.NOT_LOGGED_IN, "log in first: /login NAME PASSWORD (or /register NAME PASSWORD)")
+                return self._advise(
+                    errors.NOT_LOGGED_IN, "log in first: /login NAME PASSWORD (or /register NAME PASSWORD)"
+                )
             if not self.room:
                 return self._advise(errors.NOT_A_MEMBER, "join a room first: /join ROOM (or /msg USER TEXT)")
             return Request(c.SendMessage(line, to_room=self.room), lambda _: [], self._errors)
@@ -195,7 +203,9 @@ class TextDialect:
 
     def _cmd_register(self, rest: str) -> Request:
         name, password = self._word_and_text(rest, "/register NAME PASSWORD")
-        return Request(c.Register(name, password), self._info(f"registered {name}; now /login {name} PASSWORD"), self._errors)
+        return Request(
+            c.Register(name, password), self._info(f"registered {name}; now /login {name} PASSWORD"), self._errors
+        )
 
     def token_login(self, key: str) -> Request:
         """A login by the session key given at a WebSocket handshake."""
@@ -299,7 +309,11 @@ class TextDialect:
             if not rooms:
                 return [_line("* no rooms yet: /join ROOM makes one")]
             return [
-                _line(f"* @{r.peer_of(self.user)} (direct)" if r.kind == "direct" else f"* #{r.id} ({r.kind}, {len(r.members)} members)")
+                _line(
+                    f"* @{r.peer_of(self.user)} (direct)"
+                    if r.kind == "direct"
+                    else f"* #{r.id} ({r.kind}, {len(r.members)} members)"
+                )
                 for r in rooms
             ]
 
@@ -307,7 +321,11 @@ class TextDialect:
 
     def _cmd_leader(self, rest: str) -> Request:
         group, user = self._word_and_text(rest, "/leader GROUP USER")
-        return Request(c.ChangeLeader(_room_arg(group), user.strip()), lambda r: [_line(f"* {user.strip()} now leads #{r.id}")], self._errors)
+        return Request(
+            c.ChangeLeader(_room_arg(group), user.strip()),
+            lambda r: [_line(f"* {user.strip()} now leads #{r.id}")],
+            self._errors,
+        )
 
     def _cmd_disband(self, rest: str) -> Request:
         group = _room_arg(self._words(rest, "/disband GROUP")[0])
@@ -323,7 +341,9 @@ class TextDialect:
             return Request(c.RequestFriend(user), self._info(f"friend request sent to {user}"), self._errors)
         if action in ("accept", "reject"):
             verb = "accepted" if action == "accept" else "rejected"
-            return Request(c.AnswerFriend(user, action == "accept"), self._info(f"{verb} {user}'s friend request"), self._errors)
+            return Request(
+                c.AnswerFriend(user, action == "accept"), self._info(f"{verb} {user}'s friend request"), self._errors
+            )
         if action == "remove":
             return Request(c.RemoveFriend(user), self._info(f"{user} is no longer your friend"), self._errors)
         raise ChatError(errors.BAD_FIELD, f"usage: {usage}")
@@ -345,7 +365,9 @@ class TextDialect:
 
     def _cmd_info(self, rest: str) -> Request:
         def info(p):
-            state = ("online" if p.online else "offline") + ("" if p.status in ("online", "offline") else f", {_clean(p.status)}")
+            state = ("online" if p.online else "offline") + (
+                "" if p.status in ("online", "offline") else f", {_clean(p.status)}"
+            )
             extra = "".join([", your friend" if p.friend else "", ", blocked by you" if p.blocked else ""])
             return [_line(f"* {p.username}: {state}{extra}")]
 
@@ -355,7 +377,9 @@ class TextDialect:
 
     def _cmd_msg(self, rest: str) -> Request:
         user, text = self._word_and_text(rest, "/msg USER TEXT")
-        return Request(c.SendMessage(text, to_user=user), lambda _: [_line(f"[to {user}] {_clean(text)}")], self._errors)
+        return Request(
+            c.SendMessage(text, to_user=user), lambda _: [_line(f"[to {user}] {_clean(text)}")], self._errors
+        )
 
     def _cmd_history(self, rest: str) -> Request:
         words = rest.split()

@@ -37,17 +37,24 @@ class ChangesStore:
         """Fires with 1 if the reaction is new, 0 if it was there."""
         return self._write(
             "INSERT OR IGNORE INTO reactions (message_id, user, emoji, created) VALUES (?, ?, ?, ?)",
-            message_id, user, emoji, ts,
+            message_id,
+            user,
+            emoji,
+            ts,
         )
 
     def remove_reaction(self, message_id: int, user: str, emoji: str):
-        return self._write("DELETE FROM reactions WHERE message_id = ? AND user = ? AND emoji = ?", message_id, user, emoji)
+        return self._write(
+            "DELETE FROM reactions WHERE message_id = ? AND user = ? AND emoji = ?", message_id, user, emoji
+        )
 
     def set_read_mark(self, room_id: str, user: str, upto: int):
         return self._write(
             "INSERT INTO read_marks (room_id, user, upto) VALUES (?, ?, ?) "
             "ON CONFLICT(room_id, user) DO UPDATE SET upto = max(upto, excluded.upto)",
-            room_id, user, upto,
+            room_id,
+            user,
+            upto,
         )
 
     def read_marks(self, room_id: str):
@@ -65,9 +72,12 @@ class ChangesStore:
             for mid, edited, deleted in cursor.execute(
                 f"SELECT message_id, edited, deleted FROM message_changes WHERE message_id IN ({marks})", ids
             ):
-                out.setdefault(mid, {"edited": None, "deleted": None, "reactions": {}}).update(edited=edited, deleted=deleted)
+                out.setdefault(mid, {"edited": None, "deleted": None, "reactions": {}}).update(
+                    edited=edited, deleted=deleted
+                )
             for mid, user, emoji in cursor.execute(
-                f"SELECT message_id, user, emoji FROM reactions WHERE message_id IN ({marks}) ORDER BY created, user", ids
+                f"SELECT message_id, user, emoji FROM reactions WHERE message_id IN ({marks}) ORDER BY created, user",
+                ids,
             ):
                 entry = out.setdefault(mid, {"edited": None, "deleted": None, "reactions": {}})
                 entry["reactions"].setdefault(emoji, []).append(user)
@@ -82,7 +92,10 @@ class ChangesStore:
             d = self._read(
                 "SELECT id, room_id, sender, kind, body, ts FROM messages WHERE room_id = ? AND id > ? AND id < ? "
                 "ORDER BY id LIMIT ?",
-                room_id, after, before or (1 << 62), limit,
+                room_id,
+                after,
+                before or (1 << 62),
+                limit,
             )
             return d.addCallback(lambda rows: [_row_message(r) for r in rows])
         return self.history(room_id, before, limit)
@@ -97,8 +110,12 @@ class ChangesStore:
                     "SELECT id, room_id, sender, kind, body, ts FROM messages WHERE room_id = ? ORDER BY id DESC LIMIT 1",
                     (rid,),
                 ).fetchone()
-                mark = cursor.execute("SELECT upto FROM read_marks WHERE room_id = ? AND user = ?", (rid, user)).fetchone()
-                since = cursor.execute("SELECT since FROM members WHERE room_id = ? AND user = ?", (rid, user)).fetchone()
+                mark = cursor.execute(
+                    "SELECT upto FROM read_marks WHERE room_id = ? AND user = ?", (rid, user)
+                ).fetchone()
+                since = cursor.execute(
+                    "SELECT since FROM members WHERE room_id = ? AND user = ?", (rid, user)
+                ).fetchone()
                 floor = max(mark[0] if mark else 0, since[0] if since else 0)
                 unread = cursor.execute(
                     "SELECT count(*) FROM messages WHERE room_id = ? AND id > ? AND sender != ? AND kind != 'deleted'",

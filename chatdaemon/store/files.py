@@ -6,6 +6,7 @@ into place, so a file is either whole or absent. Uploads do not survive a
 restart: their directory is emptied at start, and the client starts again.
 """
 
+import contextlib
 import hashlib
 import os
 import secrets
@@ -70,7 +71,5 @@ class FileStore:
             return f.read(length)
 
     def remove(self, file_id: str) -> None:
-        try:
+        with contextlib.suppress(FileNotFoundError):
             os.remove(os.path.join(self.files, file_id))
-        except FileNotFoundError:
-            pass

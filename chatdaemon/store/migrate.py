@@ -28,9 +28,7 @@ LATEST = max(migrations())
 
 
 def current_version(conn: sqlite3.Connection) -> int:
-    has_table = conn.execute(
-        "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'schema_version'"
-    ).fetchone()
+    has_table = conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'schema_version'").fetchone()
     if not has_table:
         return 0
     return conn.execute("SELECT version FROM schema_version").fetchone()[0]

@@ -38,8 +38,14 @@ class SQLiteStore(ChangesStore):
             conn.execute("PRAGMA busy_timeout = 5000")
 
         return adbapi.ConnectionPool(
-            "sqlite3", self.path, check_same_thread=False, isolation_level=None,
-            cp_min=1, cp_max=readers, cp_openfun=pragmas, cp_reactor=self._reactor,
+            "sqlite3",
+            self.path,
+            check_same_thread=False,
+            isolation_level=None,
+            cp_min=1,
+            cp_max=readers,
+            cp_openfun=pragmas,
+            cp_reactor=self._reactor,
         )
 
     @inlineCallbacks
@@ -126,7 +132,11 @@ class SQLiteStore(ChangesStore):
     def create_room(self, room, ts):
         return self._write(
             "INSERT INTO rooms (id, kind, name, leader, created) VALUES (?, ?, ?, ?, ?)",
-            room.id, room.kind, room.name, room.leader, ts,
+            room.id,
+            room.kind,
+            room.name,
+            room.leader,
+            ts,
         )
 
     def set_leader(self, room_id, user):
@@ -141,7 +151,10 @@ class SQLiteStore(ChangesStore):
     def add_invite(self, room_id, user, inviter, ts):
         return self._write(
             "INSERT OR REPLACE INTO invites (room_id, user, inviter, created) VALUES (?, ?, ?, ?)",
-            room_id, user, inviter, ts,
+            room_id,
+            user,
+            inviter,
+            ts,
         )
 
     def remove_invite(self, room_id, user):
@@ -150,17 +163,26 @@ class SQLiteStore(ChangesStore):
     def append_message(self, m: Message):
         return self._write(
             "INSERT INTO messages (id, room_id, sender, kind, body, ts) VALUES (?, ?, ?, ?, ?, ?)",
-            m.id, m.room_id, m.sender, m.kind, m.body, m.ts,
+            m.id,
+            m.room_id,
+            m.sender,
+            m.kind,
+            m.body,
+            m.ts,
         )
 
     def add_friends(self, a, b, ts):
         def befriend(cursor):
-            cursor.executemany("INSERT OR IGNORE INTO friends (user, friend, since) VALUES (?, ?, ?)", [(a, b, ts), (b, a, ts)])
+            cursor.executemany(
+                "INSERT OR IGNORE INTO friends (user, friend, since) VALUES (?, ?, ?)", [(a, b, ts), (b, a, ts)]
+            )
 
         return self._submit(befriend)
 
     def remove_friends(self, a, b):
-        return self._write("DELETE FROM friends WHERE (user = ? AND friend = ?) OR (user = ? AND friend = ?)", a, b, b, a)
+        return self._write(
+            "DELETE FROM friends WHERE (user = ? AND friend = ?) OR (user = ? AND friend = ?)", a, b, b, a
+        )
 
     def add_friend_request(self, sender, receiver, ts):
         return self._write(
@@ -182,17 +204,30 @@ class SQLiteStore(ChangesStore):
     def add_file(self, ref: FileRef):
         return self._write(
             "INSERT INTO files (id, owner, room_id, name, mime, size, sha256, created) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            ref.id, ref.owner, ref.room_id, ref.name, ref.mime, ref.size, ref.sha256, ref.created,
+            ref.id,
+            ref.owner,
+            ref.room_id,
+            ref.name,
+            ref.mime,
+            ref.size,
+            ref.sha256,
+            ref.created,
         )
 
     def set_metadata(self, user, message_id, key, value, ts):
         return self._write(
             "INSERT OR REPLACE INTO metadata (user, message_id, key, value, updated) VALUES (?, ?, ?, ?, ?)",
-            user, message_id, key, json.dumps(value), ts,
+            user,
+            message_id,
+            key,
+            json.dumps(value),
+            ts,
         )
 
     def add_feedback(self, user, body, rating, ts):
-        return self._write("INSERT INTO feedback (user, body, rating, created) VALUES (?, ?, ?, ?)", user, body, rating, ts)
+        return self._write(
+            "INSERT INTO feedback (user, body, rating, created) VALUES (?, ?, ?, ?)", user, body, rating, ts
+        )
 
     def push_inbox(self, user, kind, payload, ts):
         return self._write(
@@ -220,7 +255,9 @@ class SQLiteStore(ChangesStore):
         d = self._read(
             "SELECT id, room_id, sender, kind, body, ts FROM messages WHERE room_id = ? AND id < ? "
             "ORDER BY id DESC LIMIT ?",
-            room_id, before or (1 << 62), limit,
+            room_id,
+            before or (1 << 62),
+            limit,
         )
         return d.addCallback(lambda rows: [_row_message(r) for r in reversed(rows)])
 
@@ -228,7 +265,10 @@ class SQLiteStore(ChangesStore):
         d = self._read(
             "SELECT id, room_id, sender, kind, body, ts FROM messages WHERE room_id = ? AND ts >= ? AND id > ? "
             "ORDER BY id LIMIT ?",
-            room_id, from_ts, after, limit,
+            room_id,
+            from_ts,
+            after,
+            limit,
         )
         return d.addCallback(lambda rows: [_row_message(r) for r in rows])
 
@@ -239,7 +279,9 @@ class SQLiteStore(ChangesStore):
         )
         args = [user, after, upto]
         if missed_only:
-            sql += "AND m.id > mb.since AND m.sender != ? AND m.sender NOT IN (SELECT blocked FROM blocks WHERE user = ?) "
+            sql += (
+                "AND m.id > mb.since AND m.sender != ? AND m.sender NOT IN (SELECT blocked FROM blocks WHERE user = ?) "
+            )
             args += [user, user]
         d = self._read(sql + "ORDER BY m.id LIMIT ?", *args, limit)
         return d.addCallback(lambda rows: [_row_message(r) for r in rows])
@@ -249,9 +291,7 @@ class SQLiteStore(ChangesStore):
         return d.addCallback(lambda rows: _row_message(rows[0]) if rows else None)
 
     def file(self, file_id):
-        d = self._read(
-            "SELECT id, owner, room_id, name, mime, size, sha256, created FROM files WHERE id = ?", file_id
-        )
+        d = self._read("SELECT id, owner, room_id, name, mime, size, sha256, created FROM files WHERE id = ?", file_id)
         return d.addCallback(lambda rows: FileRef(*rows[0]) if rows else None)
 
     def files_in_room(self, room_id):

@@ -77,7 +77,7 @@ class GroupCommitWriter:
         self.observe_commit(self._clock.seconds() - self._began, len(batch))
         self._in_flight = None
         self._next()
-        for (_, _, d), (ok, value) in zip(batch, outcomes):
+        for (_, _, d), (ok, value) in zip(batch, outcomes, strict=False):
             if ok:
                 d.callback(value)
             else:

@@ -3,14 +3,13 @@ the WebSocket at /ws, the REST API (transports/rest.py) and the web page (web/st
 
 import orjson
 from prometheus_client.twisted import MetricsResource
-from twisted.web.pages import notFound
 from twisted.web.http import HTTPChannel
+from twisted.web.pages import notFound
 from twisted.web.resource import Resource
 from twisted.web.server import Site
 
 from .. import errors
 from ..listeners import Refused
-
 from ..web import STATIC
 
 # The only files served from web/static, by name (so never a directory listing, nor any other file).
@@ -106,7 +105,9 @@ def too_many_connections() -> bytes:
     return head.encode("ascii") + body
 
 
-def make_site(state, registry, addresses, on_refused, root: Resource | None = None, children: dict | None = None) -> Site:
+def make_site(
+    state, registry, addresses, on_refused, root: Resource | None = None, children: dict | None = None
+) -> Site:
     """`state()` is "starting", "ok" or "stopping"; `registry` is what /metrics serves; `addresses`
     counts the open connections per peer address (an AddressCounter)."""
     root = root if root is not None else Resource()

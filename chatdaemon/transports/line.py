@@ -33,7 +33,14 @@ class LineProtocol(Protocol, TimeoutMixin):
         peer = self.transport.getPeer()
         peer = f"{getattr(peer, 'host', peer)}:{getattr(peer, 'port', '')}"
         self.session = Session(
-            self.factory.core, self, self.factory.flusher, self.limits, self.factory.clock, kind, peer, self.factory.metrics
+            self.factory.core,
+            self,
+            self.factory.flusher,
+            self.limits,
+            self.factory.clock,
+            kind,
+            peer,
+            self.factory.metrics,
         )
         self.transport.registerProducer(self.session, True)
         self.factory.sessions.add(self.session)
@@ -80,8 +87,11 @@ class LineProtocol(Protocol, TimeoutMixin):
         self.factory.sessions.discard(self.session)
         session = self.session
         self.log.info(
-            "connection closed: {transport} {peer} ({dialect}) {user}", event="connection_closed",
-            transport=session.kind, peer=session.peer, dialect=session.dialect.name if session.dialect else "none",
+            "connection closed: {transport} {peer} ({dialect}) {user}",
+            event="connection_closed",
+            transport=session.kind,
+            peer=session.peer,
+            dialect=session.dialect.name if session.dialect else "none",
             user=session.user or "-",
         )
         self.session.connection_lost()

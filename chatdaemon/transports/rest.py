@@ -26,7 +26,17 @@ from ..dialects.shapes import message_json, room_json
 from ..errors import ChatError
 
 log = Logger()
-INLINE_TYPES = {"image/png", "image/jpeg", "image/gif", "image/webp", "audio/mpeg", "audio/ogg", "audio/wav", "audio/webm", "text/plain"}
+INLINE_TYPES = {
+    "image/png",
+    "image/jpeg",
+    "image/gif",
+    "image/webp",
+    "audio/mpeg",
+    "audio/ogg",
+    "audio/wav",
+    "audio/webm",
+    "text/plain",
+}
 
 
 def status_for(code: int) -> int:
@@ -36,7 +46,13 @@ def status_for(code: int) -> int:
         return 413
     if code == errors.METHOD_NOT_ALLOWED:
         return 405
-    if code in (errors.NOT_FOUND, errors.NO_SUCH_ROOM, errors.NO_SUCH_USER, errors.NO_SUCH_MESSAGE, errors.NO_SUCH_MEDIA):
+    if code in (
+        errors.NOT_FOUND,
+        errors.NO_SUCH_ROOM,
+        errors.NO_SUCH_USER,
+        errors.NO_SUCH_MESSAGE,
+        errors.NO_SUCH_MEDIA,
+    ):
         return 404
     if code in (errors.NOT_A_MEMBER, errors.PRIVATE_ROOM, errors.NOT_LEADER, errors.NOT_AUTHOR):
         return 403
@@ -121,7 +137,9 @@ class Endpoint(Resource):
         request.setHeader(b"Cache-Control", b"no-store")
         request.setHeader(b"X-Content-Type-Options", b"nosniff")
         if handler is None:
-            return self._fail(request, ChatError(errors.METHOD_NOT_ALLOWED, f"{request.method.decode()} is not allowed here"))
+            return self._fail(
+                request, ChatError(errors.METHOD_NOT_ALLOWED, f"{request.method.decode()} is not allowed here")
+            )
         Deferred.fromCoroutine(self._run(handler, request))
         return NOT_DONE_YET
 
@@ -198,7 +216,9 @@ class RegisterEndpoint(Endpoint):
 
     async def post(self, request):
         data = self.body(request)
-        user = await self.core.execute(ApiClient(), c.Register(self.field(data, "username"), self.field(data, "password")))
+        user = await self.core.execute(
+            ApiClient(), c.Register(self.field(data, "username"), self.field(data, "password"))
+        )
         return 201, {"username": user}
 
 
@@ -236,16 +256,20 @@ class MessagesEndpoint(Endpoint):
         page = await self.core.execute(client, MessagesPage(cid, before, after, limit or 1))
         messages = [message_json(m, page.changes, page.reads) for m in page.messages]
         return 200, {
-            "cid": page.room.id, "messages": messages, "read_upto": page.reads.get(client.user, 0),
+            "cid": page.room.id,
+            "messages": messages,
+            "read_upto": page.reads.get(client.user, 0),
             "has_more": len(messages) >= max(1, min(limit or 1, self.core.limits.history_page)),
         }
 
 
 def content_disposition(name: str, inline: bool) -> bytes:
     """A safe header for a display name: an ASCII fallback and the RFC 5987 UTF-8 form."""
-    ascii_name = re.sub(r'[^A-Za-z0-9._ -]', "_", name)[:100] or "file"
+    ascii_name = re.sub(r"[^A-Za-z0-9._ -]", "_", name)[:100] or "file"
     quoted = urllib.parse.quote(name, safe="")
-    return f'{"inline" if inline else "attachment"}; filename="{ascii_name}"; filename*=UTF-8\'\'{quoted}'.encode("ascii")
+    return f"{'inline' if inline else 'attachment'}; filename=\"{ascii_name}\"; filename*=UTF-8''{quoted}".encode(
+        "ascii"
+    )
 
 
 class FilesResource(Endpoint):
@@ -261,7 +285,7 @@ class FilesResource(Endpoint):
             raise ChatError(errors.NO_SUCH_MEDIA, "no such file")
         ref = await self.core.execute(client, FileInfo(file_id))
         path = os.path.join(self.file_store.files, ref.id)
-        handle = open(path, "rb")
+        handle = open(path, "rb")  # noqa: SIM115 (closed after the transfer, below)
         mime = ref.mime if re.fullmatch(r"[\w.+-]+/[\w.+-]+", ref.mime) else "application/octet-stream"
         request.setResponseCode(200)
         request.setHeader(b"Content-Type", mime.encode("ascii"))

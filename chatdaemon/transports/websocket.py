@@ -23,8 +23,8 @@ import urllib.parse
 
 from autobahn.twisted.resource import WebSocketResource
 from autobahn.twisted.websocket import WebSocketServerFactory, WebSocketServerProtocol
-from autobahn.websocket.compress import PerMessageDeflateOffer, PerMessageDeflateOfferAccept
 from autobahn.util import wildcards2patterns
+from autobahn.websocket.compress import PerMessageDeflateOffer, PerMessageDeflateOfferAccept
 from autobahn.websocket.types import ConnectionDeny
 from twisted.internet.interfaces import ISSLTransport
 from twisted.logger import Logger
@@ -35,7 +35,6 @@ from ..dialects import DIALECTS
 from ..errors import ChatError
 from ..metrics import UNREAD
 from ..session import Session
-
 
 DEFAULT_PORTS = {"http": 80, "https": 443}
 
@@ -80,7 +79,9 @@ class ChatWebSocket(WebSocketServerProtocol):
         factory = self.factory
         secure = ISSLTransport.providedBy(self.transport)
         origin = request.headers.get("origin", "")
-        if not origin_allowed(origin, request.headers.get("host", ""), secure, factory.origin_patterns, factory.same_origin):
+        if not origin_allowed(
+            origin, request.headers.get("host", ""), secure, factory.origin_patterns, factory.same_origin
+        ):
             raise ConnectionDeny(ConnectionDeny.BAD_REQUEST, f"origin {origin[:100]!r} not allowed")
         token = (request.params.get("token") or [""])[0]
         auth = request.headers.get("authorization", "")
@@ -143,8 +144,11 @@ class ChatWebSocket(WebSocketServerProtocol):
         if session is not None:
             self.factory.sessions.discard(session)
             self.log.info(
-                "connection closed: {kind} {peer} {user} ({code})", kind=session.kind, peer=session.peer,
-                user=session.user or "-", code=code,
+                "connection closed: {kind} {peer} {user} ({code})",
+                kind=session.kind,
+                peer=session.peer,
+                user=session.user or "-",
+                code=code,
             )
             session.connection_lost()
 
@@ -192,14 +196,18 @@ class ChatWebSocketFactory(WebSocketServerFactory):
         self.same_origin = options.same_origin
         accept = None
         if options.compression:
+
             def accept(offers):
                 for offer in offers:
                     if isinstance(offer, PerMessageDeflateOffer):
                         return PerMessageDeflateOfferAccept(
-                            offer, no_context_takeover=True, request_no_context_takeover=True,
+                            offer,
+                            no_context_takeover=True,
+                            request_no_context_takeover=True,
                             max_message_size=options.max_message_bytes,
                         )
                 return None
+
         self.setProtocolOptions(
             maxFramePayloadSize=options.max_frame_bytes,
             maxMessagePayloadSize=options.max_message_bytes,

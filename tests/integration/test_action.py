@@ -36,9 +36,19 @@ async def reply(client) -> dict:
             return frame
 
 
-async def upload(client, room: str, path: str, data: bytes, mime: str = "application/octet-stream", fin: bool = True) -> dict:
+async def upload(
+    client, room: str, path: str, data: bytes, mime: str = "application/octet-stream", fin: bool = True
+) -> dict:
     parts = packets(data)
-    act(client, "file_send_init", room_id=room, file_path=path, file_size=len(data), file_type=mime, total_packets=len(parts))
+    act(
+        client,
+        "file_send_init",
+        room_id=room,
+        file_path=path,
+        file_size=len(data),
+        file_type=mime,
+        total_packets=len(parts),
+    )
     init = await reply(client)
     assert init["action"] == "file_send_init" and init["status"] == "success", init
     assert init["message"] == "Server ready to receive file."
@@ -52,14 +62,22 @@ async def upload(client, room: str, path: str, data: bytes, mime: str = "applica
         return init
     act(client, "file_send_fin", room_id=room, file_path=path, total_packets=len(parts))
     done = await reply(client)
-    assert (done["action"], done["status"], done["message"]) == ("file_send_fin", "success", "File assembled successfully."), done
+    assert (done["action"], done["status"], done["message"]) == (
+        "file_send_fin",
+        "success",
+        "File assembled successfully.",
+    ), done
     return done
 
 
 async def download(client, room: str, path: str, **extra) -> tuple[dict, bytes]:
     act(client, "file_down_req", room_id=room, file_path=path, **extra)
     meta = await reply(client)
-    assert (meta["action"], meta["status"], meta["message"]) == ("file_down_meta", "success", "Starting file download."), meta
+    assert (meta["action"], meta["status"], meta["message"]) == (
+        "file_down_meta",
+        "success",
+        "Starting file download.",
+    ), meta
     data = b""
     for seq in range(meta["data"]["total_packets"]):
         chunk = await reply(client)
@@ -78,14 +96,19 @@ async def test_register_login_and_the_seeds_login_fail(chatd):
     client = await connect(chatd)
     act(client, "register", chatid="alice", password="pw")
     assert await action_frame(client) == {
-        "action": "register_success", "status": "success", "message": "Registration successful", "data": {"chatid": "alice"}
+        "action": "register_success",
+        "status": "success",
+        "message": "Registration successful",
+        "data": {"chatid": "alice"},
     }
     act(client, "register", chatid="alice", password="pw")
     fail = await action_frame(client)
     assert (fail["action"], fail["status"], fail["code"]) == ("register_fail", "error", errors.USER_EXISTS)
     act(client, "login", chatid="alice", password="wrong")
     assert await action_frame(client) == {
-        "action": "login_fail", "status": "error", "message": "Invalid credentials or user already logged in",
+        "action": "login_fail",
+        "status": "error",
+        "message": "Invalid credentials or user already logged in",
         "code": errors.INVALID_CREDENTIALS,
     }
     act(client, "login", chatid="alice", password="pw")
@@ -109,7 +132,12 @@ async def test_bad_input_gets_an_error_with_original_action_and_the_connection_s
     alice = await action_user(chatd, "alice")
     act(alice, "fly_to_the_moon")
     e = await action_frame(alice)
-    assert (e["action"], e["original_action"], e["status"], e["code"]) == ("error", "fly_to_the_moon", "error", errors.UNKNOWN_TYPE)
+    assert (e["action"], e["original_action"], e["status"], e["code"]) == (
+        "error",
+        "fly_to_the_moon",
+        "error",
+        errors.UNKNOWN_TYPE,
+    )
     act(alice, "send_message", room_id="lobby")
     e = await action_frame(alice)
     assert (e["original_action"], e["code"]) == ("send_message", errors.BAD_FIELD)
@@ -165,7 +193,12 @@ async def test_confirm_false_and_a_wrong_transaction_id_drop_the_message(chatd):
     tx = (await action_frame(alice, "character_count"))["data"]["transaction_id"]
     act(alice, "confirm_count", transaction_id=tx, confirm=False)
     e = await action_frame(alice)
-    assert (e["action"], e["original_action"], e["status"], e["code"]) == ("error", "send_message", "error", errors.COUNT_NOT_CONFIRMED)
+    assert (e["action"], e["original_action"], e["status"], e["code"]) == (
+        "error",
+        "send_message",
+        "error",
+        errors.COUNT_NOT_CONFIRMED,
+    )
     assert e["data"]["transaction_id"] == tx
     act(alice, "confirm_count", transaction_id=tx, confirm=True)  # too late: it is gone
     e = await action_frame(alice)
@@ -189,7 +222,10 @@ async def test_no_confirm_within_the_configured_time_drops_the_message(data_dir)
         assert (await action_frame(alice))["code"] == errors.NO_SUCH_TRANSACTION
         e = await action_frame(alice, timeout=3)
         assert (e["action"], e["original_action"], e["code"], e["data"]["transaction_id"]) == (
-            "error", "send_message", errors.HANDSHAKE_TIMEOUT, tx
+            "error",
+            "send_message",
+            errors.HANDSHAKE_TIMEOUT,
+            tx,
         )
         act(alice, "confirm_count", transaction_id=tx, confirm=True)
         assert (await action_frame(alice))["code"] == errors.NO_SUCH_TRANSACTION
@@ -212,7 +248,13 @@ async def test_the_receiving_side_counts_confirms_and_acks(chatd):
     message_id = (await alice.payload("MESSAGE_ACK"))["messageId"]
     got = (await action_frame(bob, "receive_message"))["data"]
     tx = got["transaction_id"]
-    act(bob, "character_count", transaction_id=tx, letter_frequencies=letter_frequencies(got["content"]), original_action="receive_message")
+    act(
+        bob,
+        "character_count",
+        transaction_id=tx,
+        letter_frequencies=letter_frequencies(got["content"]),
+        original_action="receive_message",
+    )
     assert await action_frame(bob) == {"action": "confirm_count", "data": {"transaction_id": tx, "confirm": True}}
     act(bob, "character_count", transaction_id=tx, letter_frequencies={"h": 1}, original_action="receive_message")
     assert (await action_frame(bob))["data"]["confirm"] is False
@@ -234,10 +276,20 @@ async def test_a_private_group_is_refused_join_and_leave_work(chatd):
     carol.send("GROUP_CREATE", name="secret club", members=[])
     group = (await carol.payload("GROUP_CREATE_ACK"))["groupId"]
     alice = await action_user(chatd, "alice")
-    for action, extra in (("send_message", {"content": "let me in"}), ("get_messages", {}), ("join_room", {}), ("file_list_req", {})):
+    for action, extra in (
+        ("send_message", {"content": "let me in"}),
+        ("get_messages", {}),
+        ("join_room", {}),
+        ("file_list_req", {}),
+    ):
         act(alice, action, room_id=group, **extra)
         e = await action_frame(alice)
-        assert (e["action"], e["original_action"], e["status"], e["code"]) == ("error", action, "error", errors.PRIVATE_ROOM), e
+        assert (e["action"], e["original_action"], e["status"], e["code"]) == (
+            "error",
+            action,
+            "error",
+            errors.PRIVATE_ROOM,
+        ), e
     act(alice, "get_messages", room_id="nowhere")
     assert (await action_frame(alice))["code"] == errors.NO_SUCH_ROOM
     act(alice, "join_room", room_id="cafe")
@@ -310,9 +362,20 @@ async def test_get_messages_from_time_is_paged(data_dir):
             await action_send(alice, "lobby", f"m{n}")
         seen, after, pages = [], 0, 0
         while True:
-            act(alice, "get_messages", chatid="alice", room_id="lobby", from_time="2000-01-01T00:00:00Z", after_message_id=after)
+            act(
+                alice,
+                "get_messages",
+                chatid="alice",
+                room_id="lobby",
+                from_time="2000-01-01T00:00:00Z",
+                after_message_id=after,
+            )
             listing = await action_frame(alice)
-            assert (listing["action"], listing["status"], listing["message"]) == ("messages_list", "success", "Messages retrieved successfully.")
+            assert (listing["action"], listing["status"], listing["message"]) == (
+                "messages_list",
+                "success",
+                "Messages retrieved successfully.",
+            )
             data = listing["data"]
             assert data["room_id"] == "lobby" and len(data["messages"]) <= 3
             for m in data["messages"]:
@@ -346,7 +409,10 @@ async def test_a_5_mb_file_goes_up_and_down_byte_for_byte(chatd):
     offer = await action_frame(bob, "receive_file")
     assert (offer["status"], offer["message"]) == ("success", "New file received.")
     assert {k: offer["data"][k] for k in ("room_id", "sender_chatid", "file_path", "file_size", "file_type")} == {
-        "room_id": "files", "sender_chatid": "alice", "file_path": "big.bin", "file_size": len(data),
+        "room_id": "files",
+        "sender_chatid": "alice",
+        "file_path": "big.bin",
+        "file_size": len(data),
         "file_type": "application/octet-stream",
     }
     meta, got = await download(bob, "files", "big.bin")
@@ -363,7 +429,11 @@ async def test_file_list_and_two_uploads_of_one_name_do_not_overwrite(chatd):
     await upload(alice, "share", "image.jpg", b"\xff\xd8 jpeg", "image/jpeg")
     act(alice, "file_list_req", chat_id="alice", room_id="share")
     listing = await action_frame(alice)
-    assert (listing["action"], listing["status"], listing["message"]) == ("file_list_req", "success", "File list for room share")
+    assert (listing["action"], listing["status"], listing["message"]) == (
+        "file_list_req",
+        "success",
+        "File list for room share",
+    )
     assert listing["data"]["file_list"] == "notes.txt, notes.txt, image.jpg"
     files = listing["data"]["files"]
     assert [f["sender_chatid"] for f in files] == ["alice", "bob", "alice"]
@@ -389,7 +459,15 @@ async def test_client_file_paths_are_display_names_only(chatd):
     _, got = await download(alice, "vault", "../../etc/passwd")
     assert got == b"payload ../../etc/passwd"
     # a 10 MB name exceeds the line limit: refused, and the connection goes on
-    alice.send_raw(orjson.dumps({"action": "file_send_init", "data": {"room_id": "vault", "file_path": "a" * 10_000_000, "file_size": 1, "total_packets": 1}}) + b"\n")
+    alice.send_raw(
+        orjson.dumps(
+            {
+                "action": "file_send_init",
+                "data": {"room_id": "vault", "file_path": "a" * 10_000_000, "file_size": 1, "total_packets": 1},
+            }
+        )
+        + b"\n"
+    )
     assert (await action_frame(alice))["code"] == errors.LINE_TOO_LONG
     long_name = "b" * 60000  # under the line limit: cut to 255 characters for display
     await upload(alice, "vault", long_name, b"x")
@@ -417,7 +495,12 @@ async def test_an_interrupted_upload_is_invisible_and_can_be_restarted(chatd):
         await action_frame(alice, "file_send_data")
     act(alice, "file_send_fin", room_id="share", file_path="half.bin", total_packets=len(parts))
     e = await action_frame(alice)
-    assert (e["action"], e["original_action"], e["code"], e["data"]["missing"]) == ("error", "file_send_fin", errors.INCOMPLETE_MEDIA, [1, 3])
+    assert (e["action"], e["original_action"], e["code"], e["data"]["missing"]) == (
+        "error",
+        "file_send_fin",
+        errors.INCOMPLETE_MEDIA,
+        [1, 3],
+    )
     assert not [line for line in await bob.silence(0.2) if b"receive_file" in line]
     # restarted from the beginning: every packet again, then fin
     await upload(alice, "share", "half.bin", data)
@@ -430,19 +513,44 @@ async def test_upload_refusals(data_dir):
     service = await start_service(make_config(data_dir))
     try:
         alice = await action_user(service, "alice")
-        act(alice, "file_send_init", room_id="r", file_path="huge", file_size=service.config.files.max_upload_bytes + 1, total_packets=10)
+        act(
+            alice,
+            "file_send_init",
+            room_id="r",
+            file_path="huge",
+            file_size=service.config.files.max_upload_bytes + 1,
+            total_packets=10,
+        )
         e = await action_frame(alice)
         assert (e["original_action"], e["code"]) == ("file_send_init", errors.TOO_LARGE)
         act(alice, "file_send_init", room_id="r", file_path="f", file_size=4, total_packets=1)
         await action_frame(alice, "file_send_init")
         act(alice, "file_send_data", room_id="r", file_path="f", sequence_number=0, file_data="not base64!")
         e = await action_frame(alice)
-        assert (e["original_action"], e["code"], e["data"]["sequence_number"]) == ("file_send_data", errors.BAD_CHUNK, 0)
+        assert (e["original_action"], e["code"], e["data"]["sequence_number"]) == (
+            "file_send_data",
+            errors.BAD_CHUNK,
+            0,
+        )
         act(alice, "file_send_data", room_id="r", file_path="f", sequence_number=1, file_data="AAAA")
         assert (await action_frame(alice))["code"] == errors.BAD_CHUNK  # only 0 exists
-        act(alice, "file_send_data", room_id="r", file_path="f", sequence_number=0, file_data=base64.b64encode(b"12345").decode())
+        act(
+            alice,
+            "file_send_data",
+            room_id="r",
+            file_path="f",
+            sequence_number=0,
+            file_data=base64.b64encode(b"12345").decode(),
+        )
         assert (await action_frame(alice))["code"] == errors.TOO_LARGE  # more than announced
-        act(alice, "file_send_data", room_id="r", file_path="f", sequence_number=0, file_data=base64.b64encode(b"123").decode())
+        act(
+            alice,
+            "file_send_data",
+            room_id="r",
+            file_path="f",
+            sequence_number=0,
+            file_data=base64.b64encode(b"123").decode(),
+        )
         await action_frame(alice, "file_send_data")
         act(alice, "file_send_fin", room_id="r", file_path="f", total_packets=1)
         assert (await action_frame(alice))["code"] == errors.INCOMPLETE_MEDIA  # 3 bytes of 4

@@ -70,8 +70,13 @@ async def run(service, command: str, key: Key, user: bytes = b"admin") -> tuple[
     known = KnownHostsFile(FilePath(os.path.join(service.config.data_dir, "known_hosts_test")))
     known.addHostKey(b"127.0.0.1", service.admin_factory.publicKeys[b"ssh-ed25519"])
     endpoint = SSHCommandClientEndpoint.newConnection(
-        reactor, command.encode(), user, b"127.0.0.1", service.listeners.address("admin").port,
-        keys=[key], knownHosts=known,
+        reactor,
+        command.encode(),
+        user,
+        b"127.0.0.1",
+        service.listeners.address("admin").port,
+        keys=[key],
+        knownHosts=known,
     )
     output = Output()
     await endpoint.connect(Factory.forProtocol(lambda: output))
@@ -215,9 +220,24 @@ needs_openssh = pytest.mark.skipif(
 
 def _ssh_args(service, private, *extra) -> list[str]:
     return [
-        "-i", str(private), "-p", str(service.listeners.address("admin").port),
-        "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null", "-o", "BatchMode=yes",
-        "-o", "LogLevel=ERROR", "-o", "IdentitiesOnly=yes", "-F", "/dev/null", *extra, "admin@127.0.0.1",
+        "-i",
+        str(private),
+        "-p",
+        str(service.listeners.address("admin").port),
+        "-o",
+        "StrictHostKeyChecking=no",
+        "-o",
+        "UserKnownHostsFile=/dev/null",
+        "-o",
+        "BatchMode=yes",
+        "-o",
+        "LogLevel=ERROR",
+        "-o",
+        "IdentitiesOnly=yes",
+        "-F",
+        "/dev/null",
+        *extra,
+        "admin@127.0.0.1",
     ]
 
 
@@ -226,14 +246,17 @@ async def test_the_openssh_client_runs_a_command(shell, operator_key):
     out, err, code = await getProcessOutputAndValue(SSH, [*_ssh_args(shell, operator_key[2]), "stats"], env=os.environ)
     assert code == 0, err
     assert b"connections" in out and b"uptime" in out
-    out, err, code = await getProcessOutputAndValue(SSH, [*_ssh_args(shell, operator_key[2]), "kick nobody"], env=os.environ)
+    out, err, code = await getProcessOutputAndValue(
+        SSH, [*_ssh_args(shell, operator_key[2]), "kick nobody"], env=os.environ
+    )
     assert code == 1 and b"8001" in out
 
 
 @needs_openssh
 async def test_the_openssh_client_gets_an_interactive_shell_with_a_prompt(shell, operator_key):
     out, err, code = await getProcessOutputAndValue(
-        "/bin/sh", ["-c", f"printf 'help\\nstats\\nexit\\n' | {SSH} -tt {' '.join(_ssh_args(shell, operator_key[2]))}"],
+        "/bin/sh",
+        ["-c", f"printf 'help\\nstats\\nexit\\n' | {SSH} -tt {' '.join(_ssh_args(shell, operator_key[2]))}"],
         env=os.environ,
     )
     assert code == 0, err

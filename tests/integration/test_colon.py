@@ -48,10 +48,17 @@ async def test_every_colon_flow(chatd):
         assert (await t.payload("TEXT_MESSAGE"))["content"] == "hi all"
         png = b"\x89PNG\r\n\x1a\n tiny"
         for kind, back in (("IMAGE", "IMAGE"), ("AUDIO", "AUDIO"), ("GIF", "GIF")):
-            a.send(co(f"CHAT:SEND_MESSAGE_{kind}", {"groupId": "books", "data": base64.b64encode(png).decode(), "name": f"x.{kind.lower()}"}))
+            a.send(
+                co(
+                    f"CHAT:SEND_MESSAGE_{kind}",
+                    {"groupId": "books", "data": base64.b64encode(png).decode(), "name": f"x.{kind.lower()}"},
+                )
+            )
             mine = await a.next(type=f"CHAT:MESSAGE_RETURN_{back}")
             assert mine["data"]["file"]["size"] == len(png)
-            assert (await b.next(type=f"CHAT:MESSAGE_RETURN_{back}"))["data"]["file"]["id"] == mine["data"]["file"]["id"]
+            assert (await b.next(type=f"CHAT:MESSAGE_RETURN_{back}"))["data"]["file"]["id"] == mine["data"]["file"][
+                "id"
+            ]
             media = await t.payload("MEDIA_MESSAGE")
             assert media["mediaId"] == mine["data"]["file"]["id"] and media["mediaSize"] == len(png)
         # by reference to a stored file, and the file downloads over REST

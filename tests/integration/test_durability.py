@@ -1,6 +1,7 @@
 """State survives a restart; a client that stops reading is dropped without stalling anyone."""
 
 import pytest_twisted
+
 from chatdaemon import errors
 from tests.conftest import connect, make_config, start_service, text_friends, text_user, typed_user
 
@@ -61,7 +62,9 @@ async def test_restart_keeps_users_rooms_members_history_and_pending_offline_mes
 
 @pytest_twisted.ensureDeferred
 async def test_a_client_that_stops_reading_is_dropped_and_others_keep_chatting(data_dir):
-    service = await start_service(make_config(data_dir, outbound_buffer_bytes=64 * 1024, slow_consumer_grace=0.5, max_message_chars=4000))
+    service = await start_service(
+        make_config(data_dir, outbound_buffer_bytes=64 * 1024, slow_consumer_grace=0.5, max_message_chars=4000)
+    )
     try:
         sender, reader, sleeper = [await typed_user(service, n) for n in ("sender", "reader", "sleeper")]
         for client in (sender, reader, sleeper):

@@ -16,11 +16,13 @@ async def events_user(service, name, password="secret", register=True, over="ws"
     client = await ws_connect(service) if over == "ws" else await connect(service)
     if over != "ws":
         client.send_json = lambda obj: client.send_raw(orjson.dumps(obj) + b"\n")
+
         async def nxt(timeout=10.0, **fields):
             while True:
                 f = orjson.loads(await client.line(timeout))
                 if all(f.get(k) == v for k, v in fields.items()):
                     return f
+
         client.next = nxt
     else:
         client.send_json = client.send
@@ -70,7 +72,12 @@ async def test_every_events_flow(chatd):
         # reactions
         b.send_json(ev("CLIENT_CHAT_REACTION_ADD", id=mid, emoji="👍"))
         await b.next(event="SERVER_CHAT_REACTION_ADD")
-        assert (await a.next(event="SERVER_CHAT_REACTION_ADD"))["data"] == {"id": mid, "cid": "general", "user": "ben", "emoji": "👍"}
+        assert (await a.next(event="SERVER_CHAT_REACTION_ADD"))["data"] == {
+            "id": mid,
+            "cid": "general",
+            "user": "ben",
+            "emoji": "👍",
+        }
         b.send_json(ev("CLIENT_CHAT_REACTION_ADD", id=mid, emoji="🎉"))
         await a.next(event="SERVER_CHAT_REACTION_ADD")
         b.send_json(ev("CLIENT_CHAT_REACTION_REMOVE", id=mid, emoji="🎉"))
@@ -81,13 +88,20 @@ async def test_every_events_flow(chatd):
         b.send_json(ev("CLIENT_CHAT_EDIT", id=mid, text="hacked"))
         assert (await b.next(event="SERVER_ERROR"))["data"]["code"] == 8021
         a.send_json(ev("CLIENT_CHAT_EDIT", id=mid, text="hello ben (edited)"))
-        await a.next(event="SERVER_CHAT_MESSAGE_STATUS", )
+        await a.next(
+            event="SERVER_CHAT_MESSAGE_STATUS",
+        )
         edited = await b.next(event="SERVER_CHAT_MESSAGE_STATUS")
         assert edited["data"]["status"] == "edited" and edited["data"]["message"]["text"] == "hello ben (edited)"
         # history (REST, as the diagram) shows the edit, the reaction and the read state
         code, page = await http.json("GET", "/messages?cid=general", token=a.token)
         [m] = page["messages"]
-        assert m["text"] == "hello ben (edited)" and m["edited"] and m["reactions"] == {"👍": ["ben"]} and m["read_by"] == ["ben"]
+        assert (
+            m["text"] == "hello ben (edited)"
+            and m["edited"]
+            and m["reactions"] == {"👍": ["ben"]}
+            and m["read_by"] == ["ben"]
+        )
         code, body = await http.json("GET", "/conversations", token=b.token)
         assert body["conversations"][0]["unread"] == 0
         # delete: author or leader; then history shows it deleted
@@ -126,7 +140,11 @@ async def test_every_events_flow(chatd):
         assert (await a.next(event="SERVER_USER_OFFLINE"))["data"]["user"] == "tom"
         # errors stay on the connection
         a.send_json(ev("CLIENT_NOPE"))
-        assert (await a.next(event="SERVER_ERROR"))["data"] == {"code": 7003, "message": "unknown event 'CLIENT_NOPE'", "event": "CLIENT_NOPE"}
+        assert (await a.next(event="SERVER_ERROR"))["data"] == {
+            "code": 7003,
+            "message": "unknown event 'CLIENT_NOPE'",
+            "event": "CLIENT_NOPE",
+        }
         a.send_json(ev("CLIENT_CHAT_SEND", cid="general"))
         assert (await a.next(event="SERVER_ERROR"))["data"]["code"] == 7004
     finally:

@@ -102,7 +102,14 @@ async def test_the_web_page_shares_the_room_with_every_dialect(chatd, browser): 
         await page.join("plaza")
         want = await say_each(u) | {"five"}
         await page.say("five")
-        for sender, text in (("ty", "one"), ("tx", "two"), ("ev", "three"), ("co", "four"), ("web", "five"), ("ac", "six")):
+        for sender, text in (
+            ("ty", "one"),
+            ("tx", "two"),
+            ("ev", "three"),
+            ("co", "four"),
+            ("web", "five"),
+            ("ac", "six"),
+        ):
             await page.wait_message(sender, text)
         assert (await seen_by(u, "typed", 5)) == want - {"one"}
         assert (await seen_by(u, "text", 5)) == want - {"two"}

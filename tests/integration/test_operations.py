@@ -2,6 +2,7 @@
 and a reload of limits and TLS certificates that drops no connection."""
 
 import dataclasses
+
 import pytest_twisted
 import treq
 from twisted.internet import ssl

@@ -43,7 +43,9 @@ async def test_register_login_conversations_and_paging(chatd):
         first = page["messages"][0]["id"]
         code, older = await http.json("GET", f"/messages?cid=lobby&limit=3&before={first}", token=token)
         assert [m["text"] for m in older["messages"]] == ["m1", "m2", "m3"]
-        code, newer = await http.json("GET", f"/messages?cid=lobby&limit=2&after={older['messages'][0]['id']}", token=token)
+        code, newer = await http.json(
+            "GET", f"/messages?cid=lobby&limit=2&after={older['messages'][0]['id']}", token=token
+        )
         assert [m["text"] for m in newer["messages"]] == ["m2", "m3"]
         # reading marks them read
         rita.send("READ_RECEIPT", messageId=page["messages"][-1]["id"])
@@ -75,7 +77,7 @@ async def test_auth_failures_and_errors_are_json(chatd):
         for method in ("CLIENT", "BODY", "FIELD", "RENDER"):  # names of the endpoint's own helpers
             code, body = await http.json(method, "/login", token=token)
             assert code == 405 and body["code"] == 7023, method
-        response, raw = await http.call("POST", "/login", data=b"{not json")
+        response, _raw = await http.call("POST", "/login", data=b"{not json")
         assert response.code == 400
         code, body = await http.json("GET", "/health")
         assert code == 200 and body == {"status": "ok"}
@@ -85,8 +87,9 @@ async def test_auth_failures_and_errors_are_json(chatd):
 
 @pytest_twisted.ensureDeferred
 async def test_a_body_over_the_limit_is_refused_with_413(chatd):
-    from tests.wsclient import _Raw
     from twisted.internet import endpoints, reactor
+
+    from tests.wsclient import _Raw
 
     async def send(head: bytes) -> bytes:
         endpoint = endpoints.TCP4ClientEndpoint(reactor, "127.0.0.1", http_port(chatd))
@@ -109,9 +112,18 @@ async def test_file_download_for_members_only(chatd):
         owner.send("USER_JOIN", room="pics")
         await owner.payload("USER_JOIN")
         data = b"\x89PNG fake image bytes"
-        owner.send("MEDIA_MESSAGE", receiver="pics", mediaId="u1", mediaType="image/png", mediaSize=len(data), fileName='../evil "name".png')
+        owner.send(
+            "MEDIA_MESSAGE",
+            receiver="pics",
+            mediaId="u1",
+            mediaType="image/png",
+            mediaSize=len(data),
+            fileName='../evil "name".png',
+        )
         await owner.payload("MEDIA_MESSAGE_ACK")
-        owner.send("MEDIA_MESSAGE_DATA", mediaId="u1", chunkIndex=1, totalChunks=1, data=base64.b64encode(data).decode())
+        owner.send(
+            "MEDIA_MESSAGE_DATA", mediaId="u1", chunkIndex=1, totalChunks=1, data=base64.b64encode(data).decode()
+        )
         done = await owner.payload("MEDIA_MESSAGE_COMPLETE")
         file_id = done.get("fileId") or done.get("mediaId")
         token = await registered(http, "stranger")
@@ -122,7 +134,10 @@ async def test_file_download_for_members_only(chatd):
         assert response.code == 200 and raw == data
         assert response.headers.getRawHeaders("content-type") == ["image/png"]
         disposition = response.headers.getRawHeaders("content-disposition")[0]
-        assert disposition.startswith('inline; filename="evil _name_.png"') and "filename*=UTF-8''evil%20%22name%22.png" in disposition
+        assert (
+            disposition.startswith('inline; filename="evil _name_.png"')
+            and "filename*=UTF-8''evil%20%22name%22.png" in disposition
+        )
         await owner.close()
     finally:
         await http.close()

@@ -49,9 +49,24 @@ def _start(tmp_path, *args, env=None, **kwargs) -> subprocess.Popen:
     config = tmp_path / "chatd.toml"
     config.write_text(FAST)
     return subprocess.Popen(
-        [TWISTD, "-n", "--pidfile=", "chatd", "--config", str(config), "--data-dir", str(tmp_path / "data"),
-         "--admin", LOOPBACK, *args],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env={**os.environ, **(env or {})}, **kwargs,
+        [
+            TWISTD,
+            "-n",
+            "--pidfile=",
+            "chatd",
+            "--config",
+            str(config),
+            "--data-dir",
+            str(tmp_path / "data"),
+            "--admin",
+            LOOPBACK,
+            *args,
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env={**os.environ, **(env or {})},
+        **kwargs,
     )
 
 
@@ -65,7 +80,11 @@ def _health(port: int) -> int:
 
 def test_ready_after_the_listeners_and_the_state_stopping_on_sigterm_then_exit_0(tmp_path, notifications):
     process = _start(
-        tmp_path, "--line", LOOPBACK, "--http", LOOPBACK,
+        tmp_path,
+        "--line",
+        LOOPBACK,
+        "--http",
+        LOOPBACK,
         env={"NOTIFY_SOCKET": notifications.path, "WATCHDOG_USEC": "400000"},
     )
     seen: list[str] = []
@@ -109,8 +128,20 @@ def test_the_daemon_serves_on_a_socket_inherited_from_systemd(tmp_path):
     config = tmp_path / "chatd.toml"
     config.write_text(FAST)
     command = [
-        TWISTD, "-n", "--pidfile=", "chatd", "--config", str(config), "--data-dir", str(tmp_path / "data"),
-        "--line", "systemd:domain=INET:name=chatd-line", "--http", LOOPBACK, "--admin", LOOPBACK,
+        TWISTD,
+        "-n",
+        "--pidfile=",
+        "chatd",
+        "--config",
+        str(config),
+        "--data-dir",
+        str(tmp_path / "data"),
+        "--line",
+        "systemd:domain=INET:name=chatd-line",
+        "--http",
+        LOOPBACK,
+        "--admin",
+        LOOPBACK,
     ]
     trampoline = (
         "import os, sys; os.dup2(int(sys.argv[1]), 3); os.close(int(sys.argv[1]));"
@@ -119,7 +150,10 @@ def test_the_daemon_serves_on_a_socket_inherited_from_systemd(tmp_path):
     process = subprocess.Popen(
         [sys.executable, "-c", trampoline, str(fd), *command],
         env={**os.environ, "LISTEN_FDS": "1", "LISTEN_FDNAMES": "chatd-line"},
-        pass_fds=(fd,), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        pass_fds=(fd,),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
     )
     listener.close()  # the daemon has its own copy now
     seen: list[str] = []

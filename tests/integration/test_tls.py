@@ -9,7 +9,9 @@ from tests.conftest import connect, make_certificate, make_config, start_service
 @pytest_twisted.ensureDeferred
 async def test_typed_and_text_users_chat_over_tls(data_dir, tls_files):
     key, cert, pem = tls_files
-    config = make_config(data_dir, line=("tcp:0:interface=127.0.0.1", f"ssl:0:interface=127.0.0.1:privateKey={key}:certKey={cert}"))
+    config = make_config(
+        data_dir, line=("tcp:0:interface=127.0.0.1", f"ssl:0:interface=127.0.0.1:privateKey={key}:certKey={cert}")
+    )
     service = await start_service(config)
     try:
         root = ssl.Certificate.loadPEM(pem)
@@ -41,7 +43,9 @@ async def test_typed_and_text_users_chat_over_tls(data_dir, tls_files):
 @pytest_twisted.ensureDeferred
 async def test_a_client_that_does_not_trust_the_certificate_is_refused(data_dir, tls_files, tmp_path):
     key, cert, _ = tls_files
-    service = await start_service(make_config(data_dir, line=(f"ssl:0:interface=127.0.0.1:privateKey={key}:certKey={cert}",)))
+    service = await start_service(
+        make_config(data_dir, line=(f"ssl:0:interface=127.0.0.1:privateKey={key}:certKey={cert}",))
+    )
     try:
         stranger = make_certificate(tmp_path / "stranger")[2]
         client = await connect(service, tls_root=ssl.Certificate.loadPEM(stranger))
@@ -50,4 +54,3 @@ async def test_a_client_that_does_not_trust_the_certificate_is_refused(data_dir,
         assert not client.lines
     finally:
         await service.stopService()
-

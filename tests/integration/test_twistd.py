@@ -18,7 +18,10 @@ FAST = "[passwords]\ntime_cost = 1\nmemory_cost = 8\nparallelism = 1\n"
 def _twistd(*args: str, **kwargs) -> subprocess.Popen:
     return subprocess.Popen(
         [TWISTD, "-n", "--pidfile=", "chatd", *args],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, **kwargs,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        **kwargs,
     )
 
 
@@ -59,9 +62,16 @@ def daemon(tmp_path):
     config = tmp_path / "chatd.toml"
     config.write_text(FAST)
     process = _twistd(
-        "--config", str(config), "--data-dir", str(tmp_path / "data"),
-        "--line", "tcp:0:interface=127.0.0.1", "--http", "tcp:0:interface=127.0.0.1",
-        "--admin", "tcp:0:interface=127.0.0.1",
+        "--config",
+        str(config),
+        "--data-dir",
+        str(tmp_path / "data"),
+        "--line",
+        "tcp:0:interface=127.0.0.1",
+        "--http",
+        "tcp:0:interface=127.0.0.1",
+        "--admin",
+        "tcp:0:interface=127.0.0.1",
     )
     seen: list[str] = []
     port = int(_wait_for(process, r"line listening on 127\.0\.0\.1:(\d+)", seen).group(1))
@@ -107,15 +117,21 @@ def test_help_lists_the_options():
         ("[limits\n", (), "bad.toml"),
         ("", ("--line", "tcp:notaport"), "--line tcp:notaport:"),
         ("", ("--line", "tls:tcp:0"), "--line tls:tcp:0: needs [tls] certificate and private_key"),
-        ("[tls]\ncertificate = '/nonexistent/c.pem'\nprivate_key = '/nonexistent/k.pem'\n", (),
-         "tls: /nonexistent/c.pem: No such file or directory"),
+        (
+            "[tls]\ncertificate = '/nonexistent/c.pem'\nprivate_key = '/nonexistent/k.pem'\n",
+            (),
+            "tls: /nonexistent/c.pem: No such file or directory",
+        ),
     ],
 )
 def test_a_bad_config_stops_start_up_with_one_clear_line(tmp_path, text, args, message):
     config = tmp_path / "bad.toml"
     config.write_text(text)
     result = subprocess.run(
-        [TWISTD, "-n", "--pidfile=", "chatd", "--config", str(config), *args], capture_output=True, text=True, timeout=60
+        [TWISTD, "-n", "--pidfile=", "chatd", "--config", str(config), *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert result.returncode != 0
     assert message in result.stdout + result.stderr
@@ -126,10 +142,27 @@ def test_json_logs_carry_structured_fields(tmp_path):
     config = tmp_path / "chatd.toml"
     config.write_text(FAST + '[log]\nformat = "json"\n')
     process = subprocess.Popen(
-        [TWISTD, "-n", "--pidfile=", "--logger", "chatdaemon.logs.observer", "chatd", "--config", str(config),
-         "--data-dir", str(tmp_path / "data"), "--line", "tcp:0:interface=127.0.0.1",
-         "--http", "tcp:0:interface=127.0.0.1", "--admin", "tcp:0:interface=127.0.0.1"],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        [
+            TWISTD,
+            "-n",
+            "--pidfile=",
+            "--logger",
+            "chatdaemon.logs.observer",
+            "chatd",
+            "--config",
+            str(config),
+            "--data-dir",
+            str(tmp_path / "data"),
+            "--line",
+            "tcp:0:interface=127.0.0.1",
+            "--http",
+            "tcp:0:interface=127.0.0.1",
+            "--admin",
+            "tcp:0:interface=127.0.0.1",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
     )
     try:
         events = []

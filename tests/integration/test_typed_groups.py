@@ -19,7 +19,11 @@ async def test_create_needs_friends_then_invites_answers_and_group_messages(chat
     lead, ann, ben, stranger = await crew(chatd)
     lead.send("GROUP_CREATE", sender="lead", members=["ann", "stranger"], name="Book Club")
     refused = await lead.payload("GROUP_CREATE_ACK")
-    assert (refused["code"], refused["not-friends"], refused["name"]) == (errors.NOT_ALL_FRIENDS, ["stranger"], "Book Club")
+    assert (refused["code"], refused["not-friends"], refused["name"]) == (
+        errors.NOT_ALL_FRIENDS,
+        ["stranger"],
+        "Book Club",
+    )
     await ben.close()  # ben is offline when invited
     lead.send("GROUP_CREATE", sender="lead", members=["ann", "ben"], name="Book Club")
     created = await lead.payload("GROUP_CREATE_ACK")
@@ -39,7 +43,12 @@ async def test_create_needs_friends_then_invites_answers_and_group_messages(chat
     lead.send("GROUP_MESSAGE", sender="lead", group="Book Club", content="chapter one")
     assert (await lead.payload("MESSAGE_ACK"))["receiver"] == "Book Club"
     got = await ann.payload("GROUP_MESSAGE")
-    assert (got["sender"], got["group"], got["groupId"], got["content"]) == ("lead", "Book Club", group_id, "chapter one")
+    assert (got["sender"], got["group"], got["groupId"], got["content"]) == (
+        "lead",
+        "Book Club",
+        group_id,
+        "chapter one",
+    )
     ann.send("TEXT_MESSAGE", sender="ann", receiver="Book Club", content="loved it")
     assert (await ann.payload("MESSAGE_ACK"))["code"] == 0
     assert (await lead.payload("GROUP_MESSAGE"))["content"] == "loved it"
@@ -55,7 +64,7 @@ async def test_create_needs_friends_then_invites_answers_and_group_messages(chat
 
 @pytest_twisted.ensureDeferred
 async def test_an_offline_member_gets_group_messages_at_login(chatd):
-    lead, ann, ben, _ = await crew(chatd)
+    lead, ann, _ben, _ = await crew(chatd)
     lead.send("GROUP_CREATE", sender="lead", members=["ann"], name="Night Owls")
     group_id = (await lead.payload("GROUP_CREATE_ACK"))["groupId"]
     await ann.payload("GROUP_INVITE")

@@ -41,7 +41,9 @@ async def test_history_of_rooms_and_conversations_in_order(chatd):
         await client.payload("MESSAGE_ACK")
     got = await sync(alice, "alice")
     assert [(m["sender"], m["receiver"], m["content"]) for m in got] == [
-        ("alice", "bob", "hello bob"), ("alice", "lobby", "hello room"), ("bob", "alice", "hi alice"),
+        ("alice", "bob", "hello bob"),
+        ("alice", "lobby", "hello room"),
+        ("bob", "alice", "hi alice"),
     ]
     assert all(isinstance(m["timestamp"], int) for m in got)
     await alice.close()
@@ -52,7 +54,11 @@ async def test_history_of_rooms_and_conversations_in_order(chatd):
 async def test_no_history_is_6001_and_acks_out_of_turn_are_refused(chatd):
     loner = await typed_user(chatd, "loner")
     loner.send("MESSAGE_HISTORY_REQUEST", username="loner")
-    assert await loner.payload("MESSAGE_HISTORY_RESPONSE") == {"username": "loner", "code": errors.NO_HISTORY, "message": "no history found"}
+    assert await loner.payload("MESSAGE_HISTORY_RESPONSE") == {
+        "username": "loner",
+        "code": errors.NO_HISTORY,
+        "message": "no history found",
+    }
     loner.send("MESSAGE_HISTORY_DATA", username="loner", code=0)
     assert (await loner.payload("ERROR"))["code"] == errors.BAD_FRAME
     await loner.close()

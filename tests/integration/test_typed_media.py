@@ -21,7 +21,14 @@ async def upload(client, receiver: str, media_id: str, data: bytes, mime: str = 
     assert ack == {"sender": receiver, "receiver": ack["receiver"], "mediaId": media_id, "code": 0}
     parts = chunks(data)
     for index, part in enumerate(parts, 1):
-        client.send("MEDIA_MESSAGE_DATA", receiver=receiver, mediaId=media_id, data=part, chunkIndex=index, totalChunks=len(parts))
+        client.send(
+            "MEDIA_MESSAGE_DATA",
+            receiver=receiver,
+            mediaId=media_id,
+            data=part,
+            chunkIndex=index,
+            totalChunks=len(parts),
+        )
         assert (await client.payload("MEDIA_MESSAGE_DATA_ACK"))["chunkIndex"] == index
     done = await client.payload("MEDIA_MESSAGE_COMPLETE")
     assert done["code"] == 0 and done["mediaId"] == media_id
@@ -31,7 +38,9 @@ async def upload(client, receiver: str, media_id: str, data: bytes, mime: str = 
 
 async def download(client, offer: dict) -> bytes:
     """Drive the server -> client leg for a MEDIA_MESSAGE the client received."""
-    client.send("MEDIA_MESSAGE_ACK", sender=client_name(offer), receiver=offer["sender"], mediaId=offer["mediaId"], code=0)
+    client.send(
+        "MEDIA_MESSAGE_ACK", sender=client_name(offer), receiver=offer["sender"], mediaId=offer["mediaId"], code=0
+    )
     data = b""
     while True:
         chunk = await client.payload("MEDIA_MESSAGE_DATA")
@@ -54,12 +63,18 @@ async def test_a_file_to_a_user_goes_up_in_chunks_and_down_in_chunks_byte_for_by
     data = os.urandom(3 * CHUNK + 123)
     done = await upload(alice, "bob", "photo-1", data)
     offer = await bob.payload("MEDIA_MESSAGE")
-    assert (offer["sender"], offer["receiver"], offer["mediaType"], offer["mediaSize"]) == ("alice", "bob", "image/png", len(data))
+    assert (offer["sender"], offer["receiver"], offer["mediaType"], offer["mediaSize"]) == (
+        "alice",
+        "bob",
+        "image/png",
+        len(data),
+    )
     assert offer["mediaId"] == done["fileId"] and offer["messageId"] == done["messageId"]
     assert await download(bob, offer) == data
     # stored on disk by the server's id, never by the client's name
     stored = os.path.join(chatd.config.data_dir, "files", done["fileId"])
-    assert open(stored, "rb").read() == data
+    with open(stored, "rb") as f:
+        assert f.read() == data
     assert not [n for n in os.listdir(os.path.join(chatd.config.data_dir, "files")) if "photo" in n]
     await alice.close()
     await bob.close()
@@ -93,7 +108,9 @@ async def test_repeated_and_missing_chunks(chatd):
     alice.send("MEDIA_MESSAGE", receiver="bob", mediaId="m", mediaType="application/pdf", mediaSize=len(data))
     await alice.payload("MEDIA_MESSAGE_ACK")
     for index in (1, 1, 3):  # chunk 1 twice (idempotent), chunk 2 missing
-        alice.send("MEDIA_MESSAGE_DATA", receiver="bob", mediaId="m", data=parts[index - 1], chunkIndex=index, totalChunks=3)
+        alice.send(
+            "MEDIA_MESSAGE_DATA", receiver="bob", mediaId="m", data=parts[index - 1], chunkIndex=index, totalChunks=3
+        )
         assert (await alice.payload("MEDIA_MESSAGE_DATA_ACK"))["code"] == 0
     failed = await alice.payload("MEDIA_MESSAGE_COMPLETE")
     assert (failed["code"], failed["missing"]) == (errors.INCOMPLETE_MEDIA, [2])
@@ -110,7 +127,13 @@ async def test_bad_media_input_gets_codes_and_loses_nothing(data_dir):
     service = await start_service(make_config(data_dir))
     try:
         alice, bob, eve = [await typed_user(service, n) for n in ("alice", "bob", "eve")]
-        alice.send("MEDIA_MESSAGE", receiver="bob", mediaId="big", mediaType="video/mp4", mediaSize=service.config.files.max_upload_bytes + 1)
+        alice.send(
+            "MEDIA_MESSAGE",
+            receiver="bob",
+            mediaId="big",
+            mediaType="video/mp4",
+            mediaSize=service.config.files.max_upload_bytes + 1,
+        )
         assert (await alice.payload("MEDIA_MESSAGE_ACK"))["code"] == errors.TOO_LARGE
         alice.send("MEDIA_MESSAGE", receiver="nobody", mediaId="x", mediaType="text/plain", mediaSize=3)
         assert (await alice.payload("MEDIA_MESSAGE_ACK"))["code"] == errors.NO_SUCH_USER
@@ -153,7 +176,14 @@ async def test_seed_000_file_request_response_and_transfer_use_the_same_store(ch
     alice, bob = await typed_user(chatd, "alice"), await typed_user(chatd, "bob")
     data = os.urandom(45000)
     parts = chunks(data)
-    alice.send("FILE_REQUEST", transferId="t1", receiver="bob", fileName="../../etc/passwd", fileType="text/plain", fileSize=len(data))
+    alice.send(
+        "FILE_REQUEST",
+        transferId="t1",
+        receiver="bob",
+        fileName="../../etc/passwd",
+        fileType="text/plain",
+        fileSize=len(data),
+    )
     assert await alice.payload("FILE_RESPONSE") == {"transferId": "t1", "code": 0}
     for index, part in enumerate(parts, 1):
         alice.send("FILE_TRANSFER", transferId="t1", chunkIndex=index, totalChunks=len(parts), data=part)

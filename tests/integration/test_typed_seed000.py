@@ -80,7 +80,11 @@ async def test_metadata_of_users_and_messages_persists_and_reaches_who_should_se
     await typed_friends(alice, "alice", bob, "bob")
     alice.send("METADATA_UPDATE", key="avatar", value={"url": "https://example.org/a.png"})
     assert await alice.payload("METADATA_UPDATE") == {"key": "avatar", "code": 0}
-    assert await bob.payload("METADATA_UPDATE") == {"username": "alice", "key": "avatar", "value": {"url": "https://example.org/a.png"}}
+    assert await bob.payload("METADATA_UPDATE") == {
+        "username": "alice",
+        "key": "avatar",
+        "value": {"url": "https://example.org/a.png"},
+    }
     alice.send("TEXT_MESSAGE", receiver="bob", content="tag me")
     message_id = (await alice.payload("MESSAGE_ACK"))["messageId"]
     alice.send("METADATA_UPDATE", key="pinned", value=True, messageId=message_id)
@@ -99,8 +103,13 @@ async def test_metadata_of_users_and_messages_persists_and_reaches_who_should_se
         bob.send("REQUEST_USER_INFO", username="alice")
         info = await bob.payload("RESPONSE_USER_INFO")
         assert info == {
-            "username": "alice", "online": False, "status": "offline", "friend": True, "blocked": False,
-            "metadata": {"avatar": {"url": "https://example.org/a.png"}}, "code": 0,
+            "username": "alice",
+            "online": False,
+            "status": "offline",
+            "friend": True,
+            "blocked": False,
+            "metadata": {"avatar": {"url": "https://example.org/a.png"}},
+            "code": 0,
         }
         stranger = await typed_user(service, "stranger")
         stranger.send("REQUEST_USER_INFO", username="bob")  # bob is online, but presence is for friends
@@ -116,7 +125,7 @@ async def test_metadata_of_users_and_messages_persists_and_reaches_who_should_se
 @pytest_twisted.ensureDeferred
 async def test_a_blocked_user_no_longer_reaches_the_blocker_and_it_persists(data_dir):
     service = await start_service(make_config(data_dir))
-    alice, mallory, lead = [await typed_user(service, n) for n in ("alice", "mallory", "lead")]
+    alice, mallory, _lead = [await typed_user(service, n) for n in ("alice", "mallory", "lead")]
     alice.send("BLOCK_USER", username="mallory")
     assert await alice.payload("BLOCK_USER") == {"username": "mallory", "code": 0}
     mallory.send("TEXT_MESSAGE", receiver="alice", content="hello?")

@@ -66,7 +66,11 @@ async def test_two_pages_and_a_line_user_chat(data_dir, browser):  # noqa: F811
             assert await page.evaluate("() => document.querySelectorAll('#messages img, #messages b').length") == 0
             assert await page.evaluate("() => document.body.dataset.owned") is None
         assert [m[1] for m in await ben.messages()] == [
-            "before the pages came", "hello from ann", "hi ann, ben here", "and tom on the line", trap,
+            "before the pages came",
+            "hello from ann",
+            "hi ann, ben here",
+            "and tom on the line",
+            trap,
         ]
 
         # a third tab, logging in (not registering) as ann, finds the room in its list and its history

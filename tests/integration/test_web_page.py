@@ -5,10 +5,10 @@ from) open the WebSocket while other sites' pages are still refused."""
 from dataclasses import replace
 
 import pytest_twisted
+from autobahn.util import wildcards2patterns
 
 from chatdaemon.config import Http as HttpOptions
 from chatdaemon.transports.websocket import origin_allowed
-from autobahn.util import wildcards2patterns
 from tests.conftest import make_config, start_service
 from tests.wsclient import Http, http_port, raw_handshake
 
@@ -46,10 +46,16 @@ async def test_the_page_own_origin_is_allowed_and_other_sites_are_not(data_dir):
     try:
         port = http_port(service)
         host = {"Host": f"chat.example.org:{port}"}
-        assert (await raw_handshake(service, "/ws", {**host, "Origin": f"http://chat.example.org:{port}"})).startswith(b"HTTP/1.1 101")
+        assert (await raw_handshake(service, "/ws", {**host, "Origin": f"http://chat.example.org:{port}"})).startswith(
+            b"HTTP/1.1 101"
+        )
         for origin in (
-            "https://evil.example", f"http://evil.example:{port}", f"https://chat.example.org:{port}",
-            "http://chat.example.org", f"http://chat.example.org:{port + 1}", "null",
+            "https://evil.example",
+            f"http://evil.example:{port}",
+            f"https://chat.example.org:{port}",
+            "http://chat.example.org",
+            f"http://chat.example.org:{port + 1}",
+            "null",
         ):
             assert (await raw_handshake(service, "/ws", {**host, "Origin": origin})).startswith(b"HTTP/1.1 400"), origin
     finally:
@@ -58,7 +64,9 @@ async def test_the_page_own_origin_is_allowed_and_other_sites_are_not(data_dir):
     service = await start_service(replace(config, http_options=replace(config.http_options, same_origin=False)))
     try:
         port = http_port(service)
-        status = await raw_handshake(service, "/ws", {"Host": f"chat.example.org:{port}", "Origin": f"http://chat.example.org:{port}"})
+        status = await raw_handshake(
+            service, "/ws", {"Host": f"chat.example.org:{port}", "Origin": f"http://chat.example.org:{port}"}
+        )
         assert status.startswith(b"HTTP/1.1 400")
         assert (await raw_handshake(service, "/ws", {"Origin": f"http://127.0.0.1:{port}"})).startswith(b"HTTP/1.1 101")
     finally:
@@ -67,7 +75,10 @@ async def test_the_page_own_origin_is_allowed_and_other_sites_are_not(data_dir):
 
 def test_origin_rules():
     patterns = wildcards2patterns(list(HttpOptions().allowed_origins))
-    ok = lambda origin, host="chat.example.org", secure=False, same=True: origin_allowed(origin, host, secure, patterns, same)  # noqa: E731
+
+    def ok(origin, host="chat.example.org", secure=False, same=True):
+        return origin_allowed(origin, host, secure, patterns, same)
+
     assert ok("")  # no Origin: not a browser
     assert ok("http://localhost:3000") and ok("https://127.0.0.1:8443")
     assert ok("http://chat.example.org") and ok("http://chat.example.org:80")

@@ -141,7 +141,9 @@ async def test_a_websocket_client_that_stops_reading_is_dropped_and_others_keep_
         sender.send("USER_JOIN", room="busy")
         await sender.payload("USER_JOIN")
         sleeper = await ws_connect(service)
-        sleeper.send({"type": "LOGIN_REQUEST", "timestamp": 0, "payload": {"username": "sleeper", "passwordHash": "secret"}})
+        sleeper.send(
+            {"type": "LOGIN_REQUEST", "timestamp": 0, "payload": {"username": "sleeper", "passwordHash": "secret"}}
+        )
         assert (await sleeper.next(type="LOGIN_RESPONSE"))["payload"]["code"] == 0
         sleeper.send({"type": "USER_JOIN", "timestamp": 0, "payload": {"room": "busy"}})
         await sleeper.next(type="USER_JOIN")
@@ -188,7 +190,11 @@ async def test_with_compression_on_a_message_that_inflates_past_the_limit_closes
         assert client._perMessageCompress is not None  # deflate was agreed
         client.send({"type": "PING", "timestamp": 0, "payload": {}})
         assert (await client.next(type="PONG"))["type"] == "PONG"  # compressed frames work
-        bomb = b'{"type": "PING", "payload": {"pad": "' + b"0" * (20 * service.config.http_options.max_message_bytes) + b'"}}'
+        bomb = (
+            b'{"type": "PING", "payload": {"pad": "'
+            + b"0" * (20 * service.config.http_options.max_message_bytes)
+            + b'"}}'
+        )
         client.sendMessage(bomb, isBinary=False)  # a few KiB on the wire
         await client.closed.addTimeout(10, reactor)
         assert client.close_code == 1009

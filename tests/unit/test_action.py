@@ -23,12 +23,22 @@ def frames(out: list[bytes]) -> list[dict]:
 
 def test_letter_frequencies_count_casefolded_letters_of_any_script_and_nothing_else():
     assert letter_frequencies("Ærø Ünïcode ß") == {
-        "c": 1, "d": 1, "e": 1, "ï": 1, "n": 1, "o": 1, "r": 1, "s": 2, "ü": 1, "æ": 1, "ø": 1,
+        "c": 1,
+        "d": 1,
+        "e": 1,
+        "ï": 1,
+        "n": 1,
+        "o": 1,
+        "r": 1,
+        "s": 2,
+        "ü": 1,
+        "æ": 1,
+        "ø": 1,
     }
     assert letter_frequencies("Hello, World! 123 🙂") == {"d": 1, "e": 1, "h": 1, "l": 3, "o": 2, "r": 1, "w": 1}
     assert letter_frequencies("ÄÄä") == {"ä": 3}
     assert letter_frequencies("A\u0308") == {"ä": 1}  # decomposed input is NFC-normalised first
-    assert letter_frequencies("ΣΣ") == {"σ": 2}  # casefold maps final and medial sigma alike
+    assert letter_frequencies("ΣΣ") == {"σ": 2}  # noqa: RUF001 (casefold maps final and medial sigma alike)
     assert letter_frequencies("日本") == {"日": 1, "本": 1}
     assert letter_frequencies("42 ... !") == {}
     assert list(letter_frequencies("zyxa")) == ["a", "x", "y", "z"]
@@ -52,8 +62,11 @@ def test_detection_picks_the_action_dialect():
 
 def test_errors_carry_original_action_and_the_seeds_status():
     d = ActionDialect()
-    for bad, code in ((b'{"action": "nope"}', errors.UNKNOWN_TYPE), (raw("send_message", room_id="x"), errors.BAD_FIELD),
-                      (b'{"action": "login", "data": 5}', errors.BAD_FIELD)):
+    for bad, code in (
+        (b'{"action": "nope"}', errors.UNKNOWN_TYPE),
+        (raw("send_message", room_id="x"), errors.BAD_FIELD),
+        (b'{"action": "login", "data": 5}', errors.BAD_FIELD),
+    ):
         with pytest.raises(ChatError) as e:
             d.decode(bad)
         out = orjson.loads(d.error(e.value))
@@ -69,16 +82,25 @@ def test_login_replies_in_the_seeds_words():
     request = d.decode(raw("login", chatid="user123", password="password123"))
     assert request.command == c.Login("user123", "password123")
     assert frames(request.fail(ChatError(errors.INVALID_CREDENTIALS))) == [
-        {"action": "login_fail", "status": "error", "message": "Invalid credentials or user already logged in", "code": 2001}
+        {
+            "action": "login_fail",
+            "status": "error",
+            "message": "Invalid credentials or user already logged in",
+            "code": 2001,
+        }
     ]
 
     class Result:
         user, session_key = "user123", "unique_session_key"
 
-    assert frames(request.reply(Result())) == [{
-        "action": "login_success", "status": "success", "message": "Login successful",
-        "data": {"chatid": "user123", "session_key": "unique_session_key"},
-    }]
+    assert frames(request.reply(Result())) == [
+        {
+            "action": "login_success",
+            "status": "success",
+            "message": "Login successful",
+            "data": {"chatid": "user123", "session_key": "unique_session_key"},
+        }
+    ]
     assert d.user == "user123"
     with pytest.raises(ChatError) as e:  # another user's chatid on this connection
         d.decode(raw("get_messages", chatid="someone", room_id="r"))
@@ -91,17 +113,29 @@ def test_the_handshake_state_confirm_refuse_expire():
     assert send.command == h.CheckPost("lobby", "Hi Ünï", "") and send.expires is not None
     [count] = frames(send.reply("lobby"))
     tx = count["data"]["transaction_id"]
-    assert count == {"action": "character_count", "data": {
-        "transaction_id": tx, "letter_frequencies": {"h": 1, "i": 1, "n": 1, "ï": 1, "ü": 1}, "original_action": "send_message"}}
+    assert count == {
+        "action": "character_count",
+        "data": {
+            "transaction_id": tx,
+            "letter_frequencies": {"h": 1, "i": 1, "n": 1, "ï": 1, "ü": 1},
+            "original_action": "send_message",
+        },
+    }
     # the client may count for itself: the server says whether it matches
-    check = d.decode(raw("character_count", transaction_id=tx, letter_frequencies={"h": 1, "i": 1, "n": 1, "ï": 1, "ü": 1, "x": 0}))
+    check = d.decode(
+        raw("character_count", transaction_id=tx, letter_frequencies={"h": 1, "i": 1, "n": 1, "ï": 1, "ü": 1, "x": 0})
+    )
     assert check.command is None and frames(check.reply(None))[0]["data"] == {"transaction_id": tx, "confirm": True}
     confirm = d.decode(raw("confirm_count", transaction_id=tx, confirm=True))
     assert confirm.command == h.PostTo("lobby", "Hi Ünï", "")
     message = Message(7, "lobby", "alice", "Hi Ünï", 1704110400000)
     [ack] = frames(confirm.reply((message, Room("lobby", "public", "lobby", None))))
-    assert ack == {"action": "ack", "status": "success", "message": "Action processed successfully.",
-                   "data": {"transaction_id": tx, "message_id": 7, "room_id": "lobby", "timestamp": "2024-01-01T12:00:00Z"}}
+    assert ack == {
+        "action": "ack",
+        "status": "success",
+        "message": "Action processed successfully.",
+        "data": {"transaction_id": tx, "message_id": 7, "room_id": "lobby", "timestamp": "2024-01-01T12:00:00Z"},
+    }
     assert send.expires(30.0) == []  # confirmed: the deadline passes quietly
     with pytest.raises(ChatError) as e:
         d.decode(raw("confirm_count", transaction_id=tx, confirm=True))
@@ -111,12 +145,20 @@ def test_the_handshake_state_confirm_refuse_expire():
     tx2 = frames(refused.reply("lobby"))[0]["data"]["transaction_id"]
     no = d.decode(raw("confirm_count", transaction_id=tx2, confirm=False))
     [err] = frames(no.reply(None))
-    assert (err["original_action"], err["code"], err["data"]) == ("send_message", errors.COUNT_NOT_CONFIRMED, {"transaction_id": tx2})
+    assert (err["original_action"], err["code"], err["data"]) == (
+        "send_message",
+        errors.COUNT_NOT_CONFIRMED,
+        {"transaction_id": tx2},
+    )
 
     late = d.decode(raw("send_message", room_id="lobby", content="late"))
     tx3 = frames(late.reply("lobby"))[0]["data"]["transaction_id"]
     [err] = frames(late.expires(0.5))
-    assert (err["original_action"], err["code"], err["data"]) == ("send_message", errors.HANDSHAKE_TIMEOUT, {"transaction_id": tx3})
+    assert (err["original_action"], err["code"], err["data"]) == (
+        "send_message",
+        errors.HANDSHAKE_TIMEOUT,
+        {"transaction_id": tx3},
+    )
     with pytest.raises(ChatError):
         d.decode(raw("confirm_count", transaction_id=tx3, confirm=True))
     with pytest.raises(ChatError) as e:
@@ -135,10 +177,14 @@ def test_pending_handshakes_are_bounded():
 
 def test_receiving_side_count_and_ack_name_the_message():
     d = ActionDialect()
-    count = d.decode(raw("character_count", transaction_id="msg-42", letter_frequencies={"a": 1}, original_action="receive_message"))
+    count = d.decode(
+        raw("character_count", transaction_id="msg-42", letter_frequencies={"a": 1}, original_action="receive_message")
+    )
     assert count.command == h.ReadMessage(42)
     message = Message(42, "r", "bob", "A!", 0)
-    assert frames(count.reply((message, None))) == [{"action": "confirm_count", "data": {"transaction_id": "msg-42", "confirm": True}}]
+    assert frames(count.reply((message, None))) == [
+        {"action": "confirm_count", "data": {"transaction_id": "msg-42", "confirm": True}}
+    ]
     assert d.decode(raw("ack", transaction_id="msg-42")).command == c.MarkRead(42)
     for bad in ("tx-1", "msg-", "msg-1x"):
         with pytest.raises(ChatError) as e:
@@ -150,16 +196,32 @@ def test_events_render_as_receive_message_and_receive_file():
     room = Room("lobby", "public", "lobby", None, {"alice", "bob"})
     text = MessagePosted(message=Message(3, "lobby", "alice", "Hello everyone!", 1704110400000), room=room)
     assert orjson.loads(ActionDialect.encode_event(text)) == {
-        "action": "receive_message", "status": "success", "message": "New message received.",
-        "data": {"transaction_id": "msg-3", "room_id": "lobby", "sender_chatid": "alice", "content": "Hello everyone!",
-                 "timestamp": "2024-01-01T12:00:00Z", "message_id": 3},
+        "action": "receive_message",
+        "status": "success",
+        "message": "New message received.",
+        "data": {
+            "transaction_id": "msg-3",
+            "room_id": "lobby",
+            "sender_chatid": "alice",
+            "content": "Hello everyone!",
+            "timestamp": "2024-01-01T12:00:00Z",
+            "message_id": 3,
+        },
     }
     body = orjson.dumps({"file": "ab" * 16, "name": "uploaded_file.txt", "mime": "text/plain", "size": 1024}).decode()
     media = MessagePosted(message=Message(4, "lobby", "alice", body, 1704110700000, "media"), room=room, offline=True)
     out = orjson.loads(ActionDialect.encode_event(media))
     assert (out["action"], out["message"]) == ("receive_file", "New file received.")
-    assert out["data"] == {"room_id": "lobby", "sender_chatid": "alice", "file_path": "uploaded_file.txt", "file_size": 1024,
-                           "file_type": "text/plain", "file_id": "ab" * 16, "timestamp": "2024-01-01T12:05:00Z", "message_id": 4}
+    assert out["data"] == {
+        "room_id": "lobby",
+        "sender_chatid": "alice",
+        "file_path": "uploaded_file.txt",
+        "file_size": 1024,
+        "file_type": "text/plain",
+        "file_id": "ab" * 16,
+        "timestamp": "2024-01-01T12:05:00Z",
+        "message_id": 4,
+    }
     secret = MessagePosted(message=Message(5, "lobby", "alice", "{}", 0, "encrypted"), room=room)
     assert ActionDialect.encode_event(secret) is None
     assert ActionDialect.encode_event(PresenceChanged(user="alice")) is None
@@ -167,9 +229,21 @@ def test_events_render_as_receive_message_and_receive_file():
 
 def test_file_frames_translate_sequence_numbers_from_0_to_the_cores_1():
     d = ActionDialect()
-    init = d.decode(raw("file_send_init", chat_id="", room_id="r", file_path="my_document.pdf", file_size=10, file_type="application/pdf", total_packets=2))
+    init = d.decode(
+        raw(
+            "file_send_init",
+            chat_id="",
+            room_id="r",
+            file_path="my_document.pdf",
+            file_size=10,
+            file_type="application/pdf",
+            total_packets=2,
+        )
+    )
     assert init.command == h.BeginFile("r", "my_document.pdf", "application/pdf", 10, 2)
-    data = d.decode(raw("file_send_data", room_id="r", file_path="my_document.pdf", sequence_number=0, file_data="aGVsbG8="))
+    data = d.decode(
+        raw("file_send_data", room_id="r", file_path="my_document.pdf", sequence_number=0, file_data="aGVsbG8=")
+    )
     assert data.command == h.FileChunk("r", "my_document.pdf", 1, b"hello")
     assert frames(data.reply(1))[0]["data"]["sequence_number"] == 0
     [err] = frames(data.fail(ChatError(errors.BAD_CHUNK)))
@@ -187,4 +261,9 @@ def test_server_notices_reach_action_clients():
     from chatdaemon.core.events import Notice
 
     frame = orjson.loads(ActionDialect.encode_event(Notice(code=7016, text="maintenance at 22:00")))
-    assert frame == {"action": "server_notification", "status": "success", "message": "maintenance at 22:00", "data": {"code": 7016}}
+    assert frame == {
+        "action": "server_notification",
+        "status": "success",
+        "message": "maintenance at 22:00",
+        "data": {"code": 7016},
+    }

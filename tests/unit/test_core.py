@@ -53,7 +53,8 @@ class FakeClient:
         return [e for e in self.events if isinstance(e, kind)]
 
 
-async def make_core(path, files=Files(), **limits) -> Core:
+async def make_core(path, files: Files | None = None, **limits) -> Core:
+    files = files or Files()
     store = SQLiteStore(str(path), reactor)
     await store.open()
     file_store = FileStore(str(path))
@@ -140,9 +141,7 @@ async def test_several_connections_per_user_all_receive(core):
 @pytest_twisted.ensureDeferred
 async def test_messages_get_monotonic_ids_and_are_stored_before_the_ack(core):
     alice, bob = await user(core, "alice"), await user(core, "bob")
-    results = await defer.gatherResults(
-        [core.execute(alice, c.SendMessage(f"m{n}", to="bob")) for n in range(50)]
-    )
+    results = await defer.gatherResults([core.execute(alice, c.SendMessage(f"m{n}", to="bob")) for n in range(50)])
     ids = [m.id for m, _ in results]
     assert ids == sorted(ids) and len(set(ids)) == 50
     room = results[0][1]
@@ -193,7 +192,13 @@ async def test_groups_are_by_invitation_and_only_the_leader_invites(core):
     assert await refused(core.execute(lead, c.CreateGroup("Plans!", ("guest",)))) == errors.NOT_ALL_FRIENDS
     await befriend(core, lead, guest)
     room = await core.execute(lead, c.CreateGroup("Plans!", ("guest",)))
-    assert (room.id, room.kind, room.leader, room.members, room.invited) == ("plans", "group", "lead", {"lead"}, {"guest": "lead"})
+    assert (room.id, room.kind, room.leader, room.members, room.invited) == (
+        "plans",
+        "group",
+        "lead",
+        {"lead"},
+        {"guest": "lead"},
+    )
     [invite] = guest.of(Invited)
     assert (invite.inviter, invite.room.id) == ("lead", "plans")
     assert await refused(core.execute(outsider, c.JoinRoom("plans"))) == errors.PRIVATE_ROOM
@@ -322,7 +327,7 @@ async def test_state_is_loaded_at_start(tmp_path):
 @pytest_twisted.ensureDeferred
 async def test_saved_cursors_bound_what_a_crash_replays(tmp_path):
     core = await make_core(tmp_path)
-    alice, bob = await user(core, "alice"), await user(core, "bob")
+    alice, _bob = await user(core, "alice"), await user(core, "bob")
     await core.execute(alice, c.SendMessage("seen before the save", to="bob"))
     await core.save_cursors()
     await core.execute(alice, c.SendMessage("after the save", to="bob"))

@@ -20,7 +20,7 @@ def test_errors_md_lists_exactly_the_codes_of_errors_py():
 
 def test_typed_md_documents_every_frame_the_dialect_handles():
     text = (DOCS / "protocols" / "typed.md").read_text()
-    handled = [name[len("_on_"):] for name in dir(TypedDialect) if name.startswith("_on_")]
+    handled = [name[len("_on_") :] for name in dir(TypedDialect) if name.startswith("_on_")]
     assert handled
     missing = [kind for kind in handled if f"`{kind}`" not in text and f"### {kind}" not in text]
     assert not missing
@@ -28,27 +28,76 @@ def test_typed_md_documents_every_frame_the_dialect_handles():
 
 def test_text_md_documents_every_command():
     text = (DOCS / "protocols" / "text.md").read_text()
-    commands = [name[len("_cmd_"):] for name in dir(TextDialect) if name.startswith("_cmd_")]
+    commands = [name[len("_cmd_") :] for name in dir(TextDialect) if name.startswith("_cmd_")]
     assert commands
     assert not [c for c in commands if f"/{c}" not in text]
 
 
 SEED_TYPES = {
     # seed 000 (action codes)
-    "AUTH_REQUEST", "AUTH_RESPONSE", "USER_JOIN", "USER_LEAVE", "USER_STATUS_UPDATE", "TEXT_MESSAGE",
-    "SYSTEM_MESSAGE", "MESSAGE_ACK", "MESSAGE_NACK", "FILE_REQUEST", "FILE_RESPONSE", "FILE_TRANSFER", "ERROR",
-    "AUTH_ERROR", "PING", "PONG", "OFFLINE_MESSAGE", "ENCRYPTED_MESSAGE", "USER_TYPING", "READ_RECEIPT",
-    "METADATA_UPDATE", "PROTOCOL_VERSION", "BLOCK_USER", "UNBLOCK_USER", "FEEDBACK", "CONNECTION_ESTABLISHED",
-    "CONNECTION_CLOSED", "SERVER_NOTIFICATION", "REQUEST_USER_INFO", "RESPONSE_USER_INFO", "GROUP_MESSAGE",
+    "AUTH_REQUEST",
+    "AUTH_RESPONSE",
+    "USER_JOIN",
+    "USER_LEAVE",
+    "USER_STATUS_UPDATE",
+    "TEXT_MESSAGE",
+    "SYSTEM_MESSAGE",
+    "MESSAGE_ACK",
+    "MESSAGE_NACK",
+    "FILE_REQUEST",
+    "FILE_RESPONSE",
+    "FILE_TRANSFER",
+    "ERROR",
+    "AUTH_ERROR",
+    "PING",
+    "PONG",
+    "OFFLINE_MESSAGE",
+    "ENCRYPTED_MESSAGE",
+    "USER_TYPING",
+    "READ_RECEIPT",
+    "METADATA_UPDATE",
+    "PROTOCOL_VERSION",
+    "BLOCK_USER",
+    "UNBLOCK_USER",
+    "FEEDBACK",
+    "CONNECTION_ESTABLISHED",
+    "CONNECTION_CLOSED",
+    "SERVER_NOTIFICATION",
+    "REQUEST_USER_INFO",
+    "RESPONSE_USER_INFO",
+    "GROUP_MESSAGE",
     "GROUP_INVITE",
     # seed 002 (message types)
-    "REGISTER_REQUEST", "REGISTER_RESPONSE", "LOGIN_REQUEST", "LOGIN_RESPONSE", "FRIEND_REQUEST",
-    "FRIEND_REQUEST_ACK", "FRIEND_REQUEST_RESPONSE", "FRIEND_REMOVE", "FRIEND_REMOVE_ACK", "GROUP_CREATE",
-    "GROUP_CREATE_ACK", "GROUP_INVITE_RESPONSE", "GROUP_LEAVE", "GROUP_LEAVE_ACK", "GROUP_REMOVE",
-    "GROUP_REMOVE_ACK", "GROUP_LEADER_CHANGE", "GROUP_LEADER_CHANGE_ACK", "MEDIA_MESSAGE", "MEDIA_MESSAGE_ACK",
-    "MEDIA_MESSAGE_DATA", "MEDIA_MESSAGE_DATA_ACK", "MEDIA_MESSAGE_COMPLETE", "MEDIA_MESSAGE_COMPLETE_ACK",
-    "USER_LOGOUT", "MESSAGE_HISTORY_REQUEST", "MESSAGE_HISTORY_RESPONSE", "MESSAGE_HISTORY_BEGIN",
-    "MESSAGE_HISTORY_DATA", "MESSAGE_HISTORY_COMPLETE",
+    "REGISTER_REQUEST",
+    "REGISTER_RESPONSE",
+    "LOGIN_REQUEST",
+    "LOGIN_RESPONSE",
+    "FRIEND_REQUEST",
+    "FRIEND_REQUEST_ACK",
+    "FRIEND_REQUEST_RESPONSE",
+    "FRIEND_REMOVE",
+    "FRIEND_REMOVE_ACK",
+    "GROUP_CREATE",
+    "GROUP_CREATE_ACK",
+    "GROUP_INVITE_RESPONSE",
+    "GROUP_LEAVE",
+    "GROUP_LEAVE_ACK",
+    "GROUP_REMOVE",
+    "GROUP_REMOVE_ACK",
+    "GROUP_LEADER_CHANGE",
+    "GROUP_LEADER_CHANGE_ACK",
+    "MEDIA_MESSAGE",
+    "MEDIA_MESSAGE_ACK",
+    "MEDIA_MESSAGE_DATA",
+    "MEDIA_MESSAGE_DATA_ACK",
+    "MEDIA_MESSAGE_COMPLETE",
+    "MEDIA_MESSAGE_COMPLETE_ACK",
+    "USER_LOGOUT",
+    "MESSAGE_HISTORY_REQUEST",
+    "MESSAGE_HISTORY_RESPONSE",
+    "MESSAGE_HISTORY_BEGIN",
+    "MESSAGE_HISTORY_DATA",
+    "MESSAGE_HISTORY_COMPLETE",
 }
 
 
@@ -69,7 +118,7 @@ def test_action_md_documents_every_action_the_dialect_handles():
     from chatdaemon.dialects.action import ActionDialect
 
     text = (DOCS / "protocols" / "action.md").read_text()
-    handled = [name[len("_on_"):] for name in dir(ActionDialect) if name.startswith("_on_")]
+    handled = [name[len("_on_") :] for name in dir(ActionDialect) if name.startswith("_on_")]
     assert len(handled) >= 15
     missing = [a for a in handled if f"`{a}`" not in text and f"### {a}" not in text and f'"action": "{a}"' not in text]
     assert not missing

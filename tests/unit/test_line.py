@@ -63,14 +63,14 @@ def test_an_over_long_line_is_skipped_with_an_error_and_the_next_line_works():
 
 
 def test_the_buffer_never_grows_past_the_limit():
-    clock, protocol, transport = connect(max_line_bytes=1000)
+    _clock, protocol, _transport = connect(max_line_bytes=1000)
     for _ in range(100):
         protocol.dataReceived(b"a" * 999)
         assert len(protocol._buffer) <= 1000
 
 
 def test_a_silent_connection_is_closed_after_the_login_timeout():
-    clock, protocol, transport = connect(login_timeout=30)
+    clock, _protocol, transport = connect(login_timeout=30)
     clock.advance(29)
     assert not transport.disconnecting
     clock.advance(2)

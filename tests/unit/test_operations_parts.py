@@ -44,13 +44,16 @@ def test_json_lines_carry_the_fields_and_the_level_filter_applies():
     log.debug("hidden {x}", x=1)
     log.info("connection opened: {transport} {peer}", event="connection_opened", transport="tcp", peer="1.2.3.4:5")
     try:
-        1 / 0
+        raise ZeroDivisionError("division by zero")
     except ZeroDivisionError:
         log.failure("it broke", code=9001)
     first, second = [orjson.loads(line) for line in out.getvalue().splitlines()]
     assert first["message"] == "connection opened: tcp 1.2.3.4:5" and first["level"] == "info"
     assert (first["event"], first["transport"], first["peer"], first["namespace"]) == (
-        "connection_opened", "tcp", "1.2.3.4:5", "test",
+        "connection_opened",
+        "tcp",
+        "1.2.3.4:5",
+        "test",
     )
     assert second["level"] == "critical" and second["code"] == 9001 and "ZeroDivisionError" in second["traceback"]
 

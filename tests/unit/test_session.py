@@ -7,8 +7,8 @@ from twisted.internet.task import Clock
 from chatdaemon import errors
 from chatdaemon.config import Limits
 from chatdaemon.core import commands as c
-from chatdaemon.core.events import MessagePosted
 from chatdaemon.core.accounts import LoginResult
+from chatdaemon.core.events import MessagePosted
 from chatdaemon.core.model import Message, Room
 from chatdaemon.dialects.typed import TypedDialect
 from chatdaemon.session import Flusher, Session
@@ -71,7 +71,7 @@ def event(n: int, size: int = 10) -> MessagePosted:
 
 
 def test_output_of_one_turn_leaves_in_one_write():
-    clock, core, transport, session = make()
+    clock, _core, transport, session = make()
     session.frame_received(typed("PING", n=1))
     session.frame_received(typed("PING", n=2))
     assert transport.writes == []
@@ -97,7 +97,10 @@ def test_pipelined_sends_run_together_but_answer_in_order():
     for n in range(3):
         session.frame_received(typed("TEXT_MESSAGE", receiver="b", content=f"m{n}"))
     assert len(core.calls) == 3  # no waiting between sends
-    message = lambda n: (Message(n, "dm:a:b", "a", "x", 0), Room("dm:a:b", "direct", "dm:a:b", None, {"a", "b"}))
+
+    def message(n):
+        return (Message(n, "dm:a:b", "a", "x", 0), Room("dm:a:b", "direct", "dm:a:b", None, {"a", "b"}))
+
     core.calls[2][1].callback(message(3))
     core.calls[1][1].callback(message(2))
     clock.advance(0)
@@ -108,7 +111,7 @@ def test_pipelined_sends_run_together_but_answer_in_order():
 
 
 def test_the_rate_limit_pauses_reading_instead_of_dropping():
-    clock, core, transport, session = make(rate_per_second=2.0, rate_burst=2)
+    clock, _core, transport, session = make(rate_per_second=2.0, rate_burst=2)
     for n in range(4):
         session.frame_received(typed("PING", n=n))
     clock.advance(0)
@@ -120,7 +123,7 @@ def test_the_rate_limit_pauses_reading_instead_of_dropping():
 
 
 def test_too_many_bad_frames_in_a_row_close_with_a_reason():
-    clock, core, transport, session = make(max_bad_frames=3)
+    _clock, _core, transport, session = make(max_bad_frames=3)
     session.frame_received(typed("PING"))  # the dialect is known from here on
     for _ in range(3):
         session.frame_received(b"{bad")
@@ -131,7 +134,7 @@ def test_too_many_bad_frames_in_a_row_close_with_a_reason():
 
 
 def test_a_good_frame_resets_the_bad_frame_count():
-    clock, core, transport, session = make(max_bad_frames=3)
+    _clock, _core, _transport, session = make(max_bad_frames=3)
     for _ in range(5):
         session.frame_received(b"{bad")
         session.frame_received(b"{bad")
@@ -140,7 +143,7 @@ def test_a_good_frame_resets_the_bad_frame_count():
 
 
 def test_a_burst_that_the_client_drains_is_not_a_slow_consumer():
-    clock, core, transport, session = make(outbound_buffer_bytes=1000, slow_consumer_grace=2.0)
+    clock, _core, transport, session = make(outbound_buffer_bytes=1000, slow_consumer_grace=2.0)
     session.dialect = TypedDialect()
     session.pauseProducing()
     for n in range(12):
@@ -153,7 +156,7 @@ def test_a_burst_that_the_client_drains_is_not_a_slow_consumer():
 
 
 def test_a_client_that_stays_behind_is_dropped_after_the_grace_period():
-    clock, core, transport, session = make(outbound_buffer_bytes=1000, slow_consumer_grace=2.0)
+    clock, _core, transport, session = make(outbound_buffer_bytes=1000, slow_consumer_grace=2.0)
     session.dialect = TypedDialect()
     session.pauseProducing()
     for n in range(12):
@@ -167,7 +170,7 @@ def test_a_client_that_stays_behind_is_dropped_after_the_grace_period():
 
 
 def test_a_runaway_backlog_is_dropped_at_once():
-    clock, core, transport, session = make(outbound_buffer_bytes=1000)
+    _clock, _core, transport, session = make(outbound_buffer_bytes=1000)
     session.dialect = TypedDialect()
     session.pauseProducing()
     for n in range(50):
@@ -176,7 +179,7 @@ def test_a_runaway_backlog_is_dropped_at_once():
 
 
 def test_live_events_wait_while_the_offline_replay_runs():
-    clock, core, transport, session = make()
+    clock, _core, transport, session = make()
     session.dialect = TypedDialect()
     session.hold()
     session.deliver(event(5))  # live, arrives first
@@ -191,7 +194,7 @@ def test_live_events_wait_while_the_offline_replay_runs():
 
 
 def test_writable_waits_for_the_transport_to_drain():
-    clock, core, transport, session = make(outbound_buffer_bytes=1000)
+    _clock, _core, _transport, session = make(outbound_buffer_bytes=1000)
     assert session.writable().called
     session.pauseProducing()
     waiting = session.writable()
@@ -210,7 +213,7 @@ def test_connection_lost_tells_the_core():
 
 
 def test_what_is_still_queued_at_a_disconnect_does_not_count_as_delivered():
-    clock, core, transport, session = make()
+    clock, core, _transport, session = make()
     session.dialect = TypedDialect()
     core.fanout_upto = 10
     session.deliver(event(10))
@@ -243,14 +246,20 @@ def test_after_a_drop_only_what_the_transport_drained_counts():
 def test_the_shutdown_notice_is_not_held_behind_a_replay():
     from chatdaemon.core.events import Notice
 
-    clock, core, transport, session = make()
+    _clock, _core, transport, session = make()
     session.dialect = TypedDialect()
     session.hold()
     session.notify_close(Notice(code=errors.SHUTTING_DOWN, text="bye"))
     assert transport.closed
     notice, farewell = transport.frames()[-2:]
-    assert (notice["type"], notice["payload"]) == ("SERVER_NOTIFICATION", {"code": errors.SHUTTING_DOWN, "message": "bye"})
-    assert (farewell["type"], farewell["payload"]) == ("CONNECTION_CLOSED", {"code": errors.SHUTTING_DOWN, "reason": "bye"})
+    assert (notice["type"], notice["payload"]) == (
+        "SERVER_NOTIFICATION",
+        {"code": errors.SHUTTING_DOWN, "message": "bye"},
+    )
+    assert (farewell["type"], farewell["payload"]) == (
+        "CONNECTION_CLOSED",
+        {"code": errors.SHUTTING_DOWN, "reason": "bye"},
+    )
 
 
 def test_frames_received_before_the_client_hung_up_are_still_carried_out():
@@ -271,7 +280,7 @@ def test_frames_received_before_the_client_hung_up_are_still_carried_out():
 
 
 def test_a_connection_closed_by_the_server_drops_what_it_had_not_read():
-    clock, core, transport, session = make(max_bad_frames=1)
+    _clock, core, _transport, session = make(max_bad_frames=1)
     session.frame_received(typed("PING"))
     session.frame_received(b"{bad")  # closes the connection
     session.frame_received(typed("LOGIN_REQUEST", username="u", passwordHash="p"))

@@ -46,7 +46,9 @@ def test_a_failed_migration_changes_nothing(tmp_path, monkeypatch):
     conn = sqlite3.connect(path, isolation_level=None)
     migrate.upgrade(conn, path)
     shipped = migrate.migrations()
-    monkeypatch.setattr(migrate, "migrations", lambda: {**shipped, 99: "CREATE TABLE half (x); SELECT nonsense FROM nowhere;"})
+    monkeypatch.setattr(
+        migrate, "migrations", lambda: {**shipped, 99: "CREATE TABLE half (x); SELECT nonsense FROM nowhere;"}
+    )
     monkeypatch.setattr(migrate, "LATEST", 99)
     with pytest.raises(sqlite3.OperationalError):
         migrate.upgrade(conn, path)
@@ -70,7 +72,9 @@ async def test_group_commit_shares_transactions_and_keeps_order(store):
     before = store.writer.commits
     messages = [Message(store.next_message_id(), "r", "a", f"m{n}", n) for n in range(500)]
     fired = []
-    await defer.gatherResults([store.append_message(m).addCallback(lambda _, m=m: fired.append(m.id)) for m in messages])
+    await defer.gatherResults(
+        [store.append_message(m).addCallback(lambda _, m=m: fired.append(m.id)) for m in messages]
+    )
     assert fired == [m.id for m in messages]
     assert store.writer.commits - before <= 3
     assert [m.body for m in await store.history("r", 0, 1000)] == [f"m{n}" for n in range(500)]

@@ -5,9 +5,9 @@ import pytest
 from chatdaemon import errors
 from chatdaemon.core import commands as c
 from chatdaemon.core.accounts import LoginResult
-from chatdaemon.core.rooms import Member
 from chatdaemon.core.events import MemberLeft, MessagePosted, Notice, PresenceChanged
 from chatdaemon.core.model import Message, Room
+from chatdaemon.core.rooms import Member
 from chatdaemon.dialects.text import TextDialect
 from chatdaemon.errors import ChatError
 
@@ -85,7 +85,10 @@ def test_chatting_too_early_is_advice_not_a_bad_frame(state, code):
 
 
 def test_error_lines_are_cleaned_too():
-    assert TextDialect().error(ChatError(errors.NO_SUCH_ROOM, "no such room: \x1b[2J")) == "! 8002 no such room: \ufffd[2J".encode()
+    assert (
+        TextDialect().error(ChatError(errors.NO_SUCH_ROOM, "no such room: \x1b[2J"))
+        == "! 8002 no such room: \ufffd[2J".encode()
+    )
 
 
 def test_replies_and_events_read_well():
@@ -98,9 +101,13 @@ def test_replies_and_events_read_well():
     m = Message(1, "lobby", "bob", "hi\nthere", 1630000000000)
     encode = TextDialect.encode_event
     assert lines([encode(MessagePosted(message=m, room=LOBBY))]) == ["[#lobby] <bob> hi\n    there"]
-    assert lines([encode(MessagePosted(message=m, room=LOBBY, offline=True))]) == ["[#lobby 2021-08-26 17:46] <bob> hi\n    there"]
+    assert lines([encode(MessagePosted(message=m, room=LOBBY, offline=True))]) == [
+        "[#lobby 2021-08-26 17:46] <bob> hi\n    there"
+    ]
     dm = Room("dm:alice:bob", "direct", "dm:alice:bob", None, {"alice", "bob"})
-    assert lines([encode(MessagePosted(message=Message(2, dm.id, "bob", "psst", 0), room=dm))]) == ["[private] <bob> psst"]
+    assert lines([encode(MessagePosted(message=Message(2, dm.id, "bob", "psst", 0), room=dm))]) == [
+        "[private] <bob> psst"
+    ]
     assert lines([encode(PresenceChanged(user="bob", online=True, status="online"))]) == ["* bob is online"]
     assert lines([encode(PresenceChanged(user="bob", online=False))]) == ["* bob is offline"]
     assert lines([encode(MemberLeft(room=LOBBY, user="bob"))]) == ["* bob left #lobby"]

@@ -71,7 +71,10 @@ def test_text_message_targets_ack_and_nack():
     assert decode("TEXT_MESSAGE", room=None, receiver="b", content="hi").command == c.SendMessage("hi", to="b")
     message, room = Message(7, "dm:a:b", "a", "hi", 1630000000123), Room("dm:a:b", "direct", "dm:a:b", None, {"a", "b"})
     kind, payload = out(to_user.reply((message, room)))
-    assert (kind, payload) == ("MESSAGE_ACK", {"messageId": 7, "receiver": "b", "timestamp": 1630000000, "code": 0, "clientMessageId": "x1"})
+    assert (kind, payload) == (
+        "MESSAGE_ACK",
+        {"messageId": 7, "receiver": "b", "timestamp": 1630000000, "code": 0, "clientMessageId": "x1"},
+    )
     kind, payload = out(to_user.fail(ChatError(errors.NO_SUCH_USER)))
     assert (kind, payload["code"], payload["clientMessageId"]) == ("MESSAGE_NACK", errors.NO_SUCH_USER, "x1")
 
@@ -107,7 +110,7 @@ def test_error_frames_name_the_type_they_answer_and_only_that():
         dialect.decode(frame("NOT_A_TYPE", sender="a", receiver="b"))
     assert out([dialect.error(info.value)])[1]["originalType"] == "NOT_A_TYPE"
     # a later connection-level error does not inherit it
-    kind, payload = out([dialect.error(ChatError(errors.IDLE_TIMEOUT))])
+    _kind, payload = out([dialect.error(ChatError(errors.IDLE_TIMEOUT))])
     assert "originalType" not in payload
 
 
@@ -126,17 +129,42 @@ def test_events_render_as_seed_frames():
     m = Message(3, "lobby", "a", "hello", 1630000005000)
     encode = TypedDialect.encode_event
     kind, payload = out([encode(MessagePosted(message=m, room=lobby))])
-    assert (kind, payload) == ("TEXT_MESSAGE", {"sender": "a", "receiver": "lobby", "room": "lobby", "content": "hello", "messageId": 3, "timestamp": 1630000005})
+    assert (kind, payload) == (
+        "TEXT_MESSAGE",
+        {
+            "sender": "a",
+            "receiver": "lobby",
+            "room": "lobby",
+            "content": "hello",
+            "messageId": 3,
+            "timestamp": 1630000005,
+        },
+    )
     kind, payload = out([encode(MessagePosted(message=Message(4, dm.id, "a", "psst", 0), room=dm, offline=True))])
     assert (kind, payload["receiver"], "room" in payload) == ("OFFLINE_MESSAGE", "b", False)
     group = Room("crew", "group", "The Crew", "a", {"a", "b"})
     kind, payload = out([encode(MessagePosted(message=Message(5, "crew", "a", "hi crew", 0), room=group))])
-    assert (kind, payload["group"], payload["groupId"], payload["content"]) == ("GROUP_MESSAGE", "The Crew", "crew", "hi crew")
-    assert out([encode(PresenceChanged(user="a", online=True, status="away"))]) == ("USER_STATUS_UPDATE", {"username": "a", "status": "away"})
-    assert out([encode(PresenceChanged(user="a", online=False, status="offline"))]) == ("USER_LOGOUT", {"username": "a"})
-    assert out([encode(MemberJoined(room=lobby, user="b"))]) == ("USER_JOIN", {"username": "b", "receiver": "lobby", "room": "lobby"})
+    assert (kind, payload["group"], payload["groupId"], payload["content"]) == (
+        "GROUP_MESSAGE",
+        "The Crew",
+        "crew",
+        "hi crew",
+    )
+    assert out([encode(PresenceChanged(user="a", online=True, status="away"))]) == (
+        "USER_STATUS_UPDATE",
+        {"username": "a", "status": "away"},
+    )
+    assert out([encode(PresenceChanged(user="a", online=False, status="offline"))]) == (
+        "USER_LOGOUT",
+        {"username": "a"},
+    )
+    assert out([encode(MemberJoined(room=lobby, user="b"))]) == (
+        "USER_JOIN",
+        {"username": "b", "receiver": "lobby", "room": "lobby"},
+    )
     assert out([encode(Invited(room=group, inviter="a", invitee="b"))]) == (
-        "GROUP_INVITE", {"sender": "a", "receiver": "b", "group": "The Crew", "groupId": "crew"}
+        "GROUP_INVITE",
+        {"sender": "a", "receiver": "b", "group": "The Crew", "groupId": "crew"},
     )
     assert out([encode(Notice(code=7012, text="bye"))]) == ("SERVER_NOTIFICATION", {"code": 7012, "message": "bye"})
 

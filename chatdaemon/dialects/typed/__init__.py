@@ -14,7 +14,7 @@ from .media import MediaFrames
 from .messages import MessageFrames
 from .social import SocialFrames
 
-__all__ = ["TypedDialect", "envelope", "encode_event"]
+__all__ = ["TypedDialect", "encode_event", "envelope"]
 
 
 class TypedDialect(AccountFrames, SocialFrames, MessageFrames, MediaFrames):

@@ -67,8 +67,13 @@ class AccountFrames:
 
         def info(profile):
             payload = {
-                "username": profile.username, "online": profile.online, "status": profile.status,
-                "friend": profile.friend, "blocked": profile.blocked, "metadata": profile.metadata, "code": 0,
+                "username": profile.username,
+                "online": profile.online,
+                "status": profile.status,
+                "friend": profile.friend,
+                "blocked": profile.blocked,
+                "metadata": profile.metadata,
+                "code": 0,
             }
             return [envelope("RESPONSE_USER_INFO", payload)]
 
@@ -116,9 +121,16 @@ class AccountFrames:
     def _on_PROTOCOL_VERSION(self, p: dict) -> Request:
         asked = p.get("version")
         compatible = asked is None or str(asked).split(".")[0] == PROTOCOL_VERSION.split(".")[0]
-        payload = {"version": PROTOCOL_VERSION, "supported": [PROTOCOL_VERSION], "compatible": compatible, "server": f"chatd {__version__}"}
+        payload = {
+            "version": PROTOCOL_VERSION,
+            "supported": [PROTOCOL_VERSION],
+            "compatible": compatible,
+            "server": f"chatd {__version__}",
+        }
         return Request(None, lambda _: [envelope("PROTOCOL_VERSION", payload)], self._errors)
 
     def _on_CONNECTION_CLOSED(self, p: dict) -> Request:
         reason = optional_text(p, "reason") or "closed by the client"
-        return Request(None, lambda _: [envelope("CONNECTION_CLOSED", {"code": 0, "reason": reason})], self._errors, close=True)
+        return Request(
+            None, lambda _: [envelope("CONNECTION_CLOSED", {"code": 0, "reason": reason})], self._errors, close=True
+        )

@@ -96,7 +96,9 @@ def encode_event(event) -> bytes | None:
         case GroupRemoved():
             return envelope("GROUP_REMOVE", {"sender": event.by, **_group(event.room)})
         case LeaderChanged():
-            return envelope("GROUP_LEADER_CHANGE", {"sender": event.by, **_group(event.room), "newLeader": event.leader})
+            return envelope(
+                "GROUP_LEADER_CHANGE", {"sender": event.by, **_group(event.room), "newLeader": event.leader}
+            )
         case FriendRequested():
             return envelope("FRIEND_REQUEST", _offline({"sender": event.sender, "receiver": event.receiver}, event))
         case FriendAnswered():
@@ -106,14 +108,19 @@ def encode_event(event) -> bytes | None:
         case FriendRemoved():
             return envelope("FRIEND_REMOVE", _offline({"sender": event.by, "receiver": event.friend}, event))
         case Typing():
-            return envelope("USER_TYPING", {"username": event.user, **where(event.room, event.user), "typing": event.typing})
+            return envelope(
+                "USER_TYPING", {"username": event.user, **where(event.room, event.user), "typing": event.typing}
+            )
         case ReadReceipt():
             return envelope(
-                "READ_RECEIPT", {"reader": event.reader, "messageId": event.message.id, **where(event.room, event.reader)}
+                "READ_RECEIPT",
+                {"reader": event.reader, "messageId": event.message.id, **where(event.room, event.reader)},
             )
         case MetadataChanged():
             payload = {"username": event.user, "key": event.key, "value": event.value}
-            return envelope("METADATA_UPDATE", payload | {"messageId": event.message_id} if event.message_id else payload)
+            return envelope(
+                "METADATA_UPDATE", payload | {"messageId": event.message_id} if event.message_id else payload
+            )
         case MissedSummary():
             text = f"while you were away: {event.messages} messages, {event.notices} notices"
             return envelope("SYSTEM_MESSAGE", {"content": text, "messages": event.messages, "notices": event.notices})

@@ -41,7 +41,9 @@ class MediaFrames:
         size, mime = integer(p, "mediaSize"), optional_text(p, "mediaType") or "application/octet-stream"
         ack = {"sender": receiver, "receiver": self.user, "mediaId": media}
         return Request(
-            c.StartUpload(media, optional_text(p, "groupId") or receiver, optional_text(p, "fileName") or media, mime, size),
+            c.StartUpload(
+                media, optional_text(p, "groupId") or receiver, optional_text(p, "fileName") or media, mime, size
+            ),
             lambda _: [envelope("MEDIA_MESSAGE_ACK", ack | {"code": 0})],
             lambda e: [envelope("MEDIA_MESSAGE_ACK", failure(e, **ack))],
         )
@@ -59,7 +61,11 @@ class MediaFrames:
                 done |= {"code": 0, "fileId": result.file.id, "messageId": result.message.id}
                 frames.append(envelope("MEDIA_MESSAGE_COMPLETE", done))
             elif result.missing:
-                frames.append(envelope("MEDIA_MESSAGE_COMPLETE", done | {"code": errors.INCOMPLETE_MEDIA, "missing": result.missing}))
+                frames.append(
+                    envelope(
+                        "MEDIA_MESSAGE_COMPLETE", done | {"code": errors.INCOMPLETE_MEDIA, "missing": result.missing}
+                    )
+                )
             return frames
 
         def failed(e: ChatError):
@@ -79,12 +85,20 @@ class MediaFrames:
         def chunk(result):
             self._downloads[media] = result.total
             payload = {
-                "sender": result.file.owner, "receiver": self.user, "mediaId": media,
-                "data": _encode(result.data), "chunkIndex": result.index, "totalChunks": result.total,
+                "sender": result.file.owner,
+                "receiver": self.user,
+                "mediaId": media,
+                "data": _encode(result.data),
+                "chunkIndex": result.index,
+                "totalChunks": result.total,
             }
             return [envelope("MEDIA_MESSAGE_DATA", payload)]
 
-        return Request(c.ReadChunk(media, index), chunk, lambda e: [envelope("MEDIA_MESSAGE_DATA", failure(e, mediaId=media, chunkIndex=index))])
+        return Request(
+            c.ReadChunk(media, index),
+            chunk,
+            lambda e: [envelope("MEDIA_MESSAGE_DATA", failure(e, mediaId=media, chunkIndex=index))],
+        )
 
     def _on_MEDIA_MESSAGE_ACK(self, p: dict) -> Request:
         media = text(p, "mediaId")
@@ -96,7 +110,9 @@ class MediaFrames:
         media, index = text(p, "mediaId"), integer(p, "chunkIndex")
         total = self._downloads.get(media)
         if total is None:
-            raise ChatError(errors.NO_SUCH_MEDIA, f"no download of {media!r} in progress: answer its MEDIA_MESSAGE first")
+            raise ChatError(
+                errors.NO_SUCH_MEDIA, f"no download of {media!r} in progress: answer its MEDIA_MESSAGE first"
+            )
         if index >= total:
             return Request(None, lambda _: [], self._errors)  # that was the last: the client sends COMPLETE next
         return self._send_chunk(media, index + 1)
@@ -105,7 +121,11 @@ class MediaFrames:
         media = text(p, "mediaId")
         if self._downloads.pop(media, None) is None:
             raise ChatError(errors.NO_SUCH_MEDIA, f"no download of {media!r} in progress")
-        return Request(None, lambda _: [envelope("MEDIA_MESSAGE_COMPLETE_ACK", {"receiver": self.user, "mediaId": media, "code": 0})], self._errors)
+        return Request(
+            None,
+            lambda _: [envelope("MEDIA_MESSAGE_COMPLETE_ACK", {"receiver": self.user, "mediaId": media, "code": 0})],
+            self._errors,
+        )
 
     # -- seed 000: FILE_REQUEST (announce an upload, or ask for a chunk of a file), FILE_TRANSFER (a chunk)
 
@@ -117,15 +137,28 @@ class MediaFrames:
             def chunk(r):
                 f = r.file
                 payload = {
-                    "fileId": f.id, "fileName": f.name, "fileType": f.mime, "fileSize": f.size,
-                    "chunkIndex": r.index, "totalChunks": r.total, "data": _encode(r.data),
+                    "fileId": f.id,
+                    "fileName": f.name,
+                    "fileType": f.mime,
+                    "fileSize": f.size,
+                    "chunkIndex": r.index,
+                    "totalChunks": r.total,
+                    "data": _encode(r.data),
                 }
                 return [envelope("FILE_TRANSFER", payload)]
 
-            return Request(c.ReadChunk(file_id, index), chunk, lambda e: [envelope("FILE_RESPONSE", failure(e, fileId=file_id))])
+            return Request(
+                c.ReadChunk(file_id, index), chunk, lambda e: [envelope("FILE_RESPONSE", failure(e, fileId=file_id))]
+            )
         transfer = text(p, "transferId")
         to = optional_text(p, "room") or optional_text(p, "groupId", "group") or text(p, "receiver")
-        command = c.StartUpload(transfer, to, text(p, "fileName"), optional_text(p, "fileType") or "application/octet-stream", integer(p, "fileSize"))
+        command = c.StartUpload(
+            transfer,
+            to,
+            text(p, "fileName"),
+            optional_text(p, "fileType") or "application/octet-stream",
+            integer(p, "fileSize"),
+        )
         return Request(
             command,
             lambda _: [envelope("FILE_RESPONSE", {"transferId": transfer, "code": 0})],
@@ -144,4 +177,6 @@ class MediaFrames:
                 payload |= {"code": errors.INCOMPLETE_MEDIA, "missing": r.missing}
             return [envelope("FILE_RESPONSE", payload)]
 
-        return Request(command, stored, lambda e: [envelope("FILE_RESPONSE", failure(e, transferId=transfer, chunkIndex=index))])
+        return Request(
+            command, stored, lambda e: [envelope("FILE_RESPONSE", failure(e, transferId=transfer, chunkIndex=index))]
+        )

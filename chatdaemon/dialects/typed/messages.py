@@ -10,7 +10,19 @@ from .encode import message_fields
 from .frames import envelope, integer, optional_text, text
 
 # What a client may not set in an encrypted message's opaque part: routing, and what the server says.
-RESERVED = {"type", "sender", "receiver", "room", "group", "groupId", "clientMessageId", "messageId", "timestamp", "offline", "content"}
+RESERVED = {
+    "type",
+    "sender",
+    "receiver",
+    "room",
+    "group",
+    "groupId",
+    "clientMessageId",
+    "messageId",
+    "timestamp",
+    "offline",
+    "content",
+}
 HISTORY_CHUNK = 100
 
 
@@ -18,7 +30,11 @@ class MessageFrames:
     def _post(self, p: dict, command_for, receiver: str) -> Request:
         """A message to `receiver`: MESSAGE_ACK after it is stored, MESSAGE_NACK if refused."""
         client_id = p.get("clientMessageId")
-        echo = {"clientMessageId": client_id} if isinstance(client_id, (str, int)) and not isinstance(client_id, bool) else {}
+        echo = (
+            {"clientMessageId": client_id}
+            if isinstance(client_id, (str, int)) and not isinstance(client_id, bool)
+            else {}
+        )
 
         def acked(result):
             message, _ = result
@@ -33,7 +49,9 @@ class MessageFrames:
     def _on_TEXT_MESSAGE(self, p: dict) -> Request:
         content, sender = text(p, "content"), optional_text(p, "sender")
         room = optional_text(p, "room") or optional_text(p, "groupId", "group")
-        return self._post(p, lambda to: c.SendMessage(content, to_room=room, to=to, sender=sender), room or text(p, "receiver"))
+        return self._post(
+            p, lambda to: c.SendMessage(content, to_room=room, to=to, sender=sender), room or text(p, "receiver")
+        )
 
     def _on_GROUP_MESSAGE(self, p: dict) -> Request:
         content, sender = text(p, "content"), optional_text(p, "sender")
@@ -63,7 +81,11 @@ class MessageFrames:
     def _history_data(self, page) -> list[bytes]:
         self._sync["chunk"] += 1
         messages = [message_fields(m, room) for m, room in page]
-        return [envelope("MESSAGE_HISTORY_DATA", {"username": self.user, "chunk": self._sync["chunk"], "messages": messages})]
+        return [
+            envelope(
+                "MESSAGE_HISTORY_DATA", {"username": self.user, "chunk": self._sync["chunk"], "messages": messages}
+            )
+        ]
 
     def _on_MESSAGE_HISTORY_REQUEST(self, p: dict) -> Request:
         def started(result):

@@ -17,7 +17,9 @@ class SocialFrames:
     def _on_USER_JOIN(self, p: dict) -> Request:
         return Request(
             c.JoinRoom(text(p, "room")),
-            lambda room: [envelope("USER_JOIN", {"username": self.user, "room": room.id, "members": len(room.members), "code": 0})],
+            lambda room: [
+                envelope("USER_JOIN", {"username": self.user, "room": room.id, "members": len(room.members), "code": 0})
+            ],
             self._errors,
         )
 
@@ -35,7 +37,11 @@ class SocialFrames:
 
         def failed(e: ChatError):
             code_ = errors.FRIEND_SERVER_ERROR if e.code == errors.SERVER_ERROR else e.code
-            return [envelope("FRIEND_REQUEST_ACK", failure(ChatError(code_, e.message), sender=self.user, receiver=receiver))]
+            return [
+                envelope(
+                    "FRIEND_REQUEST_ACK", failure(ChatError(code_, e.message), sender=self.user, receiver=receiver)
+                )
+            ]
 
         return Request(
             c.RequestFriend(receiver),
@@ -66,7 +72,12 @@ class SocialFrames:
 
         def failed(e: ChatError):
             if e.code == errors.NOT_ALL_FRIENDS:
-                return [envelope("GROUP_CREATE_ACK", failure(e, sender=self.user, **{"not-friends": e.details["not_friends"]}, name=name))]
+                return [
+                    envelope(
+                        "GROUP_CREATE_ACK",
+                        failure(e, sender=self.user, **{"not-friends": e.details["not_friends"]}, name=name),
+                    )
+                ]
             return [envelope("GROUP_CREATE_ACK", failure(e, sender=self.user, members=members, name=name))]
 
         return Request(c.CreateGroup(name, tuple(members)), created, failed)
@@ -75,7 +86,12 @@ class SocialFrames:
         receiver, group = text(p, "receiver"), _group_ref(p)
 
         def invited(room):
-            return [envelope("GROUP_INVITE", {"sender": self.user, "receiver": receiver, "group": room.name, "groupId": room.id, "code": 0})]
+            return [
+                envelope(
+                    "GROUP_INVITE",
+                    {"sender": self.user, "receiver": receiver, "group": room.name, "groupId": room.id, "code": 0},
+                )
+            ]
 
         return Request(
             c.Invite(group, receiver),

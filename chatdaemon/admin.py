@@ -10,10 +10,11 @@ import time
 
 from twisted.internet.defer import Deferred
 from twisted.logger import Logger
+from zope.interface import implementer
 
 from . import errors
 from .core import commands as c
-from .core import moderation as m
+from .core.interfaces import IPrincipal
 from .core.model import DIRECT
 from .errors import ChatError
 
@@ -24,11 +25,14 @@ class UsageError(Exception):
     """Wrong arguments; the message says how to call the command."""
 
 
+@implementer(IPrincipal)
 class Operator:
-    """The core's client for an operator: may run the Moderation commands."""
+    """The core's principal for an operator: may run the operators' commands; never attached to the bus."""
 
     operator = True
-    open = True
+    open = False
+    key_hash = None
+    peer = "admin shell"
 
     def __init__(self, name: str):
         self.user = f"@{name}"  # '@' is in no user name, so an operator is never mistaken for a user
@@ -123,14 +127,14 @@ class AdminCommands:
 
     async def _stats(self, words) -> str:
         snap = self.service.snapshot()
-        banned = await self.core.banned()
+        banned = self.core.state.banned
         connections = {f"{transport} {dialect}": n for (transport, dialect), n in snap["connections"].items()}
         backlog = snap["offline_backlog"]
         return "\n".join(
             [
                 f"uptime       {_duration(time.time() - snap['started_at'])}",
                 f"connections  {sum(connections.values())}: {_counts(connections)}",
-                f"users        {len(self.core.users)} registered, {snap['users_online']} online, {len(banned)} banned",
+                f"users        {len(self.core.state.users)} registered, {snap['users_online']} online, {len(banned)} banned",
                 f"rooms        {sum(snap['rooms'].values())}: {_counts(snap['rooms'])}",
                 f"messages     {snap['chat_messages']} since start, {self.service.sampler.messages_per_second():.1f}/s"
                 " over the last minute",
@@ -141,13 +145,14 @@ class AdminCommands:
 
     async def _users(self, words) -> str:
         pattern = words[0] if words else "*"
-        names = sorted(u for u in self.core.users if fnmatch.fnmatchcase(u, pattern))
-        banned = await self.core.banned()
+        users, banned = self.core.state.users, self.core.state.banned
+        names = sorted(u for u in users if fnmatch.fnmatchcase(u, pattern))
         lines = []
         for name in names[:MAX_LISTED]:
             clients = len(self.core.bus.clients(name))
             state = f"online ({clients} connection{'s' if clients > 1 else ''})" if clients else "offline"
-            lines.append(f"{name:<32} {state:<26} {self.core.users[name]!r}{'  BANNED' if name in banned else ''}")
+            status = f"{users[name]!r}" if clients else ""  # a status is shown while its user is online
+            lines.append(f"{name:<32} {state:<26} {status}{'  BANNED' if name in banned else ''}".rstrip())
         if len(names) > MAX_LISTED:
             lines.append(f"... and {len(names) - MAX_LISTED} more: narrow the pattern")
         return "\n".join(lines) or f"no user matches {pattern!r}"
@@ -155,7 +160,7 @@ class AdminCommands:
     async def _who(self, words) -> str:
         if len(words) != 1:
             raise self._usage("who")
-        room = self.core.rooms.get(words[0].removeprefix("#"))
+        room = self.core.state.rooms.get(words[0].removeprefix("#"))
         if room is None:
             raise ChatError(errors.NO_SUCH_ROOM, f"no such room: {words[0]}")
         online = self.core.bus.online
@@ -164,7 +169,7 @@ class AdminCommands:
 
     async def _rooms(self, words) -> str:
         online = self.core.bus.online
-        rooms = sorted(self.core.rooms.values(), key=lambda r: r.id)
+        rooms = sorted(self.core.state.rooms.values(), key=lambda r: r.id)
         lines = [
             f"{r.id:<40} {r.kind:<7} {len(r.members)} members, {sum(map(online, r.members))} online"
             for r in rooms
@@ -176,29 +181,29 @@ class AdminCommands:
     async def _kick(self, words) -> str:
         if not words:
             raise self._usage("kick")
-        closed = await self._execute(m.Kick(words[0], " ".join(words[1:])))
+        closed = await self._execute(c.Kick(words[0], " ".join(words[1:])))
         return f"kicked {words[0]}: {closed} connections closed"
 
     async def _ban(self, words) -> str:
         if not words:
             raise self._usage("ban")
-        closed = await self._execute(m.Ban(words[0], " ".join(words[1:])))
+        closed = await self._execute(c.Ban(words[0], " ".join(words[1:])))
         return f"banned {words[0]}: {closed} connections closed"
 
     async def _unban(self, words) -> str:
         if len(words) != 1:
             raise self._usage("unban")
-        return f"unbanned {await self._execute(m.Unban(words[0]))}"
+        return f"unbanned {await self._execute(c.Unban(words[0]))}"
 
     async def _broadcast(self, words) -> str:
         if not words:
             raise self._usage("broadcast")
-        return f"sent to {await self._execute(m.Broadcast(' '.join(words)))} users"
+        return f"sent to {await self._execute(c.Broadcast(' '.join(words)))} users"
 
     async def _room(self, words) -> str:
         if len(words) != 2 or words[0] != "delete":
             raise self._usage("room")
-        room = await self._execute(m.DeleteRoom(words[1].removeprefix("#")))
+        room = await self._execute(c.DeleteRoom(words[1].removeprefix("#")))
         return f"deleted {room.id} ({room.kind}, {len(room.members)} members)"
 
     async def _user(self, words) -> str:
@@ -208,16 +213,16 @@ class AdminCommands:
         if action == "delete":
             if rest:
                 raise self._usage("user")
-            return f"deleted {await self._execute(m.DeleteUser(name))}"
+            return f"deleted {await self._execute(c.DeleteUser(name))}"
         password, shown = _password(rest)
         if action == "create":
             return f"created {await self._execute(c.Register(name, password))}{shown}"
-        return f"password of {await self._execute(m.SetPassword(name, password))} set{shown}; its session keys revoked"
+        return f"password of {await self._execute(c.SetPassword(name, password))} set{shown}; its session keys revoked"
 
     async def _feedback(self, words) -> str:
         if len(words) > 1 or (words and not words[0].isdigit()):
             raise self._usage("feedback")
-        entries = await self._execute(m.ReadFeedback(int(words[0]) if words else 20))
+        entries = await self._execute(c.ReadFeedback(int(words[0]) if words else 20))
         lines = [
             f"#{f.id} {time.strftime('%Y-%m-%d %H:%M', time.gmtime(f.ts / 1000))} {f.user}"
             f"{'' if f.rating is None else f' ({f.rating}/5)'}: {f.text}"

@@ -17,7 +17,7 @@ from twisted.logger import Logger
 from twisted.python.failure import Failure
 from twisted.python.threadable import isInIOThread
 
-from .core.commands import Login, SendMessage
+from .core.commands import Login, Send
 from .errors import SERVER_ERROR, ChatError
 
 RATE_WINDOW_SECONDS = 60.0
@@ -64,7 +64,7 @@ class Metrics:
     def track(self, session, command, d) -> None:
         """A request has gone to the core: time chat messages, count and log logins."""
         kind = type(command)
-        if kind is SendMessage:
+        if kind is Send:
             d.addCallback(self._delivered, time.perf_counter())
         elif kind is Login:
             d.addBoth(self._logged_in, session)

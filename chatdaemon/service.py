@@ -25,11 +25,11 @@ from .dialects import fallback_error
 from .errors import ChatError
 from .listeners import AddressCounter, Listeners, PerAddressLimit
 from .metrics import Metrics, Sampler, ServiceCollector
-from .session import Flusher
 from .store.files import FileStore
 from .store.sqlite import SQLiteStore
 from .tls import ReloadableTLS
 from .transports.admin import AdminFactory, AdminKeys, host_key
+from .transports.connection import Connections
 from .transports.http import make_site, page_children
 from .transports.line import LineFactory
 from .transports.rest import bounded_request, rest_children
@@ -57,10 +57,10 @@ class ChatService(MultiService):
         pw = config.passwords
         passwords = Passwords(pw.time_cost, pw.memory_cost, pw.parallelism)
         self.core = Core(self.store, self.file_store, self.bus, passwords, config.limits, config.files, reactor)
-        TimerService(60, self.core.expire_uploads).setServiceParent(self)
-        TimerService(config.storage.cursor_interval, self.core.save_cursors).setServiceParent(self)
-        self.flusher = Flusher(reactor)
-        self.line_factory = LineFactory(self.core, config.limits, reactor, self.flusher, self.metrics)
+        TimerService(60, self.core.files.expire).setServiceParent(self)
+        TimerService(config.storage.cursor_interval, self.core.delivery.save_cursors).setServiceParent(self)
+        self.connections = Connections(self.core, config.limits, reactor, self.metrics)
+        self.line_factory = LineFactory(self.connections)
         self.tls = ReloadableTLS(config.tls.certificate, config.tls.private_key) if config.tls.certificate else None
         self.listeners = Listeners(reactor, self.tls)
         farewell = fallback_error(ChatError(errors.TOO_MANY_CONNECTIONS)) + b"\n"
@@ -69,16 +69,7 @@ class ChatService(MultiService):
         for description in config.line:
             self.listeners.add("line", description, guarded)
         http_addresses = AddressCounter(per_ip)
-        self.ws_factory = ChatWebSocketFactory(
-            self.core,
-            config.limits,
-            reactor,
-            self.flusher,
-            config.http_options,
-            self.line_factory.sessions,
-            http_addresses,
-            self.metrics,
-        )
+        self.ws_factory = ChatWebSocketFactory(self.connections, config.http_options, http_addresses)
         children = {
             **page_children(),
             b"ws": websocket_resource(self.ws_factory),
@@ -128,7 +119,7 @@ class ChatService(MultiService):
             self.started.errback()
             self.reactor.stop()
             return
-        self.store.writer.observe_commit = self.metrics.observe_commit
+        self.store.observe_commits(self.metrics.observe_commit)
         self._first_message_id = self.core.fanout_upto
         self.listeners.accept()
         self.state = "ok"
@@ -141,14 +132,15 @@ class ChatService(MultiService):
             self._watchdog.start(interval)
         if self.config.log.format == "json" and not logs.in_use():
             self.log.warn("log.format = json needs `twistd --logger chatdaemon.logs.observer`: logging text")
-        self.log.info("chatd ready: data in {path}", path=self.store.path)
+        self.log.info("chatd ready: data in {location}", location=self.store.location)
         self.started.callback(self)
 
     # -- while serving
 
     def use_limits(self, limits) -> None:
         """New limits: for the core at once, for line and WebSocket connections opened from now on."""
-        self.core.limits = self.line_factory.limits = self.ws_factory.limits = limits
+        self.core.use_limits(limits)
+        self.connections.use_limits(limits)
 
     def reload(self) -> list[str]:
         """Re-read the configuration (SIGHUP); what changed, one line each (also logged)."""
@@ -176,16 +168,16 @@ class ChatService(MultiService):
 
     def snapshot(self) -> dict:
         """The live numbers of /metrics and the admin shell's `stats`."""
-        sessions = list(self.line_factory.sessions)
+        sessions = list(self.connections.sessions)
         connections = Counter((s.kind, s.dialect.name if s.dialect else "none") for s in sessions)
         if self.admin_factory is not None:
             connections["ssh", "admin"] = len(self.admin_factory.sessions)
         return {
             "connections": dict(connections),
             "users_online": len(self.bus.online_users()),
-            "rooms": dict(Counter(room.kind for room in self.core.rooms.values())),
+            "rooms": dict(Counter(room.kind for room in self.core.state.rooms.values())),
             "offline_backlog": dict(self.sampler.backlog),
-            "pending_writes": self.store.writer.pending if self.store.writer is not None else 0,
+            "pending_writes": self.store.pending_writes(),
             "queued_bytes": sum(s.queued_bytes for s in sessions),
             "started_at": self.started_at,
             "chat_messages": self.chat_messages(),
@@ -199,7 +191,7 @@ class ChatService(MultiService):
     async def _until_closed(self, seconds: float) -> None:
         """Wait until every connection is gone (each has saved its user's cursor), or `seconds` pass."""
         waited = 0.0
-        while self.line_factory.sessions and waited < seconds:
+        while self.connections.sessions and waited < seconds:
             await deferLater(self.reactor, 0.05, lambda: None)
             waited += 0.05
 
@@ -211,15 +203,16 @@ class ChatService(MultiService):
             self._watchdog.stop()
         await super().stopService()
         notice = Notice(code=errors.SHUTTING_DOWN, text="server is shutting down")
-        for session in list(self.line_factory.sessions):
+        for session in list(self.connections.sessions):
             session.notify_close(notice)
         if self.admin_factory is not None:
             for admin in list(self.admin_factory.sessions):
                 admin.avatar.conn.transport.sendDisconnect(DISCONNECT_BY_APPLICATION, b"chatd is stopping")
         await self._until_closed(STOP_GRACE_SECONDS)
-        for session in list(self.line_factory.sessions):
+        for session in list(self.connections.sessions):
             session.transport.abort()
-        self.core.stop_typing_timers()
+        self.core.stop()
+        self.connections.stop()
         await self._until_closed(1.0)  # an aborted connection is lost on a later turn
         await self.store.close()
         self.log.info("chatd stopped")

@@ -127,7 +127,7 @@ class LineClient(Protocol):
         await self.closed
         for _ in range(500):
             attached = [c for u in list(self.service.bus.online_users()) for c in self.service.bus.clients(u)]
-            if not any(s.peer == peer for s in [*self.service.line_factory.sessions, *attached]):
+            if not any(s.peer == peer for s in [*self.service.connections.sessions, *attached]):
                 return
             await _sleep(0.01)
         raise AssertionError(f"the server still holds {peer}")

@@ -1,7 +1,8 @@
-"""The fan-out seam: IBus tracks who is connected and hands events to their sessions.
+"""The fan-out seam: IBus knows who is connected and hands events to their clients.
 
-bus.local does it in one process. A multi-node bus implements the same
-interface and carries events between nodes; the truth stays in the store.
+The core publishes every event through it and asks it who is online. bus.local does it in one
+process. A multi-node bus implements the same interface and carries events between nodes; the
+truth stays in the store.
 """
 
 from zope.interface import Interface
@@ -9,7 +10,7 @@ from zope.interface import Interface
 
 class IBus(Interface):
     def attach(user, client):
-        """Note a logged-in client; True if it is the user's first connection."""
+        """Note a logged-in client (an IClient); True if it is the user's first connection."""
 
     def detach(user, client):
         """Forget a client; True if it was the user's last connection."""

@@ -1,4 +1,4 @@
-"""IBus within one process."""
+"""IBus within one process: a dict of users to their clients."""
 
 from zope.interface import implementer
 
@@ -7,7 +7,7 @@ from . import IBus
 
 @implementer(IBus)
 class LocalBus:
-    def __init__(self):
+    def __init__(self) -> None:
         self._clients: dict[str, set] = {}
 
     def attach(self, user, client) -> bool:
@@ -28,14 +28,16 @@ class LocalBus:
     def online(self, user) -> bool:
         return user in self._clients
 
-    def clients(self, user):
+    def clients(self, user) -> tuple:
         return tuple(self._clients.get(user, ()))
 
     def online_users(self):
         return self._clients.keys()
 
     def publish(self, event, users, exclude=None) -> None:
+        memo: dict = {}  # the recipients' encodings, one per dialect
+        clients = self._clients
         for user in users:
-            for client in self._clients.get(user, ()):
+            for client in clients.get(user, ()):
                 if client is not exclude:
-                    client.deliver(event)
+                    client.deliver(event, memo)

@@ -1,24 +1,29 @@
-"""Accounts: passwords (argon2id, hashed off the reactor thread), session keys, login, presence."""
+"""Accounts: registration, login by password or session key, logout, and authenticating a bare key.
+
+Passwords are hashed with argon2id in threads, at most MAX_CONCURRENT_HASHES at a time (each
+takes memory_cost KiB: a login flood waits in line instead of exhausting memory). A session key
+is 32 random bytes; the store keeps only its SHA-256.
+"""
 
 import hashlib
 import secrets
-from dataclasses import dataclass
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from twisted.internet.defer import DeferredSemaphore
+from twisted.internet.defer import Deferred, DeferredSemaphore
 from twisted.internet.threads import deferToThread
 
 from .. import errors
 from ..errors import ChatError
 from ..store import Conflict
-from . import commands as c
-from .commands import handles
-from .events import PresenceChanged
+from . import authz
+from .commands import Login, Logout, Register
+from .handling import handles, log, now_ms
 from .model import USER_NAME
+from .results import LoginResult
 
-# Each hash takes memory_cost KiB (64 MiB by default): a login flood waits in line instead of exhausting memory.
 MAX_CONCURRENT_HASHES = 4
+MAX_PASSWORD_CHARS = 1024
 
 
 def new_session_key() -> str:
@@ -37,10 +42,10 @@ class Passwords:
         self._hasher = PasswordHasher(time_cost=time_cost, memory_cost=memory_cost, parallelism=parallelism)
         self._slots = DeferredSemaphore(MAX_CONCURRENT_HASHES)
 
-    def hash(self, password: str):
+    def hash(self, password: str) -> Deferred:
         return self._slots.run(deferToThread, self._hasher.hash, password)
 
-    def verify(self, hashed: str, password: str):
+    def verify(self, hashed: str, password: str) -> Deferred:
         """Fires True if `password` matches `hashed`, False otherwise."""
         return self._slots.run(deferToThread, self._check, hashed, password)
 
@@ -51,32 +56,38 @@ class Passwords:
             return False
 
 
-@dataclass(frozen=True)
-class LoginResult:
-    user: str
-    session_key: str
+def check_password(password: str) -> None:
+    if not 0 < len(password) <= MAX_PASSWORD_CHARS:
+        raise ChatError(errors.BAD_NAME, f"passwords are 1-{MAX_PASSWORD_CHARS} characters")
 
 
 class Accounts:
-    """Registration, login and logout, and presence (a Core mixin)."""
+    def __init__(self, state, store, passwords: Passwords, delivery, clock):
+        self.state, self.store, self.passwords, self.delivery, self.clock = state, store, passwords, delivery, clock
 
-    @handles(c.Register, anonymous=True)
-    async def _register(self, client, cmd: c.Register) -> str:
-        if not USER_NAME.fullmatch(cmd.username) or not 0 < len(cmd.password) <= 1024:
-            raise ChatError(errors.BAD_NAME, "user names are 1-32 of A-Z a-z 0-9 _ . -; passwords 1-1024 characters")
-        if cmd.username in self.users or cmd.username in self.rooms:
+    async def authenticate(self, token: str) -> str | None:
+        """The user a session key belongs to, if the key is known and the account not banned."""
+        user = await self.store.user_for_key(key_hash(token)) if token else None
+        return None if user is None or user in self.state.banned else user
+
+    @handles(Register)
+    async def register(self, client, cmd: Register) -> str:
+        if not USER_NAME.fullmatch(cmd.username):
+            raise ChatError(errors.BAD_NAME, "user names are 1-32 of A-Z a-z 0-9 _ . -")
+        check_password(cmd.password)
+        if cmd.username in self.state.users or cmd.username in self.state.rooms:
             raise ChatError(errors.USER_EXISTS)
         hashed = await self.passwords.hash(cmd.password)
         try:
-            await self.store.create_user(cmd.username, hashed, self._now())
+            await self.store.create_user(cmd.username, hashed, now_ms(self.clock))
         except Conflict:
             raise ChatError(errors.USER_EXISTS) from None
-        self.users[cmd.username] = "online"
-        self.log.info("registered {user}", user=cmd.username)
+        self.state.users[cmd.username] = "online"
+        log.info("registered {user}", user=cmd.username)
         return cmd.username
 
-    @handles(c.Login, anonymous=True)
-    async def _login(self, client, cmd: c.Login) -> LoginResult:
+    @handles(Login)
+    async def login(self, client, cmd: Login) -> LoginResult:
         if client.user is not None:
             raise ChatError(errors.ALREADY_LOGGED_IN)
         if cmd.session_key:
@@ -84,40 +95,28 @@ class Accounts:
             user = await self.store.user_for_key(key_hash(key))
             if user is None:
                 raise ChatError(errors.INVALID_CREDENTIALS, "unknown or revoked session key")
-            await self._refuse_banned(user)
+            authz.may_log_in(user, self.state.banned)
         else:
             user = cmd.username
-            if user not in self.users:
+            if user not in self.state.users:
                 raise ChatError(errors.USER_NOT_FOUND)
             hashed = await self.store.password_hash(user)
             if not await self.passwords.verify(hashed, cmd.password):
-                self.log.info("login failed for {user}", user=user)
+                log.info("login failed for {user}", user=user)
                 raise ChatError(errors.INVALID_CREDENTIALS)
-            await self._refuse_banned(user)  # before a key is made: a banned account gets none
+            authz.may_log_in(user, self.state.banned)  # before a key is made: a banned account gets none
             key = new_session_key()
-            await self.store.add_session_key(key_hash(key), user, self._now())
+            await self.store.add_session_key(key_hash(key), user, now_ms(self.clock))
         if client.user is not None:
             raise ChatError(errors.ALREADY_LOGGED_IN)
         if client.open:
-            await self._attach(client, user, key_hash(key))
-        self.log.info("login ok for {user}", user=user)
+            await self.delivery.attach(client, user, key_hash(key))
         return LoginResult(user, key)
 
-    @handles(c.Logout)
-    async def _logout(self, client, cmd: c.Logout) -> str:
+    @handles(Logout)
+    async def logout(self, client, cmd: Logout) -> str:
         user, hashed = client.user, client.key_hash
-        self._detach(client)
-        await self.store.delete_session_key(hashed)
+        self.delivery.detach(client)
+        if hashed is not None:
+            await self.store.delete_session_key(hashed)
         return user
-
-    @handles(c.SetStatus)
-    async def _set_status(self, client, cmd: c.SetStatus) -> tuple[str, str]:
-        status = cmd.status.strip()
-        if not 0 < len(status) <= 64:
-            raise ChatError(errors.BAD_FIELD, "a status is 1-64 characters")
-        self.users[client.user] = status
-        await self.store.set_status(client.user, status)
-        self.bus.publish(
-            PresenceChanged(user=client.user, online=True, status=status), self._audience(client.user), client
-        )
-        return client.user, status

@@ -1,140 +1,112 @@
-"""The Core: applies commands, keeps the live state, persists through the store, emits events.
+"""The Core: one handler object per concern, composed with explicit dependencies, and one dispatch table.
 
-The work is split by concern into mixins (accounts, offline, rooms, messages);
-each handler is marked with `@handles(CommandType)` and found here by that mark.
+    state      ChatState: the live state, loaded at start
+    presence   who is online, told to friends and to room mates; statuses
+    delivery   attaching clients, notices kept for later, offline replay, cursors
+    accounts   register, login, logout, authenticate a key
+    rooms      rooms, groups, direct conversations; addresses
+    messages   send, edit, delete, react, history, conversations
+    receipts   read marks
+    typing     typing that expires
+    files      uploads, downloads, file lists
+    friends    friends and blocks
+    profiles   metadata, user information, feedback
+    moderation the operators' commands
 
-A client (a Session, or a test double) is anything with:
-  user            the logged-in user name, or None (the core sets it)
-  key_hash        the hash of the session key it logged in with (the core sets it)
-  open            False once the connection is gone
-  deliver(event)  queue an event for the client
-  hold()          queue live events aside while missed ones are replayed
-  release()       end the replay: send what was held
-  writable()      a Deferred that fires when the client can take more
-  delivered_upto(fanout)  the highest message id the client surely received
+`execute(principal, command)` runs a command for a principal (a Session, a REST caller, the admin
+shell's operator: see core/interfaces.py); it fires with the handler's result or fails with ChatError
+(any other exception is logged and becomes 9001). A principal that is not logged in may only run
+commands marked `anonymous`.
 """
 
-from twisted.internet.defer import Deferred, maybeDeferred
-from twisted.logger import Logger
+from twisted.internet.defer import Deferred, fail
 
 from .. import errors
 from ..errors import ChatError
-from . import commands as c
 from .accounts import Accounts, Passwords
-from .editing import Editing
+from .commands import Command
+from .delivery import Delivery
+from .files import Files
 from .friends import Friends
-from .history_files import HistoryFiles
-from .media import Media
-from .messages import Messaging
-from .model import Room
+from .handling import handlers_of, log
+from .messages import Messages
 from .moderation import Moderation
-from .offline import Delivery
-from .profile import Profiles
+from .presence import Presence
+from .profiles import Profiles
+from .receipts import Receipts
 from .rooms import Rooms
+from .state import ChatState
+from .typing import Typing
 
 
-class Core(Moderation, Accounts, Friends, Delivery, Rooms, Messaging, Media, Profiles, HistoryFiles, Editing):
-    log = Logger()
-
+class Core:
     def __init__(self, store, file_store, bus, passwords: Passwords, limits, file_limits, clock):
-        self.store = store
-        self.file_store = file_store
-        self.bus = bus
-        self.passwords = passwords
-        self.limits = limits
-        self.file_limits = file_limits
-        self.clock = clock
-        self.users: dict[str, str] = {}  # name -> custom status
-        self.rooms: dict[str, Room] = {}
-        self.rooms_of: dict[str, set[str]] = {}  # user -> ids of the rooms they are in
-        self.invited_to: dict[str, set[str]] = {}  # user -> ids of the groups inviting them
-        self.friends: dict[str, set[str]] = {}
-        self.friend_requests: set[tuple[str, str]] = set()  # (sender, receiver), pending
-        self.blocked: dict[str, set[str]] = {}  # user -> whom they blocked
-        self.blocked_by: dict[str, set[str]] = {}  # user -> who blocked them
-        self.uploads: dict = {}  # (owner, the client's upload id) -> media.Upload
-        self.file_usage: dict[str, int] = {}  # owner -> bytes stored
-        self.fanout_upto = 0  # every message up to this id has been handed to the bus
-        self._marks: dict[str, int] = {}  # user -> best delivered_upto of this online period
-        self._handlers, self._anonymous = {}, set()
-        for name in dir(type(self)):
-            method = getattr(self, name)
-            for kind in getattr(method, "handles", ()):
+        self.store, self.bus, self.limits = store, bus, limits
+        self.state = state = ChatState()
+        self.presence = Presence(state, store, bus)
+        self.delivery = Delivery(state, store, bus, self.presence, limits, clock)
+        self.accounts = Accounts(state, store, passwords, self.delivery, clock)
+        self.rooms = Rooms(state, store, file_store, bus, self.delivery, clock)
+        self.messages = Messages(state, store, bus, self.rooms, limits, clock)
+        self.receipts = Receipts(state, store, bus, self.messages)
+        self.typing = Typing(state, bus, self.rooms, clock)
+        self.files = Files(state, store, file_store, self.rooms, self.messages, file_limits, clock)
+        self.friends = Friends(state, store, bus, self.delivery, clock)
+        self.profiles = Profiles(state, store, bus, self.presence, self.messages, limits, clock)
+        self.moderation = Moderation(state, store, bus, passwords, self.rooms, self.files, limits)
+        self._handlers: dict[type, object] = {}
+        for concern in (self.presence, self.accounts, self.rooms, self.messages, self.receipts, self.typing,
+                        self.files, self.friends, self.profiles, self.moderation):  # fmt: skip
+            for kind, method in handlers_of(concern):
+                assert kind not in self._handlers, f"{kind.__name__} has two handlers"
                 self._handlers[kind] = method
-                if method.anonymous:
-                    self._anonymous.add(kind)
 
     async def start(self) -> None:
-        """Load users, rooms, memberships and invitations from the store."""
-        snap = await self.store.load()
-        self.users = snap.users
-        self.rooms = snap.rooms
-        self.rooms_of, self.invited_to, self.blocked_by = {}, {}, {}
-        for room in self.rooms.values():
-            for user in room.members:
-                self.rooms_of.setdefault(user, set()).add(room.id)
-            for user in room.invited:
-                self.invited_to.setdefault(user, set()).add(room.id)
-        self.friends, self.friend_requests, self.blocked = snap.friends, snap.friend_requests, snap.blocked
-        self.file_usage = snap.file_usage
-        for user, blocked in self.blocked.items():
-            for other in blocked:
-                self.blocked_by.setdefault(other, set()).add(user)
-        self.fanout_upto = snap.last_message_id
-        self.log.info(
+        """Load the live state from the store."""
+        self.state.load(await self.store.load())
+        log.info(
             "loaded {users} users, {rooms} rooms, last message {last}",
-            users=len(self.users),
-            rooms=len(self.rooms),
-            last=self.fanout_upto,
-        )
+            users=len(self.state.users), rooms=len(self.state.rooms), last=self.state.fanout_upto,
+        )  # fmt: skip
 
-    def execute(self, client, command: c.Command) -> Deferred:
-        """Apply `command` for `client`; fires with the result or fails with ChatError."""
-        kind = type(command)
-        if client.user is None and kind not in self._anonymous:
-            return maybeDeferred(self._refuse, ChatError(errors.NOT_LOGGED_IN))
-        return Deferred.fromCoroutine(self._guarded(self._handlers[kind], client, command))
+    def use_limits(self, limits) -> None:
+        """New [limits] (a reload), for every handler that reads them."""
+        self.limits = limits
+        for concern in (self.delivery, self.messages, self.profiles, self.moderation):
+            concern.limits = limits
 
-    @staticmethod
-    def _refuse(error):
-        raise error
+    def stop(self) -> None:
+        """At shutdown: no timer of the core's is left pending."""
+        self.typing.stop()
 
-    async def _guarded(self, handler, client, command):
+    @property
+    def fanout_upto(self) -> int:
+        """Every message up to this id has been committed and handed to the bus."""
+        return self.state.fanout_upto
+
+    def handles(self, kind: type) -> bool:
+        return kind in self._handlers
+
+    def execute(self, principal, command: Command) -> Deferred:
+        """Run `command` for `principal`; fires with the result or fails with ChatError."""
+        if principal.user is None and not command.anonymous:
+            return fail(ChatError(errors.NOT_LOGGED_IN))
+        return Deferred.fromCoroutine(self._guarded(principal, command))
+
+    async def _guarded(self, principal, command: Command):
         try:
-            return await handler(client, command)
+            return await self._handlers[type(command)](principal, command)
         except ChatError:
             raise
         except Exception:
-            self.log.failure("{command} failed", command=command)
+            log.failure("{command} failed", command=command)
             raise ChatError(errors.SERVER_ERROR) from None
+
+    def authenticate(self, token: str) -> Deferred:
+        """Fires with the user a session key belongs to, or None (unknown, revoked, or banned)."""
+        return Deferred.fromCoroutine(self.accounts.authenticate(token))
 
     def disconnect(self, client) -> None:
         """The client's connection is gone."""
         if client.user is not None:
-            self._detach(client)
-
-    # -- helpers
-
-    def _now(self) -> int:
-        return int(self.clock.seconds() * 1000)
-
-    def _room(self, room_id: str) -> Room:
-        room = self.rooms.get(room_id)
-        if room is None:
-            raise ChatError(errors.NO_SUCH_ROOM, f"no such room: {room_id}")
-        return room
-
-    def _user(self, name: str) -> str:
-        if name not in self.users:
-            raise ChatError(errors.NO_SUCH_USER, f"no such user: {name}")
-        return name
-
-    def _background(self, d: Deferred, what: str) -> None:
-        """A write nobody waits for: log it if it fails."""
-        d.addErrback(lambda f: self.log.failure("background write failed: {what}", f, what=what))
-
-    # -- accounts and presence
-
-    # -- rooms
-
-    # -- messages
+            self.delivery.detach(client)

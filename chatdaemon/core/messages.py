@@ -1,107 +1,167 @@
-"""Messages (text, encrypted, media), typing, read receipts, history (a Core mixin).
+"""Messages: sending (text, encrypted, media), editing, deleting, reactions, history, conversation lists.
 
-Every message kind is stored once and fanned out to the members of its room,
-except to members who blocked the sender. Encrypted messages are opaque to the
-server: stored and forwarded, never read.
+Every message is stored once (acknowledged after its commit) and fanned out to the members of its
+room, except to members who blocked the sender. Encrypted messages are opaque: stored and
+forwarded, never read. An edit (author only) or a deletion (author, or the room's leader) changes
+the stored message in place, so every dialect's history shows the current text; a deleted message
+keeps its id, with a Deleted body.
 """
+
+import orjson
 
 from .. import errors
 from ..errors import ChatError
 from . import authz
-from . import commands as c
-from .commands import handles
-from .events import MessagePosted, ReadReceipt, Typing
-from .model import Message, Room, direct_room_id
+from .commands import Conversations, Delete, Edit, GetMessage, History, React, Send
+from .events import MessageDeleted, MessageEdited, MessagePosted, ReactionChanged
+from .handling import handles, now_ms
+from .model import Body, Encrypted, Media, Message, Room, Text
+from .results import Page, Sent, Summary
+
+MAX_EMOJI_CHARS = 32
+ENCRYPTED_FACTOR = 4  # ciphertext and its fields may take this many times max_message_chars
 
 
-class Messaging:
-    def _recipients(self, sender: str, room: Room) -> set[str]:
-        blockers = self.blocked_by.get(sender)
-        return room.members - blockers if blockers else room.members
+class Messages:
+    def __init__(self, state, store, bus, rooms, limits, clock):
+        self.state, self.store, self.bus, self.rooms = state, store, bus, rooms
+        self.limits, self.clock = limits, clock
 
-    def _target(self, client, to: str = "", to_user: str = "", to_room: str = "") -> Room:
-        """The room a message goes to: a room or group (by id, or a group by name), or a user's direct conversation."""
-        if not to_room and not to_user:
-            if to in self.users:
-                to_user = to
-            elif to in self.rooms or self._named_groups(client.user, to):
-                to_room = to
-            else:
-                raise ChatError(errors.NO_SUCH_USER, f"no such user or room: {to}")
-        if to_room:
-            room = self._group(client.user, to_room)
-            authz.may_post(client.user, room)
-            return room
-        peer = self._user(to_user)
-        if peer == client.user:
-            raise ChatError(errors.SELF_MESSAGE)
-        return self._direct(client.user, peer)
-
-    async def _post(self, client, room: Room, kind: str, body: str) -> Message:
-        """Store a message, then fan it out; the caller acknowledges after this returns."""
-        message = Message(self.store.next_message_id(), room.id, client.user, body, self._now(), kind)
-        await self.store.append_message(message)
-        self.fanout_upto = max(self.fanout_upto, message.id)
-        self.bus.publish(MessagePosted(message=message, room=room), self._recipients(client.user, room), client)
-        return message
-
-    @handles(c.SendMessage)
-    async def _send(self, client, cmd: c.SendMessage) -> tuple[Message, Room]:
-        if cmd.sender and cmd.sender != client.user:
-            raise ChatError(errors.BAD_FIELD, f"sender must be {client.user}, the user logged in here")
-        limit = self.limits.max_message_chars * (4 if cmd.kind == "encrypted" else 1)  # ciphertext is longer
-        if not cmd.text.strip() or len(cmd.text) > limit:
+    def _check_text(self, text: str) -> None:
+        limit = self.limits.max_message_chars
+        if not text.strip() or len(text) > limit:
             raise ChatError(errors.BAD_CONTENT, f"a message is 1-{limit} characters")
-        room = self._target(client, cmd.to, cmd.to_user, cmd.to_room)
-        return await self._post(client, room, cmd.kind, cmd.text), room
 
-    @handles(c.SetTyping)
-    async def _typing(self, client, cmd: c.SetTyping) -> Room:
-        room = self._target(client, cmd.to)
-        event = Typing(user=client.user, room=room, typing=cmd.typing)
-        self.bus.publish(event, self._recipients(client.user, room) - {client.user})
-        return room
+    def _check_body(self, body: Body) -> None:
+        if isinstance(body, Text):
+            self._check_text(body.text)
+        elif isinstance(body, Encrypted):
+            limit = self.limits.max_message_chars * ENCRYPTED_FACTOR
+            if len(orjson.dumps(body.fields)) > limit:
+                raise ChatError(errors.BAD_CONTENT, f"an encrypted message is at most {limit} bytes of JSON")
+        elif not isinstance(body, Media):
+            raise ChatError(errors.BAD_CONTENT, "nothing to send")
 
-    async def _visible_message(self, client, message_id: int) -> tuple[Message, Room]:
-        """A message the client may see (it is in one of their rooms)."""
+    async def post(self, client, room: Room, body: Body, client_id: str = "") -> Sent:
+        """Store a message, then fan it out; the caller acknowledges after this returns."""
+        message = Message(self.store.next_message_id(), room.id, client.user, body, now_ms(self.clock))
+        await self.store.append_message(message)
+        state = self.state
+        if message.id > state.fanout_upto:
+            state.fanout_upto = message.id
+        recipients = state.recipients(client.user, room)
+        self.bus.publish(MessagePosted(message, room), recipients, client)
+        return Sent(message, room, recipients, self.bus.online, client_id)
+
+    async def visible(self, user: str, message_id: int) -> tuple[Message, Room]:
+        """A message `user` may see (it is in one of their rooms)."""
         message = await self.store.message(message_id)
-        room = self.rooms.get(message.room_id) if message else None
-        if room is None or client.user not in room.members:
-            raise ChatError(errors.NO_SUCH_MESSAGE, f"no message {message_id} in your rooms")
+        room = self.state.rooms.get(message.room_id) if message else None
+        authz.may_see(user, room, message_id)
+        assert message is not None and room is not None
         return message, room
 
-    @handles(c.MarkRead)
-    async def _mark_read(self, client, cmd: c.MarkRead) -> Message:
-        message, room = await self._visible_message(client, cmd.message_id)
-        if message.sender != client.user and not self._blocks(message.sender, client.user):
-            self.bus.publish(ReadReceipt(reader=client.user, message=message, room=room), (message.sender,))
-        return message
+    @handles(Send)
+    async def send(self, client, cmd: Send) -> Sent | str:
+        authz.is_sender(cmd.sender, client.user)
+        self._check_body(cmd.body)
+        if cmd.dry_run:
+            found = self.rooms.resolve(client.user, cmd.to)
+            return found if isinstance(found, str) else cmd.to.name if found is None else found.id
+        room = await self.rooms.target(client, cmd.to)
+        body = cmd.body
+        if isinstance(body, Media):
+            ref = await self.store.file(body.file)
+            authz.may_read_file(client.user, self.state.rooms.get(ref.room_id) if ref else None, body.file)
+            authz.may_share_file(ref.room_id, room, body.file)
+            body = Media(ref.id, ref.name, ref.mime, ref.size, body.media)
+        return await self.post(client, room, body, cmd.client_id)
+
+    @handles(GetMessage)
+    async def get(self, client, cmd: GetMessage) -> tuple[Message, Room]:
+        return await self.visible(client.user, cmd.message_id)
+
+    @handles(Edit)
+    async def edit(self, client, cmd: Edit) -> MessageEdited:
+        message, room = await self.visible(client.user, cmd.message_id)
+        authz.may_edit(client.user, message)
+        self._check_text(cmd.text)
+        now = now_ms(self.clock)
+        await self.store.edit_message(message.id, cmd.text, now)
+        edited = Message(message.id, message.room_id, message.sender, Text(cmd.text), message.ts)
+        event = MessageEdited(edited, room, now)
+        self.bus.publish(event, self.state.recipients(client.user, room), client)
+        return event
+
+    @handles(Delete)
+    async def delete(self, client, cmd: Delete) -> MessageDeleted:
+        message, room = await self.visible(client.user, cmd.message_id)
+        authz.may_delete(client.user, message, room)
+        await self.store.delete_message(message.id, client.user, now_ms(self.clock))
+        event = MessageDeleted(message, room, client.user)
+        self.bus.publish(event, room.members, client)
+        return event
+
+    @handles(React)
+    async def react(self, client, cmd: React) -> ReactionChanged:
+        emoji = cmd.emoji.strip()
+        if not 0 < len(emoji) <= MAX_EMOJI_CHARS or not emoji.isprintable():
+            raise ChatError(errors.BAD_REACTION, f"a reaction is 1-{MAX_EMOJI_CHARS} printable characters")
+        message, room = await self.visible(client.user, cmd.message_id)
+        authz.may_react(message)
+        if cmd.add:
+            changed = await self.store.add_reaction(message.id, client.user, emoji, now_ms(self.clock))
+        else:
+            changed = await self.store.remove_reaction(message.id, client.user, emoji)
+            if not changed:
+                raise ChatError(errors.NO_SUCH_REACTION, f"you have no {emoji} reaction on message {message.id}")
+        event = ReactionChanged(message, room, client.user, emoji, cmd.add)
+        if changed:
+            self.bus.publish(event, self.state.recipients(client.user, room), client)
+        return event
 
     def _unblocked(self, user: str, messages: list[Message]) -> list[Message]:
-        hidden = self.blocked.get(user)
+        hidden = self.state.hidden_from(user)
         return [m for m in messages if m.sender not in hidden] if hidden else messages
 
-    @handles(c.History)
-    async def _history(self, client, cmd: c.History) -> tuple[Room, list[Message]]:
-        if cmd.with_user:
-            room = self._room(direct_room_id(client.user, self._user(cmd.with_user)))
-        else:
-            room = self._group(client.user, cmd.room)
-        authz.may_read_history(client.user, room)
+    @handles(History)
+    async def history(self, client, cmd: History) -> Page:
+        after, since = cmd.after, cmd.since
+        if min(cmd.before, after or 0, since or 0, cmd.upto) < 0:
+            raise ChatError(errors.BAD_FIELD, "before, after, since and upto are not negative")
         limit = max(1, min(cmd.limit, self.limits.history_page))
-        return room, self._unblocked(client.user, await self.store.history(room.id, cmd.before, limit))
+        if cmd.where is None:
+            return await self._timeline(client.user, after or 0, cmd.upto or self.state.fanout_upto, limit)
+        room = await self.rooms.target(client, cmd.where)
+        authz.may_read(client.user, room)
+        forward = after is not None or since is not None
+        raw = await self.store.messages(room.id, cmd.before, after, since, limit + 1)
+        more = len(raw) > limit
+        if more:
+            raw = raw[:limit] if forward else raw[1:]
+        messages = self._unblocked(client.user, raw)
+        changes = await self.store.message_changes([m.id for m in messages])
+        reads = await self.store.read_marks(room.id)
+        next_after = raw[-1].id if forward and raw else after or 0
+        return Page(room, messages, {room.id: room}, more, next_after, changes=changes, reads=reads)
 
-    @handles(c.HistorySync)
-    async def _history_sync(self, client, cmd: c.HistorySync) -> tuple[int, int, list[tuple[Message, Room]]]:
-        """A page of everything in the user's rooms, oldest first: (snapshot's last id, where the next page starts, page).
-        An empty page means the end."""
-        upto, after = cmd.upto or self.fanout_upto, cmd.after
-        limit = max(1, min(cmd.limit, self.limits.history_page))
+    async def _timeline(self, user: str, after: int, upto: int, limit: int) -> Page:
+        """All the user's conversations, forward from `after`; pages emptied by blocks are skipped."""
+        rooms = self.state.rooms
         while True:
-            raw = await self.store.timeline(client.user, after, upto, limit)
-            if not raw and not cmd.after:
-                raise ChatError(errors.NO_HISTORY)
-            page = [(m, self.rooms[m.room_id]) for m in self._unblocked(client.user, raw) if m.room_id in self.rooms]
-            after = raw[-1].id if raw else after
-            if page or len(raw) < limit:
-                return upto, after, page
+            raw = await self.store.timeline(user, after, upto, limit + 1)
+            more = len(raw) > limit
+            raw = raw[:limit]
+            page = [m for m in self._unblocked(user, raw) if m.room_id in rooms]
+            if raw:
+                after = raw[-1].id
+            if page or not more:
+                return Page(None, page, {m.room_id: rooms[m.room_id] for m in page}, more, after, upto=upto)
+
+    @handles(Conversations)
+    async def conversations(self, client, cmd: Conversations) -> list[Summary]:
+        mine = sorted(self.state.rooms_of.get(client.user, set()))
+        summaries = await self.store.summaries(client.user, mine)
+        rooms = self.state.rooms
+        out = [Summary(rooms[r], *summaries[r]) for r in mine if r in rooms and r in summaries]
+        return sorted(out, key=lambda s: -(s.last.id if s.last else 0))

@@ -1,7 +1,18 @@
-"""Value types of the chat core and the rules for names."""
+"""Value types of the chat core: rooms, addresses, messages with typed bodies, files; the rules for names.
+
+A message body is one of four types, decided once where the message is made or
+read from storage (the store's row decoder); readers match on the type and
+never parse a body again:
+
+    Text(text)                       what a person typed
+    Encrypted(fields)                opaque to the server: the client's own fields, ciphertext among them
+    Media(file, name, mime, size)    a stored file (`file` is its server id); `media` says image/audio/gif
+    Deleted()                        what is left of a deleted message (its id stays in history)
+"""
 
 import re
 from dataclasses import dataclass, field
+from typing import Any
 
 USER_NAME = re.compile(r"[A-Za-z0-9_.\-]{1,32}")
 ROOM_NAME = re.compile(r"[A-Za-z0-9_.\-]{1,64}")
@@ -15,8 +26,10 @@ def direct_room_id(a: str, b: str) -> str:
     return f"dm:{first}:{second}"
 
 
-@dataclass
+@dataclass(slots=True)
 class Room:
+    """A conversation: a public room, a private group (with a leader and invitations) or a direct one."""
+
     id: str
     kind: str
     name: str
@@ -32,9 +45,80 @@ class Room:
         return next(iter(others), user)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
+class Address:
+    """Where a request points: `name` is a user (their direct conversation with the caller), a room id, or the
+    name of one of the caller's groups. `only` narrows it to "user" or "room" when a frame says which.
+    Seed 001 has no join: naming a public room enters it (`enter`), and a message or a file to a new room
+    name makes the room (`create`)."""
+
+    name: str
+    only: str = ""  # "", "user" or "room"
+    enter: bool = False
+    create: bool = False
+
+    @classmethod
+    def user(cls, name: str) -> "Address":
+        return cls(name, "user")
+
+    @classmethod
+    def room(cls, name: str) -> "Address":
+        return cls(name, "room")
+
+
+# -- message bodies
+
+
+@dataclass(frozen=True, slots=True)
+class Text:
+    text: str
+    kind = "text"
+
+
+@dataclass(frozen=True, slots=True)
+class Encrypted:
+    """The client's fields, kept and forwarded as they came; the server never reads them."""
+
+    fields: dict[str, Any]
+    kind = "encrypted"
+
+
+@dataclass(frozen=True, slots=True)
+class Media:
+    """A stored file posted as a message. In a Send, only `file` (and `media`) count: the rest is the file's own."""
+
+    file: str
+    name: str = ""
+    mime: str = ""
+    size: int = 0
+    media: str = ""  # "image", "audio", "gif", or "" for a plain file
+    kind = "media"
+
+
+@dataclass(frozen=True, slots=True)
+class Deleted:
+    kind = "deleted"
+
+
+Body = Text | Encrypted | Media | Deleted
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    id: int
+    room_id: str
+    sender: str
+    body: Body
+    ts: int  # milliseconds since the epoch
+
+    @property
+    def kind(self) -> str:
+        return self.body.kind
+
+
+@dataclass(frozen=True, slots=True)
 class FileRef:
-    """A stored file: kept on disk by `id`; `name` is what the uploader called it, for display only."""
+    """A stored file: kept by `id`; `name` is what the uploader called it, for display only."""
 
     id: str
     owner: str
@@ -44,13 +128,3 @@ class FileRef:
     size: int
     sha256: str
     created: int
-
-
-@dataclass(frozen=True)
-class Message:
-    id: int
-    room_id: str
-    sender: str
-    body: str
-    ts: int  # milliseconds since the epoch
-    kind: str = "text"  # "text"; "media": body is JSON {file, name, mime, size}; "encrypted": body is opaque JSON

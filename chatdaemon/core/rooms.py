@@ -1,207 +1,265 @@
-"""Public rooms, private groups, direct conversations (a Core mixin)."""
+"""Rooms: public rooms, private groups, direct conversations; membership, invitations, leaders; addresses.
+
+- A public room is made by joining it (no leader) or by CreateRoom (led by its creator, who may
+  delete it). A private group is made with CreateRoom(private=True) and grows by invitations
+  of its leader to the leader's friends; the last member leaving removes it, and a leader who
+  leaves hands the lead to the first remaining member by name.
+- A direct conversation exists for any two users, made (and stored) on first use.
+- An Address names a user (their direct conversation), a room id, or one of the caller's groups
+  by name (`target`); with `enter`, a public room is joined on the way, and made if new.
+"""
 
 import re
-from dataclasses import dataclass
 
 from twisted.internet.defer import Deferred
 
 from .. import errors
 from ..errors import ChatError
 from . import authz
-from . import commands as c
-from .commands import handles
-from .events import GroupRemoved, InviteAnswered, Invited, LeaderChanged, MemberJoined, MemberLeft
-from .model import DIRECT, GROUP, PUBLIC, ROOM_NAME, Room, direct_room_id
+from .commands import (
+    AnswerInvite,
+    ChangeLeader,
+    CreateRoom,
+    DeleteRoom,
+    Invite,
+    JoinRoom,
+    LeaveRoom,
+    ListRooms,
+    Members,
+)
+from .events import InviteAnswered, Invited, LeaderChanged, MemberJoined, MemberLeft, RoomAdded, RoomRemoved
+from .handling import background, handles, log, now_ms
+from .model import DIRECT, GROUP, PUBLIC, ROOM_NAME, Address, Room, direct_room_id
+from .results import Member, RoomListing
 
-
-@dataclass(frozen=True)
-class Member:
-    user: str
-    online: bool
-    status: str
+MAX_GROUP_NAME = 64
 
 
 def _slug(name: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")[:48] or "group"
 
 
-class Rooms:
-    def _add_member(self, room: Room, user: str) -> Deferred:
-        room.members.add(user)
-        self.rooms_of.setdefault(user, set()).add(room.id)
-        return self.store.add_member(room.id, user, self.fanout_upto)
+def _check_room_name(name: str) -> None:
+    if not ROOM_NAME.fullmatch(name):
+        raise ChatError(errors.BAD_NAME, "room names are 1-64 of A-Z a-z 0-9 _ . -")
 
-    def _drop_member(self, room: Room, user: str) -> Deferred:
+
+class Rooms:
+    def __init__(self, state, store, file_store, bus, delivery, clock):
+        self.state, self.store, self.file_store, self.bus = state, store, file_store, bus
+        self.delivery, self.clock = delivery, clock
+
+    # -- membership, as every handler changes it
+
+    def add_member(self, room: Room, user: str) -> Deferred:
+        room.members.add(user)
+        self.state.rooms_of.setdefault(user, set()).add(room.id)
+        return self.store.add_member(room.id, user, self.state.fanout_upto)
+
+    def drop_member(self, room: Room, user: str) -> Deferred:
         room.members.discard(user)
-        self.rooms_of.get(user, set()).discard(room.id)
+        self.state.rooms_of.get(user, set()).discard(room.id)
         return self.store.remove_member(room.id, user)
 
-    async def _drop_invite(self, room: Room, user: str) -> str | None:
+    async def drop_invite(self, room: Room, user: str) -> str | None:
         """Forget an invitation; the inviter's name, or None if there was none."""
         inviter = room.invited.pop(user, None)
         if inviter is not None:
-            self.invited_to.get(user, set()).discard(room.id)
+            self.state.invited_to.get(user, set()).discard(room.id)
             await self.store.remove_invite(room.id, user)
         return inviter
 
-    def _named_groups(self, user: str, name: str) -> list[Room]:
-        """The user's groups (joined or inviting them) called `name`."""
-        mine = self.rooms_of.get(user, set()) | self.invited_to.get(user, set())
-        return [self.rooms[r] for r in mine if self.rooms[r].kind == GROUP and self.rooms[r].name == name]
+    async def set_leader(self, room: Room, leader: str, by: str, client=None) -> None:
+        """Change the leader; every member hears of it, except the connection that asked (it gets the reply)."""
+        room.leader = leader
+        await self.store.set_leader(room.id, leader)
+        self.bus.publish(LeaderChanged(room, leader, by), room.members, client)
 
-    def _group(self, user: str, ref: str) -> Room:
-        """A group (or any room) by id, or a group by the name it has among the user's groups and invitations."""
-        room = self.rooms.get(ref)
-        if room is not None:
-            return room
-        named = self._named_groups(user, ref)
-        if len(named) > 1:
-            raise ChatError(errors.AMBIGUOUS_GROUP, f"you have {len(named)} groups named {ref!r}: use its id")
-        if not named:
-            raise ChatError(errors.NO_SUCH_ROOM, f"no such group: {ref}")
-        return named[0]
+    async def delete(self, room: Room) -> None:
+        """Remove a room with its messages and files."""
+        state = self.state
+        del state.rooms[room.id]
+        for user in room.members:
+            state.rooms_of.get(user, set()).discard(room.id)
+        for user in room.invited:
+            state.invited_to.get(user, set()).discard(room.id)
+        files = await self.store.files_in_room(room.id)
+        await self.store.delete_room(room.id)
+        for ref in files:
+            state.file_usage[ref.owner] = state.file_usage.get(ref.owner, 0) - ref.size
+            self.file_store.remove(ref.id)
 
-    @handles(c.JoinRoom)
-    async def _join(self, client, cmd: c.JoinRoom) -> Room:
-        room = self.rooms.get(cmd.room)
+    def _new_room(self, room_id: str, kind: str, name: str, leader: str | None) -> Room:
+        room = self.state.rooms[room_id] = Room(room_id, kind, name, leader)
+        background(self.store.create_room(room, now_ms(self.clock)), f"create room {room_id}")
+        return room
+
+    def direct(self, user: str, peer: str) -> Room:
+        """The direct conversation of two users, made (and stored) on first use."""
+        room_id = direct_room_id(user, peer)
+        room = self.state.rooms.get(room_id)
         if room is None:
-            if not ROOM_NAME.fullmatch(cmd.room):
-                raise ChatError(errors.BAD_NAME, "room names are 1-64 of A-Z a-z 0-9 _ . -")
-            if cmd.room in self.users:
+            room = self._new_room(room_id, DIRECT, room_id, None)
+            for member in (user, peer):
+                background(self.add_member(room, member), f"add {member} to {room_id}")
+        return room
+
+    # -- addresses
+
+    def resolve(self, user: str, to: Address) -> Room | str | None:
+        """What `to` names, changing nothing: a user's name, a room the caller may post to (or, with `enter`,
+        may enter), or None for a new public room that `create` would make."""
+        state, name = self.state, to.name
+        if to.only != "room" and name in state.users:
+            authz.may_message(user, name)
+            return name
+        if to.only == "user":
+            raise ChatError(errors.NO_SUCH_USER, f"no such user: {name}")
+        room = state.rooms.get(name)
+        if room is None:
+            if to.create and ROOM_NAME.fullmatch(name):
+                return None
+            if not to.only and not to.enter and not state.named_groups(user, name):
+                raise ChatError(errors.NO_SUCH_USER, f"no such user or room: {name}")
+            room = state.group(user, name)
+        if to.enter:
+            authz.may_enter(user, room)
+        else:
+            authz.may_post(user, room)
+        return room
+
+    async def target(self, client, to: Address) -> Room:
+        """The room `to` names, entered if it says so: a direct conversation, or a room the caller is in."""
+        found = self.resolve(client.user, to)
+        if isinstance(found, str):
+            return self.direct(client.user, found)
+        if found is None or client.user not in found.members:
+            return await self.join(client, JoinRoom(to.name if found is None else found.id))
+        return found
+
+    # -- commands
+
+    @handles(JoinRoom)
+    async def join(self, client, cmd: JoinRoom) -> Room:
+        state = self.state
+        room = state.rooms.get(cmd.room)
+        if room is None and state.named_groups(client.user, cmd.room):
+            room = state.group(client.user, cmd.room)
+        elif room is None:
+            _check_room_name(cmd.room)
+            if cmd.room in state.users:
                 raise ChatError(errors.NAME_TAKEN, f"{cmd.room} is a user's name")
-            room = self.rooms[cmd.room] = Room(cmd.room, PUBLIC, cmd.room, None)
-            self._background(self.store.create_room(room, self._now()), f"create room {room.id}")
+            room = self._new_room(cmd.room, PUBLIC, cmd.room, None)
         if client.user in room.members:
             return room
         authz.may_join(client.user, room)
-        inviter = await self._drop_invite(room, client.user)
-        await self._add_member(room, client.user)
-        self.bus.publish(MemberJoined(room=room, user=client.user), room.members, client)
+        inviter = await self.drop_invite(room, client.user)
+        await self.add_member(room, client.user)
+        self.bus.publish(MemberJoined(room, client.user), room.members, client)
         if inviter is not None:
             await self._tell_inviter(room, inviter, client.user, True)
         return room
 
     async def _tell_inviter(self, room: Room, inviter: str, invitee: str, accepted: bool) -> None:
-        event = InviteAnswered(room=room, inviter=inviter, invitee=invitee, accepted=accepted)
-        await self._notify(inviter, event, "invite_answer", {"room": room.id, "invitee": invitee, "accepted": accepted})
+        payload = {"room": room.id, "invitee": invitee, "accepted": accepted}
+        await self.delivery.notify(inviter, InviteAnswered(room, inviter, invitee, accepted), "invite_answer", payload)
 
-    @handles(c.LeaveRoom)
-    async def _leave(self, client, cmd: c.LeaveRoom) -> Room:
-        room = self._group(client.user, cmd.room)
+    @handles(LeaveRoom)
+    async def leave(self, client, cmd: LeaveRoom) -> Room:
+        room = self.state.group(client.user, cmd.room)
         authz.may_leave(client.user, room)
-        if room.kind == DIRECT:
-            raise ChatError(errors.PRIVATE_ROOM, "a direct conversation cannot be left")
-        await self._drop_member(room, client.user)
-        self.bus.publish(MemberLeft(room=room, user=client.user), room.members | {client.user}, client)
+        await self.drop_member(room, client.user)
+        self.bus.publish(MemberLeft(room, client.user), room.members | {client.user}, client)
         if room.kind == GROUP and not room.members:
-            await self._delete_room(room)  # nobody left to lead it
+            await self.delete(room)  # nobody left to lead it
         elif room.leader == client.user and room.members:
-            await self._set_leader(room, min(room.members), by=client.user)
+            await self.set_leader(room, min(room.members), by=client.user)
         return room
 
-    async def _set_leader(self, room: Room, leader: str, by: str, client=None) -> None:
-        """Change the leader; every member hears of it, except the connection that asked (it gets the reply)."""
-        room.leader = leader
-        await self.store.set_leader(room.id, leader)
-        self.bus.publish(LeaderChanged(room=room, leader=leader, by=by), room.members, client)
+    @handles(CreateRoom)
+    async def create(self, client, cmd: CreateRoom) -> Room:
+        return await (self._create_group(client, cmd) if cmd.private else self._create_public(client, cmd))
 
-    async def _delete_room(self, room: Room) -> None:
-        """Remove a room with its messages and files."""
-        del self.rooms[room.id]
-        for user in room.members:
-            self.rooms_of.get(user, set()).discard(room.id)
-        for user in room.invited:
-            self.invited_to.get(user, set()).discard(room.id)
-        files = await self.store.files_in_room(room.id)
-        await self.store.delete_room(room.id)
-        for ref in files:
-            self.file_usage[ref.owner] = self.file_usage.get(ref.owner, 0) - ref.size
-            self.file_store.remove(ref.id)
-
-    @handles(c.CreateGroup)
-    async def _create_group(self, client, cmd: c.CreateGroup) -> Room:
+    async def _create_public(self, client, cmd: CreateRoom) -> Room:
         name = cmd.name.strip()
-        if not 0 < len(name) <= 64 or not name.isprintable():
-            raise ChatError(errors.BAD_NAME, "a group name is 1-64 printable characters")
-        invitees = [self._user(u) for u in dict.fromkeys(cmd.invitees) if u != client.user]
-        strangers = [u for u in invitees if u not in self.friends.get(client.user, ())]
-        if strangers:
-            raise ChatError(errors.NOT_ALL_FRIENDS, f"not your friends: {', '.join(strangers)}", not_friends=strangers)
+        _check_room_name(name)
+        if name in self.state.rooms or name in self.state.users:
+            raise ChatError(errors.NAME_TAKEN, f"{name} is taken")
+        room = self._new_room(name, PUBLIC, name, client.user)
+        await self.add_member(room, client.user)
+        self.bus.publish(RoomAdded(room, client.user), list(self.bus.online_users()), client)
+        return room
+
+    async def _create_group(self, client, cmd: CreateRoom) -> Room:
+        name = cmd.name.strip()
+        if not 0 < len(name) <= MAX_GROUP_NAME or not name.isprintable():
+            raise ChatError(errors.BAD_NAME, f"a group name is 1-{MAX_GROUP_NAME} printable characters")
+        invitees = [self.state.user(u) for u in dict.fromkeys(cmd.invitees) if u != client.user]
+        authz.may_create_group(invitees, self.state.friends.get(client.user, set()))
         base = room_id = _slug(name)
         n = 1
-        while room_id in self.rooms or room_id in self.users:
+        while room_id in self.state.rooms or room_id in self.state.users:
             n += 1
             room_id = f"{base}-{n}"
-        room = self.rooms[room_id] = Room(room_id, GROUP, name, client.user)
-        self._background(self.store.create_room(room, self._now()), f"create group {room_id}")
-        await self._add_member(room, client.user)
+        room = self._new_room(room_id, GROUP, name, client.user)
+        await self.add_member(room, client.user)
         for invitee in invitees:
-            await self._invite(client, c.Invite(room_id, invitee))
+            await self.invite(client, Invite(room_id, invitee))
         return room
 
-    @handles(c.Invite)
-    async def _invite(self, client, cmd: c.Invite) -> Room:
-        room = self._group(client.user, cmd.room)
-        authz.may_invite(client.user, room)
-        invitee = self._user(cmd.user)
-        if invitee in room.members:
-            raise ChatError(errors.ALREADY_MEMBER, f"{invitee} is already in {room.id}")
-        if invitee not in self.friends.get(client.user, ()):
-            raise ChatError(errors.NOT_FRIENDS, f"{invitee} is not your friend", not_friends=[invitee])
-        if self._blocks(invitee, client.user):
+    @handles(DeleteRoom)
+    async def delete_room(self, client, cmd: DeleteRoom) -> Room:
+        room = self.state.room(cmd.room) if client.operator else self.state.group(client.user, cmd.room)
+        authz.may_delete_room(client, room)
+        self.bus.publish(RoomRemoved(room, client.user, operator=client.operator), room.members, client)
+        await self.delete(room)
+        if client.operator:
+            log.info("{operator} deleted room {room}", operator=client.user, room=room.id)
+        return room
+
+    @handles(Invite)
+    async def invite(self, client, cmd: Invite) -> Room:
+        room = self.state.group(client.user, cmd.room)
+        invitee = self.state.user(cmd.user)
+        authz.may_invite(client.user, room, invitee, self.state.friends.get(client.user, set()))
+        if self.state.blocks(invitee, client.user):
             return room  # silently: the blocker never hears of it
         room.invited[invitee] = client.user
-        self.invited_to.setdefault(invitee, set()).add(room.id)
-        await self.store.add_invite(room.id, invitee, client.user, self._now())
-        event = Invited(room=room, inviter=client.user, invitee=invitee)
-        await self._notify(invitee, event, "invite", {"room": room.id, "inviter": client.user})
+        self.state.invited_to.setdefault(invitee, set()).add(room.id)
+        await self.store.add_invite(room.id, invitee, client.user, now_ms(self.clock))
+        event = Invited(room, client.user, invitee)
+        await self.delivery.notify(invitee, event, "invite", {"room": room.id, "inviter": client.user})
         return room
 
-    @handles(c.AnswerInvite)
-    async def _answer_invite(self, client, cmd: c.AnswerInvite) -> Room:
-        room = self._group(client.user, cmd.room)
+    @handles(AnswerInvite)
+    async def answer_invite(self, client, cmd: AnswerInvite) -> Room:
+        room = self.state.group(client.user, cmd.room)
         authz.may_answer_invite(client.user, room)
         if cmd.accept:
-            return await self._join(client, c.JoinRoom(room.id))
-        inviter = await self._drop_invite(room, client.user)
-        await self._tell_inviter(room, inviter, client.user, False)
+            return await self.join(client, JoinRoom(room.id))
+        inviter = await self.drop_invite(room, client.user)
+        if inviter is not None:
+            await self._tell_inviter(room, inviter, client.user, False)
         return room
 
-    @handles(c.RemoveGroup)
-    async def _remove_group(self, client, cmd: c.RemoveGroup) -> Room:
-        room = self._group(client.user, cmd.group)
-        authz.may_lead(client.user, room)
-        self.bus.publish(GroupRemoved(room=room, by=client.user), room.members, client)
-        await self._delete_room(room)
-        return room
-
-    @handles(c.ChangeLeader)
-    async def _change_leader(self, client, cmd: c.ChangeLeader) -> Room:
-        room = self._group(client.user, cmd.group)
+    @handles(ChangeLeader)
+    async def change_leader(self, client, cmd: ChangeLeader) -> Room:
+        room = self.state.group(client.user, cmd.room)
         authz.may_lead(client.user, room)
         if cmd.leader not in room.members:
             raise ChatError(errors.NOT_A_MEMBER, f"{cmd.leader} is not a member of {room.name}")
-        await self._set_leader(room, cmd.leader, by=client.user, client=client)
+        await self.set_leader(room, cmd.leader, by=client.user, client=client)
         return room
 
-    def _direct(self, user: str, peer: str) -> Room:
-        """The direct conversation of two users, made (and stored) on first use."""
-        room_id = direct_room_id(user, peer)
-        room = self.rooms.get(room_id)
-        if room is None:
-            room = self.rooms[room_id] = Room(room_id, DIRECT, room_id, None)
-            self._background(self.store.create_room(room, self._now()), f"create {room_id}")
-            for member in (user, peer):
-                self._background(self._add_member(room, member), f"add {member} to {room_id}")
-        return room
-
-    @handles(c.Who)
-    async def _who(self, client, cmd: c.Who) -> tuple[Room, list[Member]]:
-        room = self._group(client.user, cmd.room)
+    @handles(Members)
+    async def members(self, client, cmd: Members) -> tuple[Room, list[Member]]:
+        room = self.state.group(client.user, cmd.room)
         authz.may_list_members(client.user, room)
-        return room, [Member(u, self.bus.online(u), self.users.get(u, "")) for u in sorted(room.members)]
+        users, online = self.state.users, self.bus.online
+        return room, [Member(u, online(u), users.get(u, "")) for u in sorted(room.members)]
 
-    @handles(c.ListRooms)
-    async def _list_rooms(self, client, cmd: c.ListRooms) -> list[Room]:
-        mine = self.rooms_of.get(client.user, set())
-        return sorted((r for r in self.rooms.values() if r.id in mine or r.kind == PUBLIC), key=lambda r: r.id)
+    @handles(ListRooms)
+    async def list_rooms(self, client, cmd: ListRooms) -> list[RoomListing]:
+        mine, online = self.state.rooms_of.get(client.user, set()), self.bus.online
+        rooms = sorted((r for r in self.state.rooms.values() if r.kind == PUBLIC or r.id in mine), key=lambda r: r.id)
+        return [RoomListing(r, len(r.members), sum(map(online, r.members)), r.id in mine) for r in rooms]

@@ -1,15 +1,14 @@
 """Dialects translate between wire frames and the core; they do no I/O.
 
-A dialect instance belongs to one connection (it may keep that connection's
-small state, e.g. the current room of a text user). `decode` turns one frame
-into a Request: a core command plus how to render its outcome. `encode_event`
-must depend on the event alone, because its bytes are cached and shared by
-every connection of that dialect.
+A dialect instance belongs to one connection (it may keep that connection's small state, e.g.
+the current room of a text user). `decode` turns one frame into a Request: core commands plus how
+to render their outcome. `encode_event` (a static function of the class) must depend on the event
+alone: its bytes are shared by every connection of that dialect that receives the same publish.
 """
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 import orjson
 
@@ -19,11 +18,12 @@ from ..errors import BAD_FRAME, BAD_JSON, ChatError
 
 @dataclass
 class Request:
-    """One decoded frame: the command for the core (None if the dialect answers alone),
-    the frames to send back on success or on ChatError, and whether to close after.
+    """One decoded frame: the command for the core (a tuple: several, run in turn, answered with a tuple
+    of results; None if the dialect answers alone), the frames to send back on success or on ChatError,
+    and whether to close after.
 
-    Two optional hooks let a pure dialect run exchanges that outlive one frame,
-    with the session owning the clock and the pacing:
+    Two optional hooks let a pure dialect run exchanges that outlive one frame, with the session
+    owning the clock and the pacing:
     `expires`: the request opens an exchange the client must finish within
     `limits.handshake_timeout` seconds; the session calls `expires(seconds)` then
     and sends the frames it returns (none if the exchange was finished meanwhile).
@@ -31,12 +31,50 @@ class Request:
     room, the session handles `follow()`, the next Request of a stream (None ends it).
     """
 
-    command: Command | None
+    command: Command | tuple[Command, ...] | None
     reply: Callable[[Any], list[bytes]]
     fail: Callable[[ChatError], list[bytes]]
     close: bool = False
     expires: Callable[[float], list[bytes]] | None = None
     follow: Callable[[], "Request | None"] | None = None
+
+    @property
+    def barrier(self) -> bool:
+        """Whether the session must finish everything before this request first (see core.commands)."""
+        command = self.command
+        if command is None:
+            return False
+        if isinstance(command, tuple):
+            return not all(c.pipelined for c in command)
+        return not command.pipelined
+
+
+class Dialect:
+    """What every dialect offers a session (a dialect subclasses this and fills it in)."""
+
+    name: ClassVar[str] = ""
+    wants: Callable[[Any], bool] | None = None  # a per-connection filter of events, if the dialect has one
+
+    encode_event: Callable[[Any], bytes | None]
+
+    def greeting(self) -> list[bytes]:
+        """Frames sent when the dialect is known (first frame, or a WebSocket's ?dialect=)."""
+        return []
+
+    def decode(self, raw: bytes) -> Request:
+        raise NotImplementedError
+
+    def error(self, error: ChatError) -> bytes:
+        """The frame answering a refused or bad request."""
+        raise NotImplementedError
+
+    def farewell(self, error: ChatError) -> bytes:
+        """The last frame before the server closes the connection."""
+        return self.error(error)
+
+    def token_login(self, key: str) -> Request:
+        """A login by the session key given at a WebSocket handshake, answered like the dialect's login."""
+        raise NotImplementedError
 
 
 def answering(kind: str, build: Callable[[], Request]) -> Request:

@@ -18,10 +18,10 @@ import orjson
 
 from .. import errors
 from ..core import commands as c
-from ..core import history_files as h
-from ..core.events import MessagePosted, Notice
+from ..core.events import MessagePosted, Notice, RoomRemoved
+from ..core.model import Address, Media, Message, Text
 from ..errors import ChatError
-from . import Request, answering, parse_json
+from . import Dialect, Request, answering, parse_json
 
 MAX_PENDING = 16  # handshakes one connection may have open
 MAX_DOWNLOADS = 4  # downloads one connection may have in progress
@@ -100,6 +100,16 @@ def _int(d: dict, key: str, default: int | None = None) -> int:
     return value
 
 
+def _entering(ref: str, create: bool = False) -> Address:
+    """Seed 001 has no join: a public room named in a request is entered (and, for a message or a file,
+    made if new); a user's name is the direct conversation with them."""
+    return Address(ref, enter=True, create=create)
+
+
+def _upload_key(room: str, path: str) -> str:
+    return f"{room}/{path}"
+
+
 def _room(d: dict) -> str:
     room = _text(d, "room_id")
     if not room:
@@ -110,58 +120,60 @@ def _room(d: dict) -> str:
 # -- events
 
 
-def _file_info(body: str) -> dict:
-    info = orjson.loads(body)
-    return {"file_path": info["name"], "file_size": info["size"], "file_type": info["mime"], "file_id": info["file"]}
+def _file_info(media: Media) -> dict:
+    return {"file_path": media.name, "file_size": media.size, "file_type": media.mime, "file_id": media.file}
 
 
-def received_message(m, room) -> dict:
+def received_message(m: Message, text: str) -> dict:
     return {
         "transaction_id": f"msg-{m.id}",
-        "room_id": room.id,
+        "room_id": m.room_id,
         "sender_chatid": m.sender,
-        "content": m.body,
+        "content": text,
         "timestamp": iso(m.ts),
         "message_id": m.id,
     }
 
 
-def received_file(m, room) -> dict:
+def received_file(m: Message, media: Media) -> dict:
     return {
-        "room_id": room.id,
+        "room_id": m.room_id,
         "sender_chatid": m.sender,
-        **_file_info(m.body),
+        **_file_info(media),
         "timestamp": iso(m.ts),
         "message_id": m.id,
     }
 
 
-def listed(m) -> dict | None:
-    """A stored message as an entry of messages_list (encrypted ones are not shown)."""
+def listed(m: Message) -> dict | None:
+    """A stored message as an entry of messages_list (encrypted and deleted ones are not shown)."""
     entry = {"message_id": m.id, "sender_chatid": m.sender}
-    if m.kind == "text":
-        return entry | {"content": m.body, "timestamp": iso(m.ts)}
-    if m.kind == "media":
-        info = _file_info(m.body)
-        return entry | {"content": info["file_path"], "timestamp": iso(m.ts), "kind": "file"} | info
+    match m.body:
+        case Text(text):
+            return entry | {"content": text, "timestamp": iso(m.ts)}
+        case Media() as media:
+            info = _file_info(media)
+            return entry | {"content": info["file_path"], "timestamp": iso(m.ts), "kind": "file"} | info
     return None
 
 
 def encode_event(event) -> bytes | None:
     """Text messages as receive_message, files as receive_file (live or replayed at login),
     server and operator notices as server_notification; nothing else."""
-    if isinstance(event, MessagePosted):
-        m, room = event.message, event.room
-        if m.kind == "text":
-            return success("receive_message", "New message received.", received_message(m, room))
-        if m.kind == "media":
-            return success("receive_file", "New file received.", received_file(m, room))
-    if isinstance(event, Notice):
-        return success("server_notification", event.text, {"code": event.code})
+    match event:
+        case MessagePosted(message=Message(body=Text(text)) as m):
+            return success("receive_message", "New message received.", received_message(m, text))
+        case MessagePosted(message=Message(body=Media() as media) as m):
+            return success("receive_file", "New file received.", received_file(m, media))
+        case Notice():
+            return success("server_notification", event.text, {"code": event.code})
+        case RoomRemoved(operator=True):
+            text = f"{event.room.id} was deleted by the operators"
+            return success("server_notification", text, {"code": errors.ROOM_DELETED, "room_id": event.room.id})
     return None
 
 
-class ActionDialect:
+class ActionDialect(Dialect):
     name = "action"
     encode_event = staticmethod(encode_event)
 
@@ -170,9 +182,6 @@ class ActionDialect:
         self._pending: dict[str, tuple[str, str, str]] = {}  # transaction_id -> (room_id, content, chatid)
         self._serial = 0
         self._downloads = 0
-
-    def greeting(self) -> list[bytes]:
-        return []
 
     def error(self, error: ChatError) -> bytes:
         data = {k: v for k, v in error.details.items() if isinstance(v, (str, int, list))}
@@ -299,7 +308,8 @@ class ActionDialect:
             e.original_type = "send_message"
             return [self.error(e)]
 
-        return Request(h.CheckPost(room, content, chatid), checked, self._errors, expires=expired)
+        command = c.Send(_entering(room, create=True), Text(content), sender=chatid, dry_run=True)
+        return Request(command, checked, self._errors, expires=expired)
 
     def _on_confirm_count(self, d: dict) -> Request:
         tx, confirm = _text(d, "transaction_id"), d.get("confirm")
@@ -322,12 +332,17 @@ class ActionDialect:
             return Request(None, lambda _: dropped(ChatError(errors.COUNT_NOT_CONFIRMED)), self._errors)
         room, content, chatid = pending
 
-        def stored(result):
-            message, where = result
-            data = {"transaction_id": tx, "message_id": message.id, "room_id": where.id, "timestamp": iso(message.ts)}
+        def stored(sent):
+            message = sent.message
+            data = {
+                "transaction_id": tx,
+                "message_id": message.id,
+                "room_id": sent.room.id,
+                "timestamp": iso(message.ts),
+            }
             return [success("ack", "Action processed successfully.", data)]
 
-        return Request(h.PostTo(room, content, chatid), stored, dropped)
+        return Request(c.Send(_entering(room, create=True), Text(content), sender=chatid), stored, dropped)
 
     @staticmethod
     def _frequencies(d: dict) -> dict[str, int]:
@@ -352,9 +367,12 @@ class ActionDialect:
             raise ChatError(
                 errors.NO_SUCH_TRANSACTION, f"no message with transaction_id {tx[:64]!r}", transaction_id=tx[:64]
             )
-        return Request(
-            h.ReadMessage(int(match.group(1))), lambda r: answer(r[0].body if r[0].kind == "text" else ""), self._errors
-        )
+
+        def received(found) -> list[bytes]:
+            body = found[0].body
+            return answer(body.text if isinstance(body, Text) else "")
+
+        return Request(c.GetMessage(int(match.group(1))), received, self._errors)
 
     def _on_ack(self, d: dict) -> Request:
         tx = _text(d, "transaction_id")
@@ -372,18 +390,19 @@ class ActionDialect:
         room, since = _room(d), parse_time(d.get("from_time"))
         after, limit = _int(d, "after_message_id", 0), _int(d, "limit", 100)
 
-        def listing(result):
-            where, page, next_after = result
+        def listing(page):
             data = {
-                "room_id": where.id,
-                "messages": [e for e in map(listed, page) if e is not None],
-                "has_more": bool(next_after),
+                "room_id": page.room.id,
+                "messages": [e for e in map(listed, page.messages) if e is not None],
+                "has_more": page.more,
             }
-            if next_after:
-                data["next_after_message_id"] = next_after
+            if page.more:
+                data["next_after_message_id"] = page.next_after
             return [success("messages_list", "Messages retrieved successfully.", data)]
 
-        return Request(h.MessagesSince(room, since, after, limit), listing, self._errors)
+        # seed 001 pages forward in time: with no from_time, from the room's first message
+        command = c.History(_entering(room), after=after, since=since, limit=limit)
+        return Request(command, listing, self._errors)
 
     # -- files up
 
@@ -395,8 +414,10 @@ class ActionDialect:
         size, total = _int(d, "file_size"), _int(d, "total_packets")
         mime = _opt_text(d, "file_type") or "application/octet-stream"
         echo = {"chat_id": chat_id or self.user, "room_id": room, "file_path": path}
+        if total < 1:
+            raise ChatError(errors.BAD_CHUNK, "total_packets must be at least 1")
         return Request(
-            h.BeginFile(room, path, mime, size, total),
+            c.StartUpload(_upload_key(room, path), _entering(room, create=True), path, mime, size, chunks=total),
             lambda _: [success("file_send_init", "Server ready to receive file.", echo)],
             self._errors,
         )
@@ -420,7 +441,7 @@ class ActionDialect:
             return [self.error(e)]
 
         return Request(
-            h.FileChunk(room, path, seq + 1, chunk),
+            c.PutChunk(_upload_key(room, path), seq + 1, chunk, finish=False),
             lambda _: [success("file_send_data", f"Chunk {seq} received.", echo)],
             failed,
         )
@@ -441,7 +462,7 @@ class ActionDialect:
                 e.message = f"{len(missing)} packets missing: " + ", ".join(str(i - 1) for i in missing[:20])
             return [self.error(e)]
 
-        return Request(h.FinishFile(room, path, total), assembled, failed)
+        return Request(c.FinishUpload(_upload_key(room, path), total), assembled, failed)
 
     # -- files down
 
@@ -465,50 +486,55 @@ class ActionDialect:
             data = {"file_list": ", ".join(f.name for f in files), "files": entries}
             return [success("file_list_req", f"File list for room {room}", data)]
 
-        return Request(h.RoomFiles(room), listing, self._errors)
+        return Request(c.ListFiles(_entering(room)), listing, self._errors)
 
     def _on_file_down_req(self, d: dict) -> Request:
+        """ListFiles finds the file (by id, or the newest of that name); the download then streams: chunk 1
+        comes with file_down_meta, each next chunk once the connection's output has room."""
         self._me(d, "chat_id", "chatid")
         room, path, file_id = _room(d), _text(d, "file_path"), _opt_text(d, "file_id")
         if self._downloads >= MAX_DOWNLOADS:
             raise ChatError(errors.BAD_CHUNK, f"at most {MAX_DOWNLOADS} downloads at a time")
-        found = []
+        found: list = []
 
-        def meta(result):
-            found.append(result)
+        def located(result) -> list[bytes]:
+            _where, files = result
+            if not files:
+                e = ChatError(errors.NO_SUCH_MEDIA, f"no file {path!r} in {room}")
+                e.original_type = "file_down_req"
+                return [self.error(e)]
+            found.append(files[-1])  # oldest first: the newest of that name
             self._downloads += 1
-            f = result.file
-            data = {
-                "room_id": room,
-                "file_path": path,
-                "file_size": f.size,
-                "total_packets": result.total,
-                "file_id": f.id,
-                "file_type": f.mime,
-            }
-            return [success("file_down_meta", "Starting file download.", data)]
+            return []
 
-        def first():
-            return self._download_step(found[0].file.id, room, path, 1, found[0].total) if found else None
+        def first() -> Request | None:
+            return self._download_step(found[0].id, room, path, 1) if found else None
 
-        return Request(h.FindFile(room, path, file_id), meta, self._errors, follow=first)
+        return Request(c.ListFiles(_entering(room), file_id or path), located, self._errors, follow=first)
 
-    def _download_step(self, file_id: str, room: str, path: str, index: int, total: int) -> Request:
-        """Chunk `index` (1-based) of `total`; sent as sequence_number index - 1."""
-        ok = []
+    def _download_step(self, file_id: str, room: str, path: str, index: int) -> Request:
+        """Chunk `index` (1-based); sent as sequence_number index - 1, the first one after file_down_meta."""
+        more = []
 
-        def chunk(result):
-            ok.append(True)
+        def chunk(result) -> list[bytes]:
+            frames = []
+            if index == 1:
+                f = result.file
+                meta = {"room_id": room, "file_path": path, "file_size": f.size, "total_packets": result.total,
+                        "file_id": f.id, "file_type": f.mime}  # fmt: skip
+                frames.append(success("file_down_meta", "Starting file download.", meta))
             data = {
                 "room_id": room,
                 "file_path": path,
                 "sequence_number": index - 1,
                 "file_data": base64.b64encode(result.data).decode("ascii"),
             }
-            frames = [frame("file_down_data", data)]
-            if index >= total:
+            frames.append(frame("file_down_data", data))
+            if index >= result.total:
                 self._downloads -= 1
                 frames.append(success("file_down_fin", "File download complete.", {"room_id": room, "file_path": path}))
+            else:
+                more.append(True)
             return frames
 
         def failed(e: ChatError) -> list[bytes]:
@@ -516,7 +542,7 @@ class ActionDialect:
             e.original_type = "file_down_req"
             return [self.error(e)]
 
-        def following():
-            return self._download_step(file_id, room, path, index + 1, total) if ok and index < total else None
+        def following() -> Request | None:
+            return self._download_step(file_id, room, path, index + 1) if more else None
 
-        return Request(c.ReadChunk(file_id, index), chunk, failed, follow=following if index < total else None)
+        return Request(c.ReadChunk(file_id, index), chunk, failed, follow=following)

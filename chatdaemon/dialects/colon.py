@@ -13,20 +13,20 @@ import orjson
 
 from .. import errors
 from ..core import commands as c
-from ..core.editing import (
-    AllRooms,
-    CreateRoom,
-    DeleteRoom,
-    Follow,
-    MessagesPage,
-    PostMedia,
+from ..core.events import (
+    MemberJoined,
+    MemberLeft,
+    MessagePosted,
+    Notice,
+    PresenceChanged,
+    ReadReceipt,
     RoomAdded,
-    RoomInfo,
-    TypingIn,
+    RoomRemoved,
+    Typing,
 )
-from ..core.events import GroupRemoved, MemberJoined, MemberLeft, MessagePosted, Notice, PresenceChanged, Typing
+from ..core.model import DIRECT, Address, Media, Message, Text
 from ..errors import ChatError
-from . import Request, answering, parse_json
+from . import Dialect, Request, answering, parse_json
 from .shapes import message_json
 
 MEDIA = {"CHAT:SEND_MESSAGE_IMAGE": "image", "CHAT:SEND_MESSAGE_AUDIO": "audio", "CHAT:SEND_MESSAGE_GIF": "gif"}
@@ -58,11 +58,11 @@ def chat_message(m) -> dict:
     return out
 
 
-def message_type(m) -> str:
-    if m.kind != "media":
+def message_type(m: Message) -> str:
+    body = m.body
+    if not isinstance(body, Media):
         return "CHAT:MESSAGE_RETURN_TEXT"
-    info = orjson.loads(m.body)
-    media = info.get("media") or ("gif" if info["mime"] == "image/gif" else info["mime"].split("/")[0])
+    media = body.media or ("gif" if body.mime == "image/gif" else body.mime.split("/")[0])
     return {
         "image": "CHAT:MESSAGE_RETURN_IMAGE",
         "audio": "CHAT:MESSAGE_RETURN_AUDIO",
@@ -80,7 +80,7 @@ def encode_event(event) -> bytes | None:
             return frame("GROUP:USER_JOINED", {"groupId": event.room.id, "username": event.user})
         case MemberLeft():
             return frame("GROUP:USER_LEFT", {"groupId": event.room.id, "username": event.user})
-        case GroupRemoved():
+        case RoomRemoved():
             return frame("GROUP:GROUP_DELETED", {"groupId": event.room.id, "by": event.by})
         case RoomAdded():
             return frame("GROUP:GROUP_ADDED", group_json(event.room) | {"by": event.by})
@@ -89,20 +89,22 @@ def encode_event(event) -> bytes | None:
             return frame(kind, {"groupId": event.room.id, "username": event.user})
         case PresenceChanged():
             return frame("USER:PRESENCE", {"username": event.user, "online": event.online, "status": event.status})
+        case ReadReceipt():
+            return frame(
+                "CHAT:MESSAGE_READ", {"groupId": event.room.id, "id": event.message.id, "username": event.reader}
+            )
         case Notice():
             return frame("ERROR", {"code": event.code, "message": event.text})
     return None
 
 
-class ColonDialect:
+class ColonDialect(Dialect):
     name = "colon"
     encode_event = staticmethod(encode_event)
 
     def __init__(self):
         self.user = ""
-
-    def greeting(self) -> list[bytes]:
-        return []
+        self._inline = 0  # numbers this connection's whole-file uploads
 
     def error(self, error: ChatError) -> bytes:
         data = {"code": error.code, "message": error.message}
@@ -168,72 +170,65 @@ class ColonDialect:
         return self._login(d)
 
     def _on_USER__REFRESH_PROFILE(self, d) -> Request:
-        def profile(rooms):
-            return [
-                frame(
-                    "USER:PROFILE_REFRESHED",
-                    {"username": self.user, "groups": [r.id for r in rooms if self.user in r.members]},
-                )
-            ]
+        def profile(listings):
+            groups = [entry.room.id for entry in listings if entry.joined]
+            return [frame("USER:PROFILE_REFRESHED", {"username": self.user, "groups": groups})]
 
-        return self._simple(AllRooms(), profile)
+        return self._simple(c.ListRooms(), profile)
 
     # GROUP:*
 
     def _on_GROUP__GET_ALL_GROUPS(self, d) -> Request:
-        return self._simple(
-            AllRooms(),
-            lambda rooms: [
-                frame("GROUP:RETURN_ALL_GROUPS", [group_json(r) | {"joined": self.user in r.members} for r in rooms])
-            ],
-        )
+        def listed(listings):
+            groups = [
+                group_json(e.room) | {"joined": e.joined, "online": e.online} for e in listings if e.room.kind != DIRECT
+            ]
+            return [frame("GROUP:RETURN_ALL_GROUPS", groups)]
+
+        return self._simple(c.ListRooms(), listed)
 
     def _on_GROUP__ADD_GROUP(self, d) -> Request:
         name = d if isinstance(d, str) else _str(d, "name")
         return self._simple(
-            CreateRoom(name), lambda room: [frame("GROUP:GROUP_ADDED", group_json(room) | {"by": self.user})]
+            c.CreateRoom(name), lambda room: [frame("GROUP:GROUP_ADDED", group_json(room) | {"by": self.user})]
         )
 
     def _on_GROUP__DELETE_GROUP(self, d) -> Request:
-        gid = d if isinstance(d, str) else _str(d, "groupId", "id")
+        gid = _group_id(d)
         return self._simple(
-            DeleteRoom(gid), lambda room: [frame("GROUP:GROUP_DELETED", {"groupId": room.id, "by": self.user})]
+            c.DeleteRoom(gid), lambda room: [frame("GROUP:GROUP_DELETED", {"groupId": room.id, "by": self.user})]
         )
 
     def _on_GROUP__JOIN_GROUP(self, d) -> Request:
-        gid = d if isinstance(d, str) else _str(d, "groupId", "id")
         return self._simple(
-            Follow(gid), lambda room: [frame("GROUP:USER_JOINED", {"groupId": room.id, "username": self.user})]
+            c.JoinRoom(_group_id(d)),
+            lambda room: [frame("GROUP:USER_JOINED", {"groupId": room.id, "username": self.user})],
         )
 
     def _on_GROUP__LEAVE_GROUP(self, d) -> Request:
-        gid = d if isinstance(d, str) else _str(d, "groupId", "id")
         return self._simple(
-            c.LeaveRoom(gid), lambda room: [frame("GROUP:USER_LEFT", {"groupId": room.id, "username": self.user})]
+            c.LeaveRoom(_group_id(d)),
+            lambda room: [frame("GROUP:USER_LEFT", {"groupId": room.id, "username": self.user})],
         )
 
     def _on_GROUP__GET_INIT_DATA(self, d) -> Request:
-        gid = d if isinstance(d, str) else _str(d, "groupId", "id")
+        gid = _group_id(d)
 
         def init(result):
-            room, members, page = result
-            return [
-                frame(
-                    "GROUP:RETURN_INIT_DATA",
-                    {
-                        "group": group_json(room),
-                        "members": [{"username": u, "online": online} for u, online in members],
-                        "messages": [chat_message(m) | {"groupId": room.id} for m in page.messages],
-                    },
-                )
-            ]
+            (room, members), page = result
+            data = {
+                "group": group_json(room),
+                "members": [{"username": m.user, "online": m.online} for m in members],
+                "messages": [chat_message(m) for m in page.messages],
+            }
+            return [frame("GROUP:RETURN_INIT_DATA", data)]
 
-        return self._simple(RoomInfo(gid), init)
+        return self._simple((c.Members(gid), c.History(Address.room(gid))), init)
 
     # CHAT:*
 
     def _on_CHAT__GET_INIT_MESSAGES(self, d) -> Request:
-        gid = d if isinstance(d, str) else _str(d, "groupId", "id")
+        gid = _group_id(d)
         before = d.get("before", 0) if isinstance(d, dict) else 0
         if not isinstance(before, int) or isinstance(before, bool):
             raise ChatError(errors.BAD_FIELD, "data.before must be an integer")
@@ -242,11 +237,16 @@ class ColonDialect:
             messages = [message_json(m, p.changes, p.reads) | {"groupId": p.room.id} for m in p.messages]
             return [frame("CHAT:RETURN_INIT_MESSAGES", {"groupId": p.room.id, "messages": messages})]
 
-        return self._simple(MessagesPage(gid, before=before), page)
+        return self._simple(c.History(Address.room(gid), before=before), page)
+
+    def _on_CHAT__READ_MESSAGE(self, d) -> Request:
+        if not isinstance(d, dict) or not isinstance(d.get("id"), int) or isinstance(d.get("id"), bool):
+            raise ChatError(errors.BAD_FIELD, "data.id (a message id) is required")
+        return self._simple(c.MarkRead(d["id"]), lambda e: [encode_event(e)])
 
     def _typing(self, d, typing: bool) -> Request:
         gid = d if isinstance(d, str) else _str(d, "groupId", "to")
-        return Request(TypingIn(gid, typing), lambda e: [], self._errors)
+        return Request(c.SetTyping(Address(gid), typing), lambda e: [], self._errors)
 
     def _on_CHAT__START_TYPING(self, d) -> Request:
         return self._typing(d, True)
@@ -257,19 +257,17 @@ class ColonDialect:
     def _on_CHAT__SEND_MESSAGE_TEXT(self, d) -> Request:
         to, text = _str(d, "groupId", "to"), _str(d, "text", "message")
         return self._simple(
-            c.SendMessage(text, to=to), lambda result: [frame("CHAT:MESSAGE_RETURN_TEXT", chat_message(result[0]))]
+            c.Send(Address(to), Text(text)),
+            lambda sent: [frame("CHAT:MESSAGE_RETURN_TEXT", chat_message(sent.message))],
         )
 
     def _media(self, d, kind: str) -> Request:
         to = _str(d, "groupId", "to")
         name = d.get("name") if isinstance(d.get("name"), str) else ""
-        mime = (
-            d.get("mime")
-            if isinstance(d.get("mime"), str)
-            else {"gif": "image/gif", "image": "image/png", "audio": "audio/mpeg"}[kind]
-        )
+        default_mime = {"gif": "image/gif", "image": "image/png", "audio": "audio/mpeg"}[kind]
+        mime = d["mime"] if isinstance(d.get("mime"), str) else default_mime
         if d.get("fileId") is not None:
-            command = PostMedia(to, kind, name, mime, file_id=_str(d, "fileId"))
+            command: c.Command = c.Send(Address(to), Media(_str(d, "fileId"), media=kind))
         else:
             encoded = _str(d, "data")  # bounded by the frame size; the core bounds the media
             try:
@@ -278,5 +276,11 @@ class ColonDialect:
                 )
             except (binascii.Error, ValueError):
                 raise ChatError(errors.BAD_MEDIA) from None
-            command = PostMedia(to, kind, name or kind, mime, data=data)
-        return self._simple(command, lambda m: [frame(message_type(m), chat_message(m))])
+            self._inline += 1
+            key = f"inline-{self._inline}"
+            command = c.StartUpload(key, Address(to), name or kind, mime, len(data), media=kind, data=data)
+        return self._simple(command, lambda result: [frame(message_type(result.message), chat_message(result.message))])
+
+
+def _group_id(d) -> str:
+    return d if isinstance(d, str) else _str(d, "groupId", "id")

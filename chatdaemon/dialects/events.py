@@ -11,36 +11,26 @@ import orjson
 
 from .. import errors
 from ..core import commands as c
-from ..core.editing import (
-    Conversations,
-    DeleteMessage,
-    EditMessage,
-    Follow,
-    MessageDeleted,
-    MessageEdited,
-    MessagesPage,
-    React,
-    ReactionChanged,
-    ReadUpTo,
-    RoomAdded,
-    SendTracked,
-    TypingIn,
-)
 from ..core.events import (
-    GroupRemoved,
     Invited,
     LeaderChanged,
     MemberJoined,
     MemberLeft,
+    MessageDeleted,
+    MessageEdited,
     MessagePosted,
     MissedSummary,
     Notice,
     PresenceChanged,
+    ReactionChanged,
     ReadReceipt,
+    RoomAdded,
+    RoomRemoved,
     Typing,
 )
+from ..core.model import Address, Text
 from ..errors import ChatError
-from . import Request, answering, parse_json
+from . import Dialect, Request, answering, parse_json
 from .shapes import message_json, room_json
 
 FOLLOWED = (MessagePosted, Typing, ReactionChanged, MessageEdited, MessageDeleted)
@@ -86,7 +76,7 @@ def encode_event(event) -> bytes | None:
             return frame("SERVER_CHAT_MEMBER_JOINED", {"cid": event.room.id, "user": event.user})
         case MemberLeft():
             return frame("SERVER_CHAT_MEMBER_LEFT", {"cid": event.room.id, "user": event.user})
-        case GroupRemoved():
+        case RoomRemoved():
             return frame("SERVER_CHAT_CONVERSATION_UPDATED", {"cid": event.room.id, "deleted": True, "by": event.by})
         case LeaderChanged():
             return frame(
@@ -128,16 +118,13 @@ def encode_event(event) -> bytes | None:
     return None
 
 
-class EventsDialect:
+class EventsDialect(Dialect):
     name = "events"
     encode_event = staticmethod(encode_event)
 
     def __init__(self):
         self.user = ""
         self.following: str | None = None
-
-    def greeting(self) -> list[bytes]:
-        return []
 
     def error(self, error: ChatError) -> bytes:
         data = {"code": error.code, "message": error.message}
@@ -212,7 +199,7 @@ class EventsDialect:
             self.following = room.id
             return [frame("SERVER_CHAT_JOINED", {"conversation": room_json(room, self.user)})]
 
-        return self._simple(Follow(_str(d, "cid")), joined)
+        return self._simple(c.JoinRoom(_str(d, "cid")), joined)
 
     def _on_CLIENT_CHAT_LEAVE(self, d: dict) -> Request:
         cid = _str(d, "cid")
@@ -236,10 +223,15 @@ class EventsDialect:
             ]
             return [frame("SERVER_CONVERSATIONS", {"conversations": out})]
 
-        return self._simple(Conversations(), listed)
+        return self._simple(c.Conversations(), listed)
 
     def _on_CLIENT_CHAT_HISTORY(self, d: dict) -> Request:
-        command = MessagesPage(_str(d, "cid"), _int(d, "before", 0), _int(d, "after", 0), _int(d, "limit", 50))
+        command = c.History(
+            Address(_str(d, "cid")),
+            _int(d, "before", 0),
+            _int(d, "after") if "after" in d else None,
+            limit=_int(d, "limit", 50),
+        )
 
         def page(p):
             messages = [message_json(m, p.changes, p.reads) for m in p.messages]
@@ -267,19 +259,20 @@ class EventsDialect:
                 )
             return frames
 
-        return self._simple(SendTracked(_str(d, "text"), _str(d, "cid")), sent)
+        command = c.Send(Address(_str(d, "cid")), Text(_str(d, "text")), client_id=str(temp) if extra else "")
+        return self._simple(command, sent)
 
     def _on_CLIENT_CHAT_EDIT(self, d: dict) -> Request:
-        return self._simple(EditMessage(_int(d, "id"), _str(d, "text")), lambda e: [encode_event(e)])
+        return self._simple(c.Edit(_int(d, "id"), _str(d, "text")), lambda e: [encode_event(e)])
 
     def _on_CLIENT_CHAT_DELETE(self, d: dict) -> Request:
-        return self._simple(DeleteMessage(_int(d, "id")), lambda e: [encode_event(e)])
+        return self._simple(c.Delete(_int(d, "id")), lambda e: [encode_event(e)])
 
     def _on_CLIENT_CHAT_READ(self, d: dict) -> Request:
-        return self._simple(ReadUpTo(_int(d, "id")), lambda e: [encode_event(e)])
+        return self._simple(c.MarkRead(_int(d, "id")), lambda e: [encode_event(e)])
 
     def _typing(self, d: dict, typing: bool) -> Request:
-        return Request(TypingIn(_str(d, "cid"), typing), lambda e: [], self._errors)
+        return Request(c.SetTyping(Address(_str(d, "cid")), typing), lambda e: [], self._errors)
 
     def _on_CLIENT_CHAT_TYPING(self, d: dict) -> Request:
         return self._typing(d, True)
@@ -288,7 +281,7 @@ class EventsDialect:
         return self._typing(d, False)
 
     def _reaction(self, d: dict, add: bool) -> Request:
-        return self._simple(React(_int(d, "id"), _str(d, "emoji"), add), lambda e: [encode_event(e)])
+        return self._simple(c.React(_int(d, "id"), _str(d, "emoji"), add), lambda e: [encode_event(e)])
 
     def _on_CLIENT_CHAT_REACTION_ADD(self, d: dict) -> Request:
         return self._reaction(d, True)

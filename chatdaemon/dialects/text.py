@@ -8,15 +8,12 @@ or "[" (a message). docs/protocols/text.md lists every command.
 import re
 import time
 
-import orjson
-
 from .. import __version__, errors
 from ..core import commands as c
 from ..core.events import (
     FriendAnswered,
     FriendRemoved,
     FriendRequested,
-    GroupRemoved,
     InviteAnswered,
     Invited,
     LeaderChanged,
@@ -26,9 +23,11 @@ from ..core.events import (
     MissedSummary,
     Notice,
     PresenceChanged,
+    RoomRemoved,
 )
+from ..core.model import Address, Body, Encrypted, Media, Message, Room, Text
 from ..errors import ChatError
-from . import Request
+from . import Dialect, Request
 
 HELP = """\
 * commands:
@@ -68,27 +67,30 @@ def _stamp(ms: int) -> str:
     return time.strftime("%Y-%m-%d %H:%M", time.gmtime(ms / 1000))
 
 
-def _body(kind: str, body: str) -> str:
-    if kind == "media":
-        f = orjson.loads(body)
-        return f"sent a file: {_clean(f['name'])} ({_clean(f['mime'])}, {f['size']} bytes)"
-    if kind == "encrypted":
-        return "(an encrypted message)"
-    return _clean(body)
+def _body(body: Body) -> str:
+    match body:
+        case Text(text):
+            return _clean(text)
+        case Media(name=name, mime=mime, size=size):
+            return f"sent a file: {_clean(name)} ({_clean(mime)}, {size} bytes)"
+        case Encrypted():
+            return "(an encrypted message)"
+    return "(deleted)"
 
 
-def _message_line(event: MessagePosted, with_time: bool) -> str:
-    m, room = event.message, event.room
+def _message_line(m: Message, room: Room, with_time: bool) -> str:
     where = "private" if room.kind == "direct" else f"#{room.id}"
     if with_time:
         where = f"{where} {_stamp(m.ts)}"
-    return f"[{where}] <{m.sender}> {_body(m.kind, m.body)}"
+    return f"[{where}] <{m.sender}> {_body(m.body)}"
 
 
 def encode_event(event) -> bytes | None:
     match event:
         case MessagePosted(offline=offline):
-            return _line(_message_line(event, with_time=offline))
+            return _line(_message_line(event.message, event.room, with_time=offline))
+        case PresenceChanged(friend=False):
+            return None  # presence goes to friends (seed 002's rule)
         case PresenceChanged(online=False):
             return _line(f"* {event.user} is offline")
         case PresenceChanged():
@@ -117,7 +119,9 @@ def encode_event(event) -> bytes | None:
         case InviteAnswered():
             verb = "accepted" if event.accepted else "declined"
             return _line(f"* {event.invitee} {verb} your invitation to #{event.room.id}")
-        case GroupRemoved():
+        case RoomRemoved(operator=True):
+            return _line(f"! {errors.ROOM_DELETED} #{event.room.id} was deleted by the operators")
+        case RoomRemoved():
             return _line(f"* {event.by} removed the group #{event.room.id}")
         case LeaderChanged():
             return _line(f"* {event.leader} now leads #{event.room.id}")
@@ -132,7 +136,7 @@ def _room_arg(word: str) -> str:
     return word[1:] if word.startswith("#") else word
 
 
-class TextDialect:
+class TextDialect(Dialect):
     name = "text"
     encode_event = staticmethod(encode_event)
 
@@ -173,7 +177,7 @@ class TextDialect:
                 )
             if not self.room:
                 return self._advise(errors.NOT_A_MEMBER, "join a room first: /join ROOM (or /msg USER TEXT)")
-            return Request(c.SendMessage(line, to_room=self.room), lambda _: [], self._errors)
+            return Request(c.Send(Address.room(self.room), Text(line)), lambda _: [], self._errors)
         word, _, rest = line[1:].partition(" ")
         handler = getattr(self, "_cmd_" + word.lower(), None) if word.isalpha() else None
         if handler is None:
@@ -268,7 +272,7 @@ class TextDialect:
             self.room = room.id
             return [_line(f"* created the private group #{room.id}; you lead it, /invite USER to add people")]
 
-        return Request(c.CreateGroup(name, tuple(invitees)), created, self._errors)
+        return Request(c.CreateRoom(name, private=True, invitees=tuple(invitees)), created, self._errors)
 
     def _cmd_invite(self, rest: str) -> Request:
         words = self._words(rest, "/invite USER [ROOM]")
@@ -302,22 +306,20 @@ class TextDialect:
             names = ", ".join(f"{m.user}{'' if m.online else ' (offline)'}" for m in members)
             return [_line(f"* #{room.id}: {names or 'nobody'}")]
 
-        return Request(c.Who(room_id), listed, self._errors)
+        return Request(c.Members(room_id), listed, self._errors)
 
     def _cmd_rooms(self, rest: str) -> Request:
-        def listed(rooms):
-            if not rooms:
+        def listed(listings):
+            if not listings:
                 return [_line("* no rooms yet: /join ROOM makes one")]
-            return [
-                _line(
-                    f"* @{r.peer_of(self.user)} (direct)"
-                    if r.kind == "direct"
-                    else f"* #{r.id} ({r.kind}, {len(r.members)} members)"
-                )
-                for r in rooms
-            ]
+            return [_line(self._listing(e.room, e.members, e.online)) for e in listings]
 
         return Request(c.ListRooms(), listed, self._errors)
+
+    def _listing(self, room: Room, members: int, online: int) -> str:
+        if room.kind == "direct":
+            return f"* @{room.peer_of(self.user)} (direct)"
+        return f"* #{room.id} ({room.kind}, {members} members, {online} online)"
 
     def _cmd_leader(self, rest: str) -> Request:
         group, user = self._word_and_text(rest, "/leader GROUP USER")
@@ -329,7 +331,7 @@ class TextDialect:
 
     def _cmd_disband(self, rest: str) -> Request:
         group = _room_arg(self._words(rest, "/disband GROUP")[0])
-        return Request(c.RemoveGroup(group), lambda r: [_line(f"* removed the group #{r.id}")], self._errors)
+        return Request(c.DeleteRoom(group), lambda r: [_line(f"* removed the group #{r.id}")], self._errors)
 
     # -- friends and blocks
 
@@ -378,7 +380,7 @@ class TextDialect:
     def _cmd_msg(self, rest: str) -> Request:
         user, text = self._word_and_text(rest, "/msg USER TEXT")
         return Request(
-            c.SendMessage(text, to_user=user), lambda _: [_line(f"[to {user}] {_clean(text)}")], self._errors
+            c.Send(Address.user(user), Text(text)), lambda _: [_line(f"[to {user}] {_clean(text)}")], self._errors
         )
 
     def _cmd_history(self, rest: str) -> Request:
@@ -389,14 +391,11 @@ class TextDialect:
         target = words[0] if words else self.room
         if not target:
             raise ChatError(errors.BAD_FIELD, "usage: /history [ROOM|@USER] [N]")
-        if target.startswith("@"):
-            command = c.History(with_user=target[1:], limit=limit)
-        else:
-            command = c.History(room=_room_arg(target), limit=limit)
+        where = Address.user(target[1:]) if target.startswith("@") else Address.room(_room_arg(target))
 
-        def listed(result):
-            room, messages = result
-            lines = [_message_line(MessagePosted(message=m, room=room), with_time=True) for m in messages]
+        def listed(page):
+            lines = [_message_line(m, page.room, with_time=True) for m in page.messages]
             return [_line(line) for line in lines] or [_line("* no messages yet")]
 
+        command = c.History(where, limit=limit)
         return Request(command, listed, self._errors)

@@ -1,13 +1,14 @@
-"""The storage seam: IStore, which the core uses for everything durable.
+"""The storage seam: IStore lists every method the core (and the service) calls on storage, and nothing else is called.
 
-SQLite (store.sqlite) is the default; another engine implements the same
-interface. Every method returns a Deferred. Writes are applied in the order
-they are made and their Deferreds fire only after the data is committed.
+SQLite (store.sqlite) is the default engine; another engine implements the same interface.
+Every method but `next_message_id`, `pending_writes` and `observe_commits` returns a Deferred.
+Writes are applied in the order they are made, and their Deferreds fire only after the data is
+committed. Messages come back with typed bodies (store.bodies).
 """
 
 from dataclasses import dataclass, field
 
-from zope.interface import Interface
+from zope.interface import Attribute, Interface
 
 from ..core.model import Room
 
@@ -21,15 +22,18 @@ class Snapshot:
     """The state the core keeps in memory, as loaded at start."""
 
     users: dict[str, str] = field(default_factory=dict)  # name -> custom status
-    rooms: dict[str, Room] = field(default_factory=dict)
+    rooms: dict[str, Room] = field(default_factory=dict)  # with members and invitations
     friends: dict[str, set[str]] = field(default_factory=dict)
     friend_requests: set[tuple[str, str]] = field(default_factory=set)  # (sender, receiver)
     blocked: dict[str, set[str]] = field(default_factory=dict)  # user -> whom they blocked
+    banned: set[str] = field(default_factory=set)
     file_usage: dict[str, int] = field(default_factory=dict)  # owner -> bytes stored
     last_message_id: int = 0
 
 
 class IStore(Interface):
+    location = Attribute("Where the data is, for the logs (a path or a URL without its password).")
+
     def open():
         """Create or upgrade the schema; fires when ready."""
 
@@ -37,32 +41,57 @@ class IStore(Interface):
         """Commit every pending write, then release the database."""
 
     def load():
-        """Fire with a Snapshot of users, rooms, members and invitations."""
+        """Fire with a Snapshot."""
 
     def next_message_id():
-        """Reserve the next message id (monotonic); synchronous."""
+        """Reserve the next message id (increasing); synchronous."""
 
-    # writes: each fires after its commit
+    def pending_writes():
+        """Writes waiting for the next commit (metrics); synchronous."""
+
+    def observe_commits(observer):
+        """Call `observer(seconds, writes)` after each commit (metrics)."""
+
+    # -- accounts
     def create_user(name, password_hash, ts):
         """Add an account; fails with Conflict if the name exists."""
+
+    def password_hash(name):
+        """Fire with the user's password hash, or None."""
+
+    def set_password(name, password_hash):
+        """Replace a user's password hash."""
 
     def set_status(name, status):
         """Persist a user's custom status."""
 
-    def set_cursor(name, message_id):
-        """Record the last message id a user has been given."""
+    def set_banned(name, banned):
+        """Mark an account banned (True) or not."""
+
+    def delete_user(name):
+        """Delete an account with its keys, memberships, invitations, friendships, blocks and inbox."""
 
     def add_session_key(key_hash, user, ts):
         """Remember a login's session key (by hash)."""
 
+    def user_for_key(key_hash):
+        """Fire with the user a session key belongs to, or None."""
+
     def delete_session_key(key_hash):
         """Forget a session key."""
 
+    def delete_session_keys(user):
+        """Forget every session key of a user."""
+
+    # -- rooms
     def create_room(room, ts):
         """Add a room (its members are added separately)."""
 
     def set_leader(room_id, user):
-        """Change (or clear, with None) a group's leader."""
+        """Change a room's leader."""
+
+    def delete_room(room_id):
+        """Remove a room with its members, invitations, messages, read marks and file records."""
 
     def add_member(room_id, user, since):
         """Make a user a member; `since` is the last message id before joining."""
@@ -76,38 +105,65 @@ class IStore(Interface):
     def remove_invite(room_id, user):
         """Drop an invitation (answered either way)."""
 
+    # -- messages
     def append_message(message):
         """Store a Message whose id came from next_message_id()."""
-
-    def push_inbox(user, kind, payload, ts):
-        """Queue a notice (a dict) for a user's next login."""
-
-    def drop_inbox(user, upto):
-        """Delete a user's notices with id <= upto, once delivered."""
-
-    # reads
-    def password_hash(name):
-        """Fire with the user's password hash, or None."""
-
-    def user_for_key(key_hash):
-        """Fire with the user a session key belongs to, or None."""
-
-    def cursor(name):
-        """Fire with the last message id the user was given."""
-
-    def history(room_id, before, limit):
-        """Fire with up to `limit` Messages of a room with id < before (0: latest), oldest first."""
-
-    def room_since(room_id, from_ts, after, limit):
-        """Fire with up to `limit` Messages of a room with ts >= from_ts (ms) and id > after, oldest first."""
-
-    def timeline(user, after, upto, limit, missed_only=False):
-        """Fire with up to `limit` Messages in the user's rooms with after < id <= upto, oldest first.
-        With `missed_only`: only those sent by others (not blocked by the user) since the user joined."""
 
     def message(message_id):
         """Fire with the Message of that id, or None."""
 
+    def messages(room_id, before, after, since, limit):
+        """Fire with up to `limit` Messages of a room, oldest first, with id < before (if before) and: if
+        `after` or `since` is not None, the oldest with id > after and ts >= since (ms); else the newest."""
+
+    def timeline(user, after, upto, limit, missed_only=False):
+        """Fire with up to `limit` Messages in the user's rooms with after < id <= upto, oldest first. With
+        `missed_only`: only those sent by others (not blocked by the user) since the user joined."""
+
+    def edit_message(message_id, text, ts):
+        """Replace a text message's text; remember when it was edited."""
+
+    def delete_message(message_id, by, ts):
+        """Turn a message into a deleted one (its reactions go); remember who and when."""
+
+    def message_changes(ids):
+        """Fire with {id: {"edited": ts|None, "deleted": ts|None, "reactions": {emoji: [users]}}} for those with any."""
+
+    def add_reaction(message_id, user, emoji, ts):
+        """Fire with 1 if the reaction is new, 0 if it was there."""
+
+    def remove_reaction(message_id, user, emoji):
+        """Fire with 1 if there was such a reaction, else 0."""
+
+    def set_read_mark(room_id, user, upto):
+        """Everything up to `upto` in the room is read by the user (a mark never moves back)."""
+
+    def read_marks(room_id):
+        """Fire with {user: upto} for a room."""
+
+    def summaries(user, room_ids):
+        """Fire with {room_id: (last Message or None, unread count)} for the user."""
+
+    # -- offline delivery
+    def cursor(name):
+        """Fire with the last message id the user surely got."""
+
+    def set_cursor(name, message_id):
+        """Move the user's cursor forward to `message_id` (never back)."""
+
+    def push_inbox(user, kind, payload, ts):
+        """Queue a notice (a dict) for a user's next login."""
+
+    def inbox(user):
+        """Fire with the user's queued notices as (id, kind, payload dict, ts), oldest first."""
+
+    def drop_inbox(user, upto):
+        """Delete a user's notices with id <= upto, once delivered."""
+
+    def offline_backlog():
+        """Fire with ({user: messages in their rooms newer than their cursor}, notices in all inboxes)."""
+
+    # -- friends and blocks
     def add_friends(a, b, ts):
         """Make a and b friends (both ways)."""
 
@@ -126,9 +182,7 @@ class IStore(Interface):
     def unblock(user, blocked):
         """Lift a block."""
 
-    def delete_room(room_id):
-        """Remove a room with its members, invitations, messages and file records."""
-
+    # -- files
     def add_file(ref):
         """Record a stored file (a FileRef)."""
 
@@ -138,6 +192,7 @@ class IStore(Interface):
     def files_in_room(room_id):
         """Fire with the FileRefs of a room, oldest first."""
 
+    # -- profiles
     def set_metadata(user, message_id, key, value, ts):
         """Store one metadata key (value: JSON-able) of a user (message_id 0) or of a message."""
 
@@ -149,25 +204,3 @@ class IStore(Interface):
 
     def feedback(limit):
         """Fire with the latest feedback as (id, user, body, rating, ts), newest first."""
-
-    def inbox(user):
-        """Fire with the user's queued notices as (id, kind, payload dict, ts), oldest first."""
-
-    # operators (the admin shell) and metrics
-    def banned_users():
-        """Fire with the names of the banned accounts."""
-
-    def set_banned(name, banned):
-        """Mark an account banned (True) or not."""
-
-    def set_password(name, password_hash):
-        """Replace a user's password hash."""
-
-    def delete_session_keys(user):
-        """Forget every session key of a user."""
-
-    def delete_user(name):
-        """Delete an account with its session keys, memberships, invitations and inbox."""
-
-    def offline_backlog():
-        """Fire with ({user: messages in their rooms newer than their cursor}, notices in all inboxes)."""

@@ -9,21 +9,22 @@ from twisted.internet.defer import fail, inlineCallbacks
 from zope.interface import implementer
 
 from ..core.model import FileRef, Message, Room
-from . import Conflict, IStore, Snapshot, migrate
-from .changes import ChangesStore
+from . import Conflict, IStore, Snapshot, bodies, migrate
 from .writer import GroupCommitWriter
 
 DB_FILE = "chatd.sqlite3"
+MESSAGE_COLUMNS = "id, room_id, sender, kind, body, ts"
+NO_LIMIT = 1 << 62
 
 
-def _row_message(row) -> Message:
-    return Message(id=row[0], room_id=row[1], sender=row[2], kind=row[3], body=row[4], ts=row[5])
+def _messages(rows) -> list[Message]:
+    return [bodies.message(r) for r in rows]
 
 
 @implementer(IStore)
-class SQLiteStore(ChangesStore):
+class SQLiteStore:
     def __init__(self, data_dir: str, reactor, group_commit_max: int = 1024, synchronous: str = "FULL"):
-        self.path = os.path.join(data_dir, DB_FILE)
+        self.path = self.location = os.path.join(data_dir, DB_FILE)
         self._reactor = reactor
         self._synchronous = synchronous
         self._group_commit_max = group_commit_max
@@ -69,6 +70,12 @@ class SQLiteStore(ChangesStore):
                 pool.close()
         self._writer_pool = self._reader_pool = self.writer = None
 
+    def pending_writes(self) -> int:
+        return self.writer.pending if self.writer is not None else 0
+
+    def observe_commits(self, observer) -> None:
+        self.writer.observe_commit = observer
+
     def _read(self, sql, *args):
         return self._reader_pool.runQuery(sql, args)
 
@@ -97,6 +104,7 @@ class SQLiteStore(ChangesStore):
             snap.friend_requests = set(cursor.execute("SELECT sender, receiver FROM friend_requests"))
             for user, blocked in cursor.execute("SELECT user, blocked FROM blocks"):
                 snap.blocked.setdefault(user, set()).add(blocked)
+            snap.banned = {name for (name,) in cursor.execute("SELECT name FROM users WHERE banned")}
             snap.file_usage = dict(cursor.execute("SELECT owner, sum(size) FROM files GROUP BY owner"))
             snap.last_message_id = cursor.execute("SELECT coalesce(max(id), 0) FROM messages").fetchone()[0]
             return snap
@@ -161,15 +169,9 @@ class SQLiteStore(ChangesStore):
         return self._write("DELETE FROM invites WHERE room_id = ? AND user = ?", room_id, user)
 
     def append_message(self, m: Message):
-        return self._write(
-            "INSERT INTO messages (id, room_id, sender, kind, body, ts) VALUES (?, ?, ?, ?, ?, ?)",
-            m.id,
-            m.room_id,
-            m.sender,
-            m.kind,
-            m.body,
-            m.ts,
-        )
+        kind, body = bodies.encode(m.body)
+        sql = "INSERT INTO messages (id, room_id, sender, kind, body, ts) VALUES (?, ?, ?, ?, ?, ?)"
+        return self._write(sql, m.id, m.room_id, m.sender, kind, body, m.ts)
 
     def add_friends(self, a, b, ts):
         def befriend(cursor):
@@ -251,44 +253,29 @@ class SQLiteStore(ChangesStore):
     def cursor(self, name):
         return self._scalar("SELECT cursor FROM users WHERE name = ?", name)
 
-    def history(self, room_id, before, limit):
-        d = self._read(
-            "SELECT id, room_id, sender, kind, body, ts FROM messages WHERE room_id = ? AND id < ? "
-            "ORDER BY id DESC LIMIT ?",
-            room_id,
-            before or (1 << 62),
-            limit,
-        )
-        return d.addCallback(lambda rows: [_row_message(r) for r in reversed(rows)])
-
-    def room_since(self, room_id, from_ts, after, limit):
-        d = self._read(
-            "SELECT id, room_id, sender, kind, body, ts FROM messages WHERE room_id = ? AND ts >= ? AND id > ? "
-            "ORDER BY id LIMIT ?",
-            room_id,
-            from_ts,
-            after,
-            limit,
-        )
-        return d.addCallback(lambda rows: [_row_message(r) for r in rows])
+    def messages(self, room_id, before, after, since, limit):
+        if after is not None or since is not None:
+            after, since = after or 0, since or 0
+            sql = f"SELECT {MESSAGE_COLUMNS} FROM messages WHERE room_id = ? AND id > ? AND ts >= ? AND id < ? ORDER BY id LIMIT ?"
+            return self._read(sql, room_id, after, since, before or NO_LIMIT, limit).addCallback(_messages)
+        sql = f"SELECT {MESSAGE_COLUMNS} FROM messages WHERE room_id = ? AND id < ? ORDER BY id DESC LIMIT ?"
+        d = self._read(sql, room_id, before or NO_LIMIT, limit)
+        return d.addCallback(lambda rows: _messages(reversed(rows)))
 
     def timeline(self, user, after, upto, limit, missed_only=False):
-        sql = (
-            "SELECT m.id, m.room_id, m.sender, m.kind, m.body, m.ts FROM members mb "
-            "JOIN messages m ON m.room_id = mb.room_id WHERE mb.user = ? AND m.id > ? AND m.id <= ? "
-        )
+        columns = ", ".join(f"m.{c}" for c in MESSAGE_COLUMNS.split(", "))
+        sql = f"SELECT {columns} FROM members mb JOIN messages m ON m.room_id = mb.room_id WHERE mb.user = ? AND m.id > ? AND m.id <= ? "
         args = [user, after, upto]
         if missed_only:
             sql += (
                 "AND m.id > mb.since AND m.sender != ? AND m.sender NOT IN (SELECT blocked FROM blocks WHERE user = ?) "
             )
             args += [user, user]
-        d = self._read(sql + "ORDER BY m.id LIMIT ?", *args, limit)
-        return d.addCallback(lambda rows: [_row_message(r) for r in rows])
+        return self._read(sql + "ORDER BY m.id LIMIT ?", *args, limit).addCallback(_messages)
 
     def message(self, message_id):
-        d = self._read("SELECT id, room_id, sender, kind, body, ts FROM messages WHERE id = ?", message_id)
-        return d.addCallback(lambda rows: _row_message(rows[0]) if rows else None)
+        d = self._read(f"SELECT {MESSAGE_COLUMNS} FROM messages WHERE id = ?", message_id)
+        return d.addCallback(lambda rows: bodies.message(rows[0]) if rows else None)
 
     def file(self, file_id):
         d = self._read("SELECT id, owner, room_id, name, mime, size, sha256, created FROM files WHERE id = ?", file_id)
@@ -313,9 +300,6 @@ class SQLiteStore(ChangesStore):
         return d.addCallback(lambda rows: [(i, k, json.loads(p), ts) for i, k, p, ts in rows])
 
     # -- operators (admin shell) and metrics
-
-    def banned_users(self):
-        return self._read("SELECT name FROM users WHERE banned").addCallback(lambda rows: [r[0] for r in rows])
 
     def set_banned(self, name, banned):
         return self._write("UPDATE users SET banned = ? WHERE name = ?", int(banned), name)
@@ -342,3 +326,106 @@ class SQLiteStore(ChangesStore):
             return per_user, cursor.execute("SELECT count(*) FROM inbox").fetchone()[0]
 
         return self._reader_pool.runInteraction(count)
+
+    # -- edits, deletions, reactions, read marks, summaries
+
+    def edit_message(self, message_id: int, text: str, ts: int):
+        def edit(cursor):
+            cursor.execute("UPDATE messages SET body = ?, kind = 'text' WHERE id = ?", (text, message_id))
+            cursor.execute(
+                "INSERT INTO message_changes (message_id, edited) VALUES (?, ?) "
+                "ON CONFLICT(message_id) DO UPDATE SET edited = excluded.edited",
+                (message_id, ts),
+            )
+
+        return self._submit(edit)
+
+    def delete_message(self, message_id: int, by: str, ts: int):
+        def delete(cursor):
+            cursor.execute("UPDATE messages SET body = '', kind = 'deleted' WHERE id = ?", (message_id,))
+            cursor.execute("DELETE FROM reactions WHERE message_id = ?", (message_id,))
+            cursor.execute(
+                "INSERT INTO message_changes (message_id, deleted, deleted_by) VALUES (?, ?, ?) "
+                "ON CONFLICT(message_id) DO UPDATE SET deleted = excluded.deleted, deleted_by = excluded.deleted_by",
+                (message_id, ts, by),
+            )
+
+        return self._submit(delete)
+
+    def add_reaction(self, message_id: int, user: str, emoji: str, ts: int):
+        """Fires with 1 if the reaction is new, 0 if it was there."""
+        return self._write(
+            "INSERT OR IGNORE INTO reactions (message_id, user, emoji, created) VALUES (?, ?, ?, ?)",
+            message_id,
+            user,
+            emoji,
+            ts,
+        )
+
+    def remove_reaction(self, message_id: int, user: str, emoji: str):
+        return self._write(
+            "DELETE FROM reactions WHERE message_id = ? AND user = ? AND emoji = ?", message_id, user, emoji
+        )
+
+    def set_read_mark(self, room_id: str, user: str, upto: int):
+        return self._write(
+            "INSERT INTO read_marks (room_id, user, upto) VALUES (?, ?, ?) "
+            "ON CONFLICT(room_id, user) DO UPDATE SET upto = max(upto, excluded.upto)",
+            room_id,
+            user,
+            upto,
+        )
+
+    def read_marks(self, room_id: str):
+        """Fire with {user: upto} for a room."""
+        return self._read("SELECT user, upto FROM read_marks WHERE room_id = ?", room_id).addCallback(dict)
+
+    def message_changes(self, ids: list[int]):
+        """Fire with {id: {"edited": ts|None, "deleted": ts|None, "reactions": {emoji: [users]}}} for those with any."""
+
+        def read(cursor):
+            out: dict[int, dict] = {}
+            marks = ",".join("?" * len(ids))
+            if not ids:
+                return out
+            for mid, edited, deleted in cursor.execute(
+                f"SELECT message_id, edited, deleted FROM message_changes WHERE message_id IN ({marks})", ids
+            ):
+                out.setdefault(mid, {"edited": None, "deleted": None, "reactions": {}}).update(
+                    edited=edited, deleted=deleted
+                )
+            for mid, user, emoji in cursor.execute(
+                f"SELECT message_id, user, emoji FROM reactions WHERE message_id IN ({marks}) ORDER BY created, user",
+                ids,
+            ):
+                entry = out.setdefault(mid, {"edited": None, "deleted": None, "reactions": {}})
+                entry["reactions"].setdefault(emoji, []).append(user)
+            return out
+
+        return self._reader_pool.runInteraction(read)
+
+    def summaries(self, user: str, room_ids: list[str]):
+        """Fire with {room_id: (last Message or None, unread count)} for the user."""
+
+        def read(cursor):
+            out = {}
+            for rid in room_ids:
+                row = cursor.execute(
+                    f"SELECT {MESSAGE_COLUMNS} FROM messages WHERE room_id = ? ORDER BY id DESC LIMIT 1",
+                    (rid,),
+                ).fetchone()
+                mark = cursor.execute(
+                    "SELECT upto FROM read_marks WHERE room_id = ? AND user = ?", (rid, user)
+                ).fetchone()
+                since = cursor.execute(
+                    "SELECT since FROM members WHERE room_id = ? AND user = ?", (rid, user)
+                ).fetchone()
+                floor = max(mark[0] if mark else 0, since[0] if since else 0)
+                unread = cursor.execute(
+                    "SELECT count(*) FROM messages WHERE room_id = ? AND id > ? AND sender != ? AND kind != 'deleted'",
+                    (rid, floor, user),
+                ).fetchone()[0]
+                out[rid] = (bodies.message(row) if row else None, unread)
+            return out
+
+        return self._reader_pool.runInteraction(read)

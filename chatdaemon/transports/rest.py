@@ -17,11 +17,12 @@ from twisted.logger import Logger
 from twisted.protocols.basic import FileSender
 from twisted.web.resource import Resource
 from twisted.web.server import NOT_DONE_YET, Request
+from zope.interface import implementer
 
 from .. import errors
 from ..core import commands as c
-from ..core.accounts import key_hash
-from ..core.editing import Conversations, FileInfo, MessagesPage
+from ..core.interfaces import IPrincipal
+from ..core.model import Address
 from ..dialects.shapes import message_json, room_json
 from ..errors import ChatError
 
@@ -111,14 +112,16 @@ def bounded_request(max_body: int) -> type:
     return type("BoundedRequest", (BoundedRequest,), {"max_body": max_body})
 
 
+@implementer(IPrincipal)
 class ApiClient:
     """The core's view of a REST caller: a user, never attached to the bus (REST is not a connection)."""
 
     open = False
+    operator = False
     key_hash = None
 
-    def __init__(self, user=None):
-        self.user = user
+    def __init__(self, user: str | None = None, peer: str = ""):
+        self.user, self.peer = user, peer
 
 
 class Endpoint(Resource):
@@ -175,10 +178,10 @@ class Endpoint(Resource):
     async def client(self, request) -> ApiClient:
         auth = (request.getHeader(b"authorization") or b"").decode("latin-1")
         token = auth[7:].strip() if auth[:7].lower() == "bearer " else ""
-        user = await self.core.store.user_for_key(key_hash(token)) if token else None
+        user = await self.core.authenticate(token)
         if user is None:
             raise ChatError(errors.UNAUTHORIZED)
-        return ApiClient(user)
+        return ApiClient(user, request.getClientAddress().host)
 
     @staticmethod
     def body(request) -> dict:
@@ -198,7 +201,7 @@ class Endpoint(Resource):
         return value
 
     @staticmethod
-    def int_arg(request, name: str, default: int) -> int:
+    def int_arg(request, name: str, default):
         raw = request.args.get(name.encode(), [None])[0]
         if raw is None or raw == b"":
             return default
@@ -216,9 +219,8 @@ class RegisterEndpoint(Endpoint):
 
     async def post(self, request):
         data = self.body(request)
-        user = await self.core.execute(
-            ApiClient(), c.Register(self.field(data, "username"), self.field(data, "password"))
-        )
+        command = c.Register(self.field(data, "username"), self.field(data, "password"))
+        user = await self.core.execute(ApiClient(peer=request.getClientAddress().host), command)
         return 201, {"username": user}
 
 
@@ -231,14 +233,14 @@ class LoginEndpoint(Endpoint):
             command = c.Login(session_key=self.field(data, "token"))
         else:
             command = c.Login(self.field(data, "username"), self.field(data, "password"))
-        result = await self.core.execute(ApiClient(), command)
+        result = await self.core.execute(ApiClient(peer=request.getClientAddress().host), command)
         return 200, {"username": result.user, "token": result.session_key, "session_key": result.session_key}
 
 
 class ConversationsEndpoint(Endpoint):
     async def get(self, request, client):
         out = []
-        for s in await self.core.execute(client, Conversations()):
+        for s in await self.core.execute(client, c.Conversations()):
             entry = room_json(s.room, client.user)
             entry["last_message"] = message_json(s.last) if s.last else None
             entry["unread"] = s.unread
@@ -251,15 +253,15 @@ class MessagesEndpoint(Endpoint):
         cid = request.args.get(b"cid", [b""])[0].decode("utf-8", "replace")
         if not cid:
             raise ChatError(errors.BAD_FIELD, "cid is required")
-        before, after = self.int_arg(request, "before", 0), self.int_arg(request, "after", 0)
+        before, after = self.int_arg(request, "before", 0), self.int_arg(request, "after", None)
         limit = self.int_arg(request, "limit", 50)
-        page = await self.core.execute(client, MessagesPage(cid, before, after, limit or 1))
+        page = await self.core.execute(client, c.History(Address.room(cid), before, after, limit=limit or 1))
         messages = [message_json(m, page.changes, page.reads) for m in page.messages]
         return 200, {
             "cid": page.room.id,
             "messages": messages,
             "read_upto": page.reads.get(client.user, 0),
-            "has_more": len(messages) >= max(1, min(limit or 1, self.core.limits.history_page)),
+            "has_more": page.more,
         }
 
 
@@ -283,7 +285,7 @@ class FilesResource(Endpoint):
         file_id = request.postpath[0].decode("ascii", "replace") if request.postpath else ""
         if not re.fullmatch(r"[0-9a-f]{32}", file_id):
             raise ChatError(errors.NO_SUCH_MEDIA, "no such file")
-        ref = await self.core.execute(client, FileInfo(file_id))
+        ref = await self.core.execute(client, c.FileInfo(file_id))
         path = os.path.join(self.file_store.files, ref.id)
         handle = open(path, "rb")  # noqa: SIM115 (closed after the transfer, below)
         mime = ref.mime if re.fullmatch(r"[\w.+-]+/[\w.+-]+", ref.mime) else "application/octet-stream"

@@ -27,14 +27,13 @@ from autobahn.util import wildcards2patterns
 from autobahn.websocket.compress import PerMessageDeflateOffer, PerMessageDeflateOfferAccept
 from autobahn.websocket.types import ConnectionDeny
 from twisted.internet.interfaces import ISSLTransport
-from twisted.logger import Logger
+from zope.interface import implementer
 
 from .. import errors
-from ..core.accounts import key_hash
 from ..dialects import DIALECTS
 from ..errors import ChatError
-from ..metrics import UNREAD
-from ..session import Session
+from ..session import ISessionTransport, Session
+from .connection import Connections
 
 DEFAULT_PORTS = {"http": 80, "https": 443}
 
@@ -69,11 +68,10 @@ def origin_allowed(origin: str, host_header: str, secure: bool, patterns, same_o
     return mine == _scheme_host_port("https" if secure else "http", host_header.strip())
 
 
+@implementer(ISessionTransport)
 class ChatWebSocket(WebSocketServerProtocol):
-    log = Logger()
     session: Session | None = None
     _token = _dialect = ""
-    _login_timer = None
 
     def onConnect(self, request):
         factory = self.factory
@@ -97,62 +95,37 @@ class ChatWebSocket(WebSocketServerProtocol):
         def check(user):
             if user is None:
                 raise ConnectionDeny(401, "unknown or revoked session key")
-            return None
 
-        return self.factory.core.store.user_for_key(key_hash(token)).addCallback(check)
+        return factory.connections.core.authenticate(token).addCallback(check)
 
     def onOpen(self) -> None:
-        factory = self.factory
-        transport = self.transport
-        kind = "wss" if ISSLTransport.providedBy(transport) else "ws"
-        peer = transport.getPeer()
-        peer = f"{getattr(peer, 'host', peer)}:{getattr(peer, 'port', '')}"
-        self.session = Session(
-            factory.core, self, factory.flusher, factory.limits, factory.clock, kind, peer, factory.metrics
-        )
-        if getattr(transport, "producer", None) is not None:
-            transport.unregisterProducer()  # the HTTPChannel whose transport Autobahn took over
-        transport.registerProducer(self.session, True)
-        factory.sessions.add(self.session)
-        self._login_timer = factory.clock.callLater(factory.limits.login_timeout, self._login_deadline)
-        self.log.info("connection opened: {kind} {peer}", kind=kind, peer=peer)
+        self.session = self.factory.connections.open(self.transport, self, "ws")
         self.session.start(self._token, DIALECTS[self._dialect]() if self._dialect else None)
 
-    def _login_deadline(self) -> None:
-        self._login_timer = None
-        if self.session is not None and self.session.open and not self.session.user:
-            reason = f"not logged in within {self.factory.limits.login_timeout:g} seconds"
-            self.session.close(ChatError(errors.IDLE_TIMEOUT, reason))
-
     def onMessage(self, payload: bytes, isBinary: bool) -> None:
-        if self.session is None:
+        session = self.session
+        if session is None:
             return
+        self.factory.connections.heard(session)
         if isBinary:
-            self.session.frame_refused(ChatError(errors.BAD_FRAME, "send frames as text messages"))
+            session.frame_refused(ChatError(errors.BAD_FRAME, "send frames as text messages"))
         else:
-            self.session.frame_received(payload)
+            session.frame_received(payload)
+
+    def onPong(self, payload: bytes) -> None:
+        if self.session is not None:
+            self.factory.connections.heard(self.session)
 
     def connectionLost(self, reason) -> None:
         super().connectionLost(reason)
         self.factory.addresses.release(self.peer_host)  # this connection was counted as an HTTP one
 
     def onClose(self, wasClean: bool, code, reason) -> None:
-        if self._login_timer is not None and self._login_timer.active():
-            self._login_timer.cancel()
-        self._login_timer = None
         session, self.session = self.session, None
         if session is not None:
-            self.factory.sessions.discard(session)
-            self.log.info(
-                "connection closed: {kind} {peer} {user} ({code})",
-                kind=session.kind,
-                peer=session.peer,
-                user=session.user or "-",
-                code=code,
-            )
-            session.connection_lost()
+            self.factory.connections.lost(session, f" ({code})")
 
-    # the surface a Session uses
+    # ISessionTransport
     def write_frames(self, frames: list[bytes]) -> None:
         if self.state != self.STATE_OPEN:
             return  # closing: the peer will not read it
@@ -176,11 +149,10 @@ class ChatWebSocket(WebSocketServerProtocol):
 class ChatWebSocketFactory(WebSocketServerFactory):
     protocol = ChatWebSocket
 
-    def __init__(self, core, limits, clock, flusher, options, sessions: set, addresses, metrics=UNREAD):
+    def __init__(self, connections: Connections, options, addresses):
         super().__init__()
-        self.core, self.limits, self.clock, self.flusher, self.metrics = core, limits, clock, flusher, metrics
+        self.connections = connections
         self.addresses = addresses  # the HTTP site's per-address count: a WebSocket connection keeps its place
-        self.sessions = sessions
         self.configure(options)
 
     def buildProtocol(self, addr):

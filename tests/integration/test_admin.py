@@ -154,7 +154,7 @@ async def test_rooms_who_and_room_delete(shell, operator_key):
     assert (await alice.payload("SERVER_NOTIFICATION"))["code"] == 7017
     alice.send("TEXT_MESSAGE", room="lobby", content="anyone?")
     assert (await alice.payload("MESSAGE_NACK"))["code"] == 8002
-    assert "lobby" not in shell.core.rooms
+    assert "lobby" not in shell.core.state.rooms
     text, status = await run(shell, "who lobby", key)
     assert status == 1 and "8002" in text
     await alice.close()
@@ -179,7 +179,7 @@ async def test_user_create_passwd_and_delete_go_through_the_core(shell, operator
     assert (text, status) == ("deleted carol\n", 0)
     assert (await probe.payload("SERVER_NOTIFICATION"))["code"] == 7014
     await probe.closed
-    assert "carol" not in shell.core.users
+    assert "carol" not in shell.core.state.users
     text, status = await run(shell, "user frob carol", key)
     assert status == 1 and text.startswith("usage: user ")
 

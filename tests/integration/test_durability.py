@@ -31,11 +31,11 @@ async def test_restart_keeps_users_rooms_members_history_and_pending_offline_mes
 
     service = await start_service(make_config(data_dir))
     try:
-        assert {"lead", "mate", "bob"} <= set(service.core.users)
-        crew = service.core.rooms["crew"]
+        assert {"lead", "mate", "bob"} <= set(service.core.state.users)
+        crew = service.core.state.rooms["crew"]
         assert (crew.kind, crew.leader, crew.members, crew.invited) == ("group", "lead", {"lead"}, {"mate": "lead"})
-        assert service.core.friends["lead"] == {"mate"} and service.core.friends["mate"] == {"lead"}
-        assert service.core.rooms["lobby"].members == {"bob", "lead"}
+        assert service.core.state.friends["lead"] == {"mate"} and service.core.state.friends["mate"] == {"lead"}
+        assert service.core.state.rooms["lobby"].members == {"bob", "lead"}
         # the pending messages reach bob, once, in order
         bob = await typed_user(service, "bob", register=False)
         first, second = await bob.payload("OFFLINE_MESSAGE"), await bob.payload("OFFLINE_MESSAGE")

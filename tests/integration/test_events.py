@@ -155,9 +155,7 @@ async def test_every_events_flow(chatd):
 
 @pytest_twisted.ensureDeferred
 async def test_typing_expires_when_the_client_vanishes(chatd, monkeypatch):
-    from chatdaemon.core import editing
-
-    monkeypatch.setattr(editing, "TYPING_SECONDS", 0.3)
+    monkeypatch.setattr(chatd.core.typing, "seconds", 0.3)
     a = await events_user(chatd, "uma")
     b = await events_user(chatd, "vic")
     for c in (a, b):

@@ -43,7 +43,10 @@ async def test_two_text_users_chat_in_a_room_and_privately(chatd):
     bob.say("/history @alice")
     assert (await bob.text("[")).endswith("<bob> psst")
     bob.say("/rooms")
-    assert {await bob.text("* "), await bob.text("* ")} == {"* @alice (direct)", "* #lobby (public, 2 members)"}
+    assert {await bob.text("* "), await bob.text("* ")} == {
+        "* @alice (direct)",
+        "* #lobby (public, 2 members, 2 online)",
+    }
     await text_friends(alice, "alice", bob, "bob")  # presence goes to friends
     alice.say("/status away")
     assert await bob.text("* alice") == "* alice is now: away"

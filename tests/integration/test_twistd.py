@@ -175,7 +175,9 @@ def test_json_logs_carry_structured_fields(tmp_path):
             raise AssertionError(f"no event with {fields} in {events}")
 
         port = next_event(role="line")["port"]
-        next_event(namespace="chatdaemon.service.ChatService", path=str(tmp_path / "data" / "chatd.sqlite3"))  # ready
+        next_event(
+            namespace="chatdaemon.service.ChatService", location=str(tmp_path / "data" / "chatd.sqlite3")
+        )  # ready
         conversation = Conversation(port)
         opened = next_event(event="connection_opened")
         assert opened["transport"] == "tcp" and opened["peer"].startswith("127.0.0.1:")

@@ -91,7 +91,7 @@ async def test_crossed_requests_make_friends_at_once(chatd):
     bob.send("FRIEND_REQUEST", sender="bob", receiver="alice")  # bob asks instead of answering
     assert (await bob.payload("FRIEND_REQUEST_ACK"))["code"] == 0
     assert (await alice.payload("FRIEND_REQUEST_RESPONSE"))["code"] == 0
-    assert chatd.core.friends["alice"] == {"bob"}
+    assert chatd.core.state.friends["alice"] == {"bob"}
     await alice.close()
     await bob.close()
 

@@ -120,7 +120,7 @@ async def test_leader_change_leave_and_remove_with_every_refusal(chatd):
     assert await lead.payload("GROUP_REMOVE") == {"sender": "ann", "group": "Team", "groupId": group_id}
     lead.send("GROUP_MESSAGE", group=group_id, content="anyone?")
     assert (await lead.payload("MESSAGE_NACK"))["code"] == errors.NO_SUCH_ROOM
-    assert group_id not in chatd.core.rooms
+    assert group_id not in chatd.core.state.rooms
     for client in (lead, ann, ben, stranger):
         await client.close()
 

@@ -121,7 +121,7 @@ async def test_shutdown_closes_websocket_sessions(data_dir):
     client = await ws_typed_user(service, "last")
     await service.stopService()
     await client.closed
-    assert not service.line_factory.sessions
+    assert not service.connections.sessions
 
 
 def test_h2_is_not_installed():
@@ -156,7 +156,7 @@ async def test_a_websocket_client_that_stops_reading_is_dropped_and_others_keep_
             for _ in range(50):
                 assert (await sender.payload("MESSAGE_ACK"))["code"] == 0  # the sender is never stalled
             sent += 50
-        assert sent < 20000 and not [s for s in service.line_factory.sessions if s.kind == "ws"]
+        assert sent < 20000 and not [s for s in service.connections.sessions if s.kind == "ws"]
         sleeper.transport.resumeProducing()
         await sleeper.closed.addTimeout(10, reactor)
         await sender.close()

@@ -5,9 +5,9 @@ import pytest
 
 from chatdaemon import errors
 from chatdaemon.core import commands as c
-from chatdaemon.core import history_files as h
-from chatdaemon.core.events import MessagePosted, PresenceChanged
-from chatdaemon.core.model import Message, Room
+from chatdaemon.core.events import MessagePosted, Notice, PresenceChanged
+from chatdaemon.core.model import Address, Encrypted, Media, Message, Room, Text
+from chatdaemon.core.results import Sent
 from chatdaemon.dialects import dialect_for
 from chatdaemon.dialects.action import MAX_PENDING, ActionDialect, iso, letter_frequencies, parse_time
 from chatdaemon.errors import ChatError
@@ -110,7 +110,8 @@ def test_login_replies_in_the_seeds_words():
 def test_the_handshake_state_confirm_refuse_expire():
     d = ActionDialect()
     send = d.decode(raw("send_message", chatid="", room_id="lobby", content="Hi Ünï"))
-    assert send.command == h.CheckPost("lobby", "Hi Ünï", "") and send.expires is not None
+    lobby = Address("lobby", enter=True, create=True)
+    assert send.command == c.Send(lobby, Text("Hi Ünï"), dry_run=True) and send.expires is not None
     [count] = frames(send.reply("lobby"))
     tx = count["data"]["transaction_id"]
     assert count == {
@@ -127,9 +128,9 @@ def test_the_handshake_state_confirm_refuse_expire():
     )
     assert check.command is None and frames(check.reply(None))[0]["data"] == {"transaction_id": tx, "confirm": True}
     confirm = d.decode(raw("confirm_count", transaction_id=tx, confirm=True))
-    assert confirm.command == h.PostTo("lobby", "Hi Ünï", "")
-    message = Message(7, "lobby", "alice", "Hi Ünï", 1704110400000)
-    [ack] = frames(confirm.reply((message, Room("lobby", "public", "lobby", None))))
+    assert confirm.command == c.Send(lobby, Text("Hi Ünï"))
+    message = Message(7, "lobby", "alice", Text("Hi Ünï"), 1704110400000)
+    [ack] = frames(confirm.reply(Sent(message, Room("lobby", "public", "lobby", None), set(), lambda _: False)))
     assert ack == {
         "action": "ack",
         "status": "success",
@@ -180,8 +181,8 @@ def test_receiving_side_count_and_ack_name_the_message():
     count = d.decode(
         raw("character_count", transaction_id="msg-42", letter_frequencies={"a": 1}, original_action="receive_message")
     )
-    assert count.command == h.ReadMessage(42)
-    message = Message(42, "r", "bob", "A!", 0)
+    assert count.command == c.GetMessage(42)
+    message = Message(42, "r", "bob", Text("A!"), 0)
     assert frames(count.reply((message, None))) == [
         {"action": "confirm_count", "data": {"transaction_id": "msg-42", "confirm": True}}
     ]
@@ -194,7 +195,7 @@ def test_receiving_side_count_and_ack_name_the_message():
 
 def test_events_render_as_receive_message_and_receive_file():
     room = Room("lobby", "public", "lobby", None, {"alice", "bob"})
-    text = MessagePosted(message=Message(3, "lobby", "alice", "Hello everyone!", 1704110400000), room=room)
+    text = MessagePosted(Message(3, "lobby", "alice", Text("Hello everyone!"), 1704110400000), room)
     assert orjson.loads(ActionDialect.encode_event(text)) == {
         "action": "receive_message",
         "status": "success",
@@ -208,8 +209,8 @@ def test_events_render_as_receive_message_and_receive_file():
             "message_id": 3,
         },
     }
-    body = orjson.dumps({"file": "ab" * 16, "name": "uploaded_file.txt", "mime": "text/plain", "size": 1024}).decode()
-    media = MessagePosted(message=Message(4, "lobby", "alice", body, 1704110700000, "media"), room=room, offline=True)
+    body = Media("ab" * 16, "uploaded_file.txt", "text/plain", 1024)
+    media = MessagePosted(Message(4, "lobby", "alice", body, 1704110700000), room, offline=True)
     out = orjson.loads(ActionDialect.encode_event(media))
     assert (out["action"], out["message"]) == ("receive_file", "New file received.")
     assert out["data"] == {
@@ -222,9 +223,9 @@ def test_events_render_as_receive_message_and_receive_file():
         "timestamp": "2024-01-01T12:05:00Z",
         "message_id": 4,
     }
-    secret = MessagePosted(message=Message(5, "lobby", "alice", "{}", 0, "encrypted"), room=room)
+    secret = MessagePosted(Message(5, "lobby", "alice", Encrypted({"ciphertext": "x"}), 0), room)
     assert ActionDialect.encode_event(secret) is None
-    assert ActionDialect.encode_event(PresenceChanged(user="alice")) is None
+    assert ActionDialect.encode_event(PresenceChanged("alice", True, "online")) is None
 
 
 def test_file_frames_translate_sequence_numbers_from_0_to_the_cores_1():
@@ -240,11 +241,12 @@ def test_file_frames_translate_sequence_numbers_from_0_to_the_cores_1():
             total_packets=2,
         )
     )
-    assert init.command == h.BeginFile("r", "my_document.pdf", "application/pdf", 10, 2)
+    room = Address("r", enter=True, create=True)
+    assert init.command == c.StartUpload("r/my_document.pdf", room, "my_document.pdf", "application/pdf", 10, chunks=2)
     data = d.decode(
         raw("file_send_data", room_id="r", file_path="my_document.pdf", sequence_number=0, file_data="aGVsbG8=")
     )
-    assert data.command == h.FileChunk("r", "my_document.pdf", 1, b"hello")
+    assert data.command == c.PutChunk("r/my_document.pdf", 1, b"hello", finish=False)
     assert frames(data.reply(1))[0]["data"]["sequence_number"] == 0
     [err] = frames(data.fail(ChatError(errors.BAD_CHUNK)))
     assert err["message"] == "sequence_number is outside 0..total_packets-1" and err["data"] == {"sequence_number": 0}
@@ -258,9 +260,7 @@ def test_file_frames_translate_sequence_numbers_from_0_to_the_cores_1():
 
 
 def test_server_notices_reach_action_clients():
-    from chatdaemon.core.events import Notice
-
-    frame = orjson.loads(ActionDialect.encode_event(Notice(code=7016, text="maintenance at 22:00")))
+    frame = orjson.loads(ActionDialect.encode_event(Notice(7016, "maintenance at 22:00")))
     assert frame == {
         "action": "server_notification",
         "status": "success",

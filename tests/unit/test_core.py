@@ -2,8 +2,11 @@
 
 import pytest
 import pytest_twisted
+from argon2 import PasswordHasher
 from twisted.internet import defer, reactor
 from twisted.internet.defer import succeed
+from zope.interface import implementer
+from zope.interface.verify import verifyObject
 
 from chatdaemon import errors
 from chatdaemon.bus.local import LocalBus
@@ -12,14 +15,20 @@ from chatdaemon.core import commands as c
 from chatdaemon.core.accounts import Passwords
 from chatdaemon.core.chat import Core
 from chatdaemon.core.events import Invited, LeaderChanged, MemberJoined, MemberLeft, MessagePosted, PresenceChanged
+from chatdaemon.core.interfaces import IClient
+from chatdaemon.core.model import Address, Text
 from chatdaemon.errors import ChatError
 from chatdaemon.store.files import FileStore
 from chatdaemon.store.sqlite import SQLiteStore
 from tests.conftest import FAST_PASSWORDS
 
 
+@implementer(IClient)
 class FakeClient:
     """What the core needs of a session, recording what it is given."""
+
+    operator = False
+    peer = "test"
 
     def __init__(self):
         self.user = self.key_hash = None
@@ -28,7 +37,7 @@ class FakeClient:
         self.held = None
         self.released = defer.Deferred()
 
-    def deliver(self, event):
+    def deliver(self, event, memo=None):
         if self.held is not None and not getattr(event, "offline", False):
             self.held.append(event)
         else:
@@ -49,8 +58,18 @@ class FakeClient:
     def delivered_upto(self, fanout):
         return fanout
 
+    def notify_close(self, event):
+        self.events.append(event)
+        self.open = False
+
     def of(self, kind):
         return [e for e in self.events if isinstance(e, kind)]
+
+
+def Say(text: str, to: str = "", to_user: str = "", to_room: str = "", sender: str = "") -> c.Send:
+    """A text to an address, as the dialects build it."""
+    where = Address.user(to_user) if to_user else Address.room(to_room) if to_room else Address(to)
+    return c.Send(where, Text(text), sender=sender)
 
 
 async def make_core(path, files: Files | None = None, **limits) -> Core:
@@ -94,6 +113,10 @@ async def refused(d) -> int:
     return info.value.code
 
 
+def test_the_fake_client_keeps_the_clients_contract():
+    assert verifyObject(IClient, FakeClient())
+
+
 @pytest_twisted.ensureDeferred
 async def test_register_and_login_rules(core):
     anon = FakeClient()
@@ -104,13 +127,13 @@ async def test_register_and_login_rules(core):
     assert await refused(core.execute(anon, c.Register("bob", ""))) == errors.BAD_NAME
     assert await refused(core.execute(anon, c.Login("alice", "wrong"))) == errors.INVALID_CREDENTIALS
     assert await refused(core.execute(anon, c.Login("carol", "pw"))) == errors.USER_NOT_FOUND
-    assert await refused(core.execute(anon, c.SendMessage("hi", to="alice"))) == errors.NOT_LOGGED_IN
+    assert await refused(core.execute(anon, Say("hi", to="alice"))) == errors.NOT_LOGGED_IN
     result = await core.execute(anon, c.Login("alice", "pw"))
     assert result.user == "alice" and anon.user == "alice"
     assert await refused(core.execute(anon, c.Login("alice", "pw"))) == errors.ALREADY_LOGGED_IN
     # the password is stored hashed, never as given
     stored = await core.store.password_hash("alice")
-    assert stored.startswith("$argon2id$") and "pw" not in stored
+    assert stored.startswith("$argon2id$") and stored != "pw" and PasswordHasher().verify(stored, "pw")
 
 
 @pytest_twisted.ensureDeferred
@@ -131,38 +154,39 @@ async def test_several_connections_per_user_all_receive(core):
     alice1, bob = await user(core, "alice"), await user(core, "bob")
     alice2 = FakeClient()
     await core.execute(alice2, c.Login("alice", "pw"))
-    message, room = await core.execute(bob, c.SendMessage("to both", to_user="alice"))
+    sent = await core.execute(bob, Say("to both", to_user="alice"))
     for client in (alice1, alice2):
         [posted] = client.of(MessagePosted)
-        assert posted.message == message and posted.receiver == "alice"
-    assert room.kind == "direct" and room.members == {"alice", "bob"}
+        assert posted.message == sent.message and posted.receiver == "alice"
+    assert sent.room.kind == "direct" and sent.room.members == {"alice", "bob"}
+    assert sent.delivered == ("alice",)
 
 
 @pytest_twisted.ensureDeferred
 async def test_messages_get_monotonic_ids_and_are_stored_before_the_ack(core):
     alice, bob = await user(core, "alice"), await user(core, "bob")
-    results = await defer.gatherResults([core.execute(alice, c.SendMessage(f"m{n}", to="bob")) for n in range(50)])
-    ids = [m.id for m, _ in results]
+    results = await defer.gatherResults([core.execute(alice, Say(f"m{n}", to="bob")) for n in range(50)])
+    ids = [sent.message.id for sent in results]
     assert ids == sorted(ids) and len(set(ids)) == 50
-    room = results[0][1]
-    history = await core.store.history(room.id, 0, 100)
-    assert [m.body for m in history] == [f"m{n}" for n in range(50)]
-    assert [e.message.body for e in bob.of(MessagePosted)] == [f"m{n}" for n in range(50)]
+    room = results[0].room
+    history = await core.store.messages(room.id, 0, None, None, 100)
+    assert [m.body for m in history] == [Text(f"m{n}") for n in range(50)]
+    assert [e.message.body for e in bob.of(MessagePosted)] == [Text(f"m{n}") for n in range(50)]
     assert core.store.writer.commits < 50  # they shared commits
 
 
 @pytest_twisted.ensureDeferred
 async def test_message_rules(core):
     alice, bob = await user(core, "alice"), await user(core, "bob")
-    assert await refused(core.execute(alice, c.SendMessage("  ", to="bob"))) == errors.BAD_CONTENT
-    assert await refused(core.execute(alice, c.SendMessage("x" * 4097, to="bob"))) == errors.BAD_CONTENT
-    assert await refused(core.execute(alice, c.SendMessage("hi", to="alice"))) == errors.SELF_MESSAGE
-    assert await refused(core.execute(alice, c.SendMessage("hi", to="nobody"))) == errors.NO_SUCH_USER
-    assert await refused(core.execute(alice, c.SendMessage("hi", to_room="nowhere"))) == errors.NO_SUCH_ROOM
-    assert await refused(core.execute(alice, c.SendMessage("hi", to="bob", sender="bob"))) == errors.BAD_FIELD
+    assert await refused(core.execute(alice, Say("  ", to="bob"))) == errors.BAD_CONTENT
+    assert await refused(core.execute(alice, Say("x" * 4097, to="bob"))) == errors.BAD_CONTENT
+    assert await refused(core.execute(alice, Say("hi", to="alice"))) == errors.SELF_MESSAGE
+    assert await refused(core.execute(alice, Say("hi", to="nobody"))) == errors.NO_SUCH_USER
+    assert await refused(core.execute(alice, Say("hi", to_room="nowhere"))) == errors.NO_SUCH_ROOM
+    assert await refused(core.execute(alice, Say("hi", to="bob", sender="bob"))) == errors.BAD_FIELD
     await core.execute(bob, c.JoinRoom("club"))
-    assert await refused(core.execute(alice, c.SendMessage("hi", to="club"))) == errors.NOT_A_MEMBER
-    assert await refused(core.execute(alice, c.History(room="club"))) == errors.NOT_A_MEMBER
+    assert await refused(core.execute(alice, Say("hi", to="club"))) == errors.NOT_A_MEMBER
+    assert await refused(core.execute(alice, c.History(Address.room("club")))) == errors.NOT_A_MEMBER
     assert not bob.of(MessagePosted)
 
 
@@ -177,21 +201,26 @@ async def test_rooms_public_join_leave_and_names(core):
     assert await refused(core.execute(alice, c.JoinRoom("bad room"))) == errors.BAD_NAME
     assert await refused(core.execute(alice, c.JoinRoom("bob"))) == errors.NAME_TAKEN  # one namespace
     assert await refused(core.execute(FakeClient(), c.Register("lobby", "pw"))) == errors.USER_EXISTS
-    _, members = await core.execute(bob, c.Who("lobby"))
+    _, members = await core.execute(bob, c.Members("lobby"))
     assert [(m.user, m.online) for m in members] == [("alice", True), ("bob", True)]
     await core.execute(bob, c.LeaveRoom("lobby"))
     assert [e.user for e in alice.of(MemberLeft)] == ["bob"]
     assert await refused(core.execute(bob, c.LeaveRoom("lobby"))) == errors.NOT_A_MEMBER
     rooms = await core.execute(bob, c.ListRooms())
-    assert [r.id for r in rooms] == ["lobby"]  # public rooms are listed to everyone
+    assert [(r.room.id, r.members, r.online, r.joined) for r in rooms] == [
+        ("lobby", 1, 1, False)
+    ]  # public: listed to all
 
 
 @pytest_twisted.ensureDeferred
 async def test_groups_are_by_invitation_and_only_the_leader_invites(core):
     lead, guest, outsider = await user(core, "lead"), await user(core, "guest"), await user(core, "outsider")
-    assert await refused(core.execute(lead, c.CreateGroup("Plans!", ("guest",)))) == errors.NOT_ALL_FRIENDS
+    assert (
+        await refused(core.execute(lead, c.CreateRoom("Plans!", private=True, invitees=("guest",))))
+        == errors.NOT_ALL_FRIENDS
+    )
     await befriend(core, lead, guest)
-    room = await core.execute(lead, c.CreateGroup("Plans!", ("guest",)))
+    room = await core.execute(lead, c.CreateRoom("Plans!", private=True, invitees=("guest",)))
     assert (room.id, room.kind, room.leader, room.members, room.invited) == (
         "plans",
         "group",
@@ -208,35 +237,35 @@ async def test_groups_are_by_invitation_and_only_the_leader_invites(core):
     await core.execute(guest, c.AnswerInvite("plans", True))
     assert room.members == {"lead", "guest"} and not room.invited
     assert await refused(core.execute(lead, c.Invite("plans", "guest"))) == errors.ALREADY_MEMBER
-    second = await core.execute(lead, c.CreateGroup("plans"))
+    second = await core.execute(lead, c.CreateRoom("plans", private=True))
     assert second.id == "plans-2"  # names are unique ids
     assert await refused(core.execute(lead, c.Invite("plans-2", "outsider"))) == errors.NOT_FRIENDS
     await befriend(core, lead, outsider)
     await core.execute(lead, c.Invite("plans-2", "outsider"))
     await core.execute(outsider, c.AnswerInvite("plans-2", False))
-    assert "outsider" not in core.rooms["plans-2"].invited.keys() | core.rooms["plans-2"].members
+    assert "outsider" not in core.state.rooms["plans-2"].invited.keys() | core.state.rooms["plans-2"].members
     # the leader leaves: leadership passes to a member, who is told
     await core.execute(lead, c.LeaveRoom("plans"))
     assert room.leader == "guest"
     assert [(e.leader, e.by) for e in guest.of(LeaderChanged)] == [("guest", "lead")]
     # the last member leaves: the group is gone
     await core.execute(guest, c.LeaveRoom("plans"))
-    assert "plans" not in core.rooms
+    assert "plans" not in core.state.rooms
 
 
 @pytest_twisted.ensureDeferred
-async def test_presence_goes_to_friends_and_only_them(core):
+async def test_presence_goes_to_friends_and_separately_to_room_mates(core):
     alice, bob, stranger = await user(core, "alice"), await user(core, "bob"), await user(core, "stranger")
     await befriend(core, alice, bob)
     for client in (alice, stranger):
-        await core.execute(client, c.JoinRoom("lobby"))  # sharing a room is not enough
+        await core.execute(client, c.JoinRoom("lobby"))  # room presence, not a friend's
     await core.execute(alice, c.SetStatus("away"))
-    assert [(e.user, e.status) for e in bob.of(PresenceChanged)] == [("alice", "away")]
-    assert not stranger.of(PresenceChanged)
+    assert [(e.user, e.status, e.friend) for e in bob.of(PresenceChanged)] == [("alice", "away", True)]
+    assert [(e.user, e.status, e.friend) for e in stranger.of(PresenceChanged)] == [("alice", "away", False)]
     assert await refused(core.execute(alice, c.SetStatus("x" * 65))) == errors.BAD_FIELD
     core.disconnect(alice)
     assert [(e.user, e.online) for e in bob.of(PresenceChanged)][-1] == ("alice", False)
-    assert core.users["alice"] == "away"  # the custom status outlives the connection
+    assert core.state.users["alice"] == "away"  # the custom status outlives the connection
 
 
 @pytest_twisted.ensureDeferred
@@ -246,11 +275,11 @@ async def test_offline_delivery_replays_missed_messages_once_and_in_order(core):
     await core.execute(bob, c.JoinRoom("lobby"))
     core.disconnect(bob)
     await core.store.writer.drain()
-    sent = [await core.execute(alice, c.SendMessage(f"room {n}", to="lobby")) for n in range(3)]
-    sent.append(await core.execute(alice, c.SendMessage("direct", to="bob")))
+    sent = [await core.execute(alice, Say(f"room {n}", to="lobby")) for n in range(3)]
+    sent.append(await core.execute(alice, Say("direct", to="bob")))
     back = await user(core, "bob", register=False)
     replayed = back.of(MessagePosted)
-    assert [e.message.id for e in replayed] == [m.id for m, _ in sent]
+    assert [e.message.id for e in replayed] == [s.message.id for s in sent]
     assert all(e.offline for e in replayed)
     core.disconnect(back)
     await core.store.writer.drain()
@@ -261,15 +290,15 @@ async def test_offline_delivery_replays_missed_messages_once_and_in_order(core):
 @pytest_twisted.ensureDeferred
 async def test_live_messages_wait_behind_the_replay(core):
     alice, bob = await user(core, "alice"), await user(core, "bob")
-    await core.execute(alice, c.SendMessage("old", to="bob"))
+    await core.execute(alice, Say("old", to="bob"))
     core.disconnect(bob)
     await core.store.writer.drain()
-    await core.execute(alice, c.SendMessage("missed", to="bob"))
+    await core.execute(alice, Say("missed", to="bob"))
     back = FakeClient()
     await core.execute(back, c.Login("bob", "pw"))
-    await core.execute(alice, c.SendMessage("live", to="bob"))  # arrives while the replay runs
+    await core.execute(alice, Say("live", to="bob"))  # arrives while the replay runs
     await back.released
-    assert [(e.message.body, e.offline) for e in back.of(MessagePosted)] == [("missed", True), ("live", False)]
+    assert [(e.message.body.text, e.offline) for e in back.of(MessagePosted)] == [("missed", True), ("live", False)]
 
 
 @pytest_twisted.ensureDeferred
@@ -277,27 +306,32 @@ async def test_a_room_joined_later_does_not_replay_its_older_messages(core):
     alice, bob = await user(core, "alice"), await user(core, "bob")
     core.disconnect(bob)
     await core.execute(alice, c.JoinRoom("lobby"))
-    await core.execute(alice, c.SendMessage("before bob joined", to="lobby"))
+    await core.execute(alice, Say("before bob joined", to="lobby"))
     back = await user(core, "bob", register=False)
     await core.execute(back, c.JoinRoom("lobby"))
     core.disconnect(back)
-    await core.execute(alice, c.SendMessage("after bob joined", to="lobby"))
+    await core.execute(alice, Say("after bob joined", to="lobby"))
     await core.store.writer.drain()
     again = await user(core, "bob", register=False)
-    assert [e.message.body for e in again.of(MessagePosted)] == ["after bob joined"]
+    assert [e.message.body.text for e in again.of(MessagePosted)] == ["after bob joined"]
 
 
 @pytest_twisted.ensureDeferred
 async def test_history_pages_backwards(core):
     alice = await user(core, "alice")
     await core.execute(alice, c.JoinRoom("lobby"))
-    ids = [(await core.execute(alice, c.SendMessage(f"m{n}", to="lobby")))[0].id for n in range(10)]
-    _, last3 = await core.execute(alice, c.History(room="lobby", limit=3))
-    assert [m.id for m in last3] == ids[-3:]
-    _, before = await core.execute(alice, c.History(room="lobby", before=ids[-3], limit=3))
-    assert [m.id for m in before] == ids[-6:-3]
-    _, capped = await core.execute(alice, c.History(room="lobby", limit=10**9))
-    assert len(capped) == 10
+    ids = [(await core.execute(alice, Say(f"m{n}", to="lobby"))).message.id for n in range(10)]
+    lobby = Address.room("lobby")
+    last3 = await core.execute(alice, c.History(lobby, limit=3))
+    assert [m.id for m in last3.messages] == ids[-3:] and last3.more
+    before = await core.execute(alice, c.History(lobby, before=ids[-3], limit=3))
+    assert [m.id for m in before.messages] == ids[-6:-3]
+    capped = await core.execute(alice, c.History(lobby, limit=10**9))
+    assert len(capped.messages) == 10 and not capped.more
+    first = await core.execute(alice, c.History(lobby, after=0, limit=4))
+    assert [m.id for m in first.messages] == ids[:4] and first.more and first.next_after == ids[3]
+    rest = await core.execute(alice, c.History(lobby, after=first.next_after, limit=100))
+    assert [m.id for m in rest.messages] == ids[4:] and not rest.more
 
 
 @pytest_twisted.ensureDeferred
@@ -305,21 +339,22 @@ async def test_state_is_loaded_at_start(tmp_path):
     core = await make_core(tmp_path)
     lead = await user(core, "lead")
     await befriend(core, lead, await user(core, "guest"))
-    await core.execute(lead, c.CreateGroup("crew", ("guest",)))
+    await core.execute(lead, c.CreateRoom("crew", private=True, invitees=("guest",)))
     await core.execute(lead, c.JoinRoom("lobby"))
     await core.execute(lead, c.SetStatus("busy"))
-    await core.execute(lead, c.SendMessage("hi", to="guest"))
+    await core.execute(lead, Say("hi", to="guest"))
     await core.store.close()
     again = await make_core(tmp_path)
     try:
-        crew = again.rooms["crew"]
+        state = again.state
+        crew = state.rooms["crew"]
         assert (crew.leader, crew.members, crew.invited) == ("lead", {"lead"}, {"guest": "lead"})
-        assert again.friends == {"lead": {"guest"}, "guest": {"lead"}} and again.invited_to == {"guest": {"crew"}}
-        assert again.rooms["lobby"].members == {"lead"}
-        assert again.rooms["dm:guest:lead"].kind == "direct"
-        assert again.users == {"lead": "busy", "guest": "online"}
-        assert again.rooms_of["lead"] == {"crew", "lobby", "dm:guest:lead"}
-        assert again.fanout_upto == 1
+        assert state.friends == {"lead": {"guest"}, "guest": {"lead"}} and state.invited_to == {"guest": {"crew"}}
+        assert state.rooms["lobby"].members == {"lead"}
+        assert state.rooms["dm:guest:lead"].kind == "direct"
+        assert state.users == {"lead": "busy", "guest": "online"}
+        assert state.rooms_of["lead"] == {"crew", "lobby", "dm:guest:lead"}
+        assert state.fanout_upto == 1
     finally:
         await again.store.close()
 
@@ -328,14 +363,14 @@ async def test_state_is_loaded_at_start(tmp_path):
 async def test_saved_cursors_bound_what_a_crash_replays(tmp_path):
     core = await make_core(tmp_path)
     alice, _bob = await user(core, "alice"), await user(core, "bob")
-    await core.execute(alice, c.SendMessage("seen before the save", to="bob"))
-    await core.save_cursors()
-    await core.execute(alice, c.SendMessage("after the save", to="bob"))
+    await core.execute(alice, Say("seen before the save", to="bob"))
+    await core.delivery.save_cursors()
+    await core.execute(alice, Say("after the save", to="bob"))
     await core.store.writer.drain()
     await core.store.close()  # a crash: bob never disconnected, so no cursor was written at logout
     again = await make_core(tmp_path)
     try:
         back = await user(again, "bob", register=False)
-        assert [e.message.body for e in back.of(MessagePosted)] == ["after the save"]
+        assert [e.message.body.text for e in back.of(MessagePosted)] == ["after the save"]
     finally:
         await again.store.close()

@@ -2,18 +2,25 @@
 
 import orjson
 from twisted.internet.defer import Deferred
+from twisted.internet.interfaces import IPushProducer
 from twisted.internet.task import Clock
+from zope.interface import implementer
+from zope.interface.verify import verifyObject
 
 from chatdaemon import errors
+from chatdaemon.bus.local import LocalBus
 from chatdaemon.config import Limits
 from chatdaemon.core import commands as c
-from chatdaemon.core.accounts import LoginResult
-from chatdaemon.core.events import MessagePosted
-from chatdaemon.core.model import Message, Room
+from chatdaemon.core.events import MessagePosted, Notice
+from chatdaemon.core.interfaces import IClient
+from chatdaemon.core.model import Message, Room, Text
+from chatdaemon.core.results import LoginResult, Sent
 from chatdaemon.dialects.typed import TypedDialect
-from chatdaemon.session import Flusher, Session
+from chatdaemon.errors import ChatError
+from chatdaemon.session import Flusher, ISessionTransport, Session
 
 
+@implementer(ISessionTransport)
 class FakeTransport:
     def __init__(self):
         self.writes: list[list[bytes]] = []
@@ -67,7 +74,13 @@ def typed(kind, **payload) -> bytes:
 
 
 def event(n: int, size: int = 10) -> MessagePosted:
-    return MessagePosted(message=Message(n, "lobby", "a", "x" * size, 0), room=Room("lobby", "public", "lobby", None))
+    return MessagePosted(Message(n, "lobby", "a", Text("x" * size), 0), Room("lobby", "public", "lobby", None))
+
+
+def test_the_session_and_its_transport_keep_their_contracts():
+    _clock, _core, transport, session = make()
+    assert verifyObject(IClient, session) and verifyObject(IPushProducer, session)
+    assert verifyObject(ISessionTransport, transport)
 
 
 def test_output_of_one_turn_leaves_in_one_write():
@@ -99,7 +112,8 @@ def test_pipelined_sends_run_together_but_answer_in_order():
     assert len(core.calls) == 3  # no waiting between sends
 
     def message(n):
-        return (Message(n, "dm:a:b", "a", "x", 0), Room("dm:a:b", "direct", "dm:a:b", None, {"a", "b"}))
+        room = Room("dm:a:b", "direct", "dm:a:b", None, {"a", "b"})
+        return Sent(Message(n, "dm:a:b", "a", Text("x"), 0), room, room.members, lambda _: True)
 
     core.calls[2][1].callback(message(3))
     core.calls[1][1].callback(message(2))
@@ -108,6 +122,49 @@ def test_pipelined_sends_run_together_but_answer_in_order():
     core.calls[0][1].callback(message(1))
     clock.advance(0)
     assert [f["payload"]["messageId"] for f in transport.frames()[1:]] == [1, 2, 3]
+
+
+def test_a_read_after_sends_waits_until_they_are_done():
+    clock, core, transport, session = make()
+    session.frame_received(typed("TEXT_MESSAGE", receiver="b", content="m1"))
+    session.frame_received(typed("TEXT_MESSAGE", receiver="b", content="m2"))
+    session.frame_received(typed("MESSAGE_HISTORY_REQUEST", username="a"))
+    session.frame_received(typed("TEXT_MESSAGE", receiver="b", content="m3"))
+    assert [type(cmd) for cmd, _ in core.calls] == [c.Send, c.Send]  # the history read waits for both
+    assert not transport.reading
+    room = Room("dm:a:b", "direct", "dm:a:b", None, {"a", "b"})
+    core.calls[1][1].callback(Sent(Message(2, room.id, "a", Text("m2"), 0), room, room.members, lambda _: True))
+    assert len(core.calls) == 2
+    core.calls[0][1].callback(Sent(Message(1, room.id, "a", Text("m1"), 0), room, room.members, lambda _: True))
+    assert [type(cmd) for cmd, _ in core.calls] == [c.Send, c.Send, c.History]
+    assert len(core.calls) == 3  # ... and the send after it waits for the read
+    core.calls[2][1].errback(ChatError(errors.NO_HISTORY))
+    assert [type(cmd) for cmd, _ in core.calls] == [c.Send, c.Send, c.History, c.Send]
+    clock.advance(0)
+    kinds = [f["type"] for f in transport.frames()]
+    assert kinds == ["CONNECTION_ESTABLISHED", "MESSAGE_ACK", "MESSAGE_ACK", "MESSAGE_HISTORY_RESPONSE"]
+
+
+def test_one_publish_is_encoded_once_per_dialect():
+    bus, encoded = LocalBus(), []
+
+    class Counting(TypedDialect):
+        name = "counting"
+
+        @staticmethod
+        def encode_event(e):
+            encoded.append(e)
+            return b"bytes"
+
+    sessions = []
+    for n in range(50):
+        _clock, _core, _transport, session = make()
+        session.dialect = Counting() if n % 2 else TypedDialect()
+        bus.attach(f"u{n}", session)
+        sessions.append(session)
+    bus.publish(event(1), [f"u{n}" for n in range(50)])
+    assert len(encoded) == 1
+    assert all(s.queued_bytes for s in sessions)
 
 
 def test_the_rate_limit_pauses_reading_instead_of_dropping():
@@ -147,7 +204,7 @@ def test_a_burst_that_the_client_drains_is_not_a_slow_consumer():
     session.dialect = TypedDialect()
     session.pauseProducing()
     for n in range(12):
-        session.deliver(event(n, 100))  # ~2.6 KiB: over the limit, under 4x
+        session.deliver(event(n, 100), {})  # ~2.6 KiB: over the limit, under 4x
     clock.advance(1.0)
     session.resumeProducing()  # the client read it all
     clock.advance(5.0)
@@ -160,7 +217,7 @@ def test_a_client_that_stays_behind_is_dropped_after_the_grace_period():
     session.dialect = TypedDialect()
     session.pauseProducing()
     for n in range(12):
-        session.deliver(event(n, 100))
+        session.deliver(event(n, 100), {})
     clock.advance(1.9)
     assert session.open
     clock.advance(0.2)
@@ -174,7 +231,7 @@ def test_a_runaway_backlog_is_dropped_at_once():
     session.dialect = TypedDialect()
     session.pauseProducing()
     for n in range(50):
-        session.deliver(event(n, 100))
+        session.deliver(event(n, 100), {})
     assert transport.aborted and not session.open
 
 
@@ -182,8 +239,8 @@ def test_live_events_wait_while_the_offline_replay_runs():
     clock, _core, transport, session = make()
     session.dialect = TypedDialect()
     session.hold()
-    session.deliver(event(5))  # live, arrives first
-    session.deliver(MessagePosted(message=Message(3, "lobby", "a", "old", 0), room=event(0).room, offline=True))
+    session.deliver(event(5), {})  # live, arrives first
+    session.deliver(MessagePosted(Message(3, "lobby", "a", Text("old"), 0), event(0).room, offline=True), {})
     clock.advance(0)
     assert [f["type"] for f in transport.frames()] == ["OFFLINE_MESSAGE"]
     assert session.delivered_upto(99) == 3  # mid-replay: only the replayed part is surely delivered
@@ -216,11 +273,11 @@ def test_what_is_still_queued_at_a_disconnect_does_not_count_as_delivered():
     clock, core, _transport, session = make()
     session.dialect = TypedDialect()
     core.fanout_upto = 10
-    session.deliver(event(10))
+    session.deliver(event(10), {})
     clock.advance(0)  # written
     assert session.delivered_upto(10) == 10
     core.fanout_upto = 11
-    session.deliver(event(11))  # queued, not yet written
+    session.deliver(event(11), {})  # queued, not yet written
     assert session.delivered_upto(11) == 10
 
 
@@ -228,28 +285,26 @@ def test_after_a_drop_only_what_the_transport_drained_counts():
     clock, core, transport, session = make(outbound_buffer_bytes=1000)
     session.dialect = TypedDialect()
     core.fanout_upto = 5
-    session.deliver(event(5))
+    session.deliver(event(5), {})
     clock.advance(0)
     session.pauseProducing()  # the transport's buffer is full with message 5 in it
     session.resumeProducing()  # ... and has drained: 5 is out
     core.fanout_upto = 6
-    session.deliver(event(6))
+    session.deliver(event(6), {})
     clock.advance(0)
     session.pauseProducing()  # 6 sits in the transport's buffer
     for n in range(7, 60):
         core.fanout_upto = n
-        session.deliver(event(n, 100))
+        session.deliver(event(n, 100), {})
     assert transport.aborted
     assert session.delivered_upto(59) == 5  # 6 and later are replayed at the next login
 
 
 def test_the_shutdown_notice_is_not_held_behind_a_replay():
-    from chatdaemon.core.events import Notice
-
     _clock, _core, transport, session = make()
     session.dialect = TypedDialect()
     session.hold()
-    session.notify_close(Notice(code=errors.SHUTTING_DOWN, text="bye"))
+    session.notify_close(Notice(errors.SHUTTING_DOWN, "bye"))
     assert transport.closed
     notice, farewell = transport.frames()[-2:]
     assert (notice["type"], notice["payload"]) == (

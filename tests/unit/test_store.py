@@ -6,7 +6,7 @@ import pytest
 import pytest_twisted
 from twisted.internet import defer, reactor
 
-from chatdaemon.core.model import Message, Room
+from chatdaemon.core.model import Deleted, Encrypted, Media, Message, Room, Text
 from chatdaemon.store import Conflict, migrate
 from chatdaemon.store.sqlite import DB_FILE, SQLiteStore
 
@@ -70,14 +70,14 @@ async def test_group_commit_shares_transactions_and_keeps_order(store):
     await store.create_user("a", "h", 0)
     await store.create_room(Room("r", "public", "r", None), 0)
     before = store.writer.commits
-    messages = [Message(store.next_message_id(), "r", "a", f"m{n}", n) for n in range(500)]
+    messages = [Message(store.next_message_id(), "r", "a", Text(f"m{n}"), n) for n in range(500)]
     fired = []
     await defer.gatherResults(
         [store.append_message(m).addCallback(lambda _, m=m: fired.append(m.id)) for m in messages]
     )
     assert fired == [m.id for m in messages]
     assert store.writer.commits - before <= 3
-    assert [m.body for m in await store.history("r", 0, 1000)] == [f"m{n}" for n in range(500)]
+    assert [m.body.text for m in await store.messages("r", 0, None, None, 1000)] == [f"m{n}" for n in range(500)]
 
 
 @pytest_twisted.ensureDeferred
@@ -99,7 +99,7 @@ async def test_ids_continue_after_reopening(tmp_path):
     await store.create_user("a", "h", 0)
     await store.create_room(Room("r", "public", "r", None), 0)
     for _ in range(3):
-        await store.append_message(Message(store.next_message_id(), "r", "a", "x", 0))
+        await store.append_message(Message(store.next_message_id(), "r", "a", Text("x"), 0))
     await store.close()
     store = SQLiteStore(str(tmp_path), reactor)
     await store.open()
@@ -116,12 +116,12 @@ async def test_missed_skips_own_messages_and_earlier_ones(store):
         await store.create_user(name, "h", 0)
     await store.create_room(Room("r", "public", "r", None), 0)
     await store.add_member("r", "a", 0)
-    await store.append_message(Message(store.next_message_id(), "r", "a", "before b", 0))
+    await store.append_message(Message(store.next_message_id(), "r", "a", Text("before b"), 0))
     await store.add_member("r", "b", 1)
     for sender in ("a", "b", "a"):
-        await store.append_message(Message(store.next_message_id(), "r", sender, f"from {sender}", 0))
+        await store.append_message(Message(store.next_message_id(), "r", sender, Text(f"from {sender}"), 0))
     missed = await store.timeline("b", 0, 100, 10, missed_only=True)
-    assert [(m.id, m.body) for m in missed] == [(2, "from a"), (4, "from a")]
+    assert [(m.id, m.body) for m in missed] == [(2, Text("from a")), (4, Text("from a"))]
     assert [m.id for m in await store.timeline("b", 2, 100, 10, missed_only=True)] == [4]
     assert [m.id for m in await store.timeline("b", 0, 3, 10, missed_only=True)] == [2]
     await store.set_cursor("b", 4)
@@ -137,3 +137,40 @@ async def test_inbox_holds_notices_until_dropped(store):
     assert (kind, payload, ts) == ("invite", {"room": "r", "inviter": "b"}, 5)
     await store.drop_inbox("a", nid)
     assert await store.inbox("a") == []
+
+
+@pytest_twisted.ensureDeferred
+async def test_every_kind_of_body_comes_back_typed(store):
+    await store.create_user("a", "h", 0)
+    await store.create_room(Room("r", "public", "r", None), 0)
+    bodies = [
+        Text("plain"),
+        Encrypted({"ciphertext": "AAAA", "algorithm": "x25519"}),
+        Media("f" * 32, "cat.png", "image/png", 42, "image"),
+        Media("e" * 32, "notes.txt", "text/plain", 7),
+    ]
+    for body in bodies:
+        await store.append_message(Message(store.next_message_id(), "r", "a", body, 0))
+    assert [m.body for m in await store.messages("r", 0, None, None, 10)] == bodies
+    await store.delete_message(2, "a", 1)
+    assert (await store.message(2)).body == Deleted()
+    await store.edit_message(1, "edited", 2)
+    assert (await store.message(1)).body == Text("edited")
+
+
+@pytest_twisted.ensureDeferred
+async def test_pages_newest_before_or_oldest_after(store):
+    await store.create_user("a", "h", 0)
+    await store.create_room(Room("r", "public", "r", None), 0)
+    for n in range(1, 11):
+        await store.append_message(Message(store.next_message_id(), "r", "a", Text(f"m{n}"), n * 1000))
+
+    async def ids(before, after, since, limit):
+        return [m.id for m in await store.messages("r", before, after, since, limit)]
+
+    assert await ids(0, None, None, 3) == [8, 9, 10]
+    assert await ids(8, None, None, 3) == [5, 6, 7]
+    assert await ids(0, 0, None, 3) == [1, 2, 3]  # after=0: from the first
+    assert await ids(0, 7, None, 10) == [8, 9, 10]
+    assert await ids(0, None, 5000, 2) == [5, 6]
+    assert await ids(9, 6, None, 10) == [7, 8]

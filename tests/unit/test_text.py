@@ -6,8 +6,8 @@ from chatdaemon import errors
 from chatdaemon.core import commands as c
 from chatdaemon.core.accounts import LoginResult
 from chatdaemon.core.events import MemberLeft, MessagePosted, Notice, PresenceChanged
-from chatdaemon.core.model import Message, Room
-from chatdaemon.core.rooms import Member
+from chatdaemon.core.model import Address, Message, Room, Text
+from chatdaemon.core.results import Member, Page
 from chatdaemon.dialects.text import TextDialect
 from chatdaemon.errors import ChatError
 
@@ -32,10 +32,10 @@ def test_commands_become_core_commands():
     assert d.decode(b"/login alice pw").command == c.Login("alice", "pw")
     assert d.decode(b"/login SESSIONKEY").command == c.Login(session_key="SESSIONKEY")
     assert d.decode(b"/join #lobby").command == c.JoinRoom("lobby")
-    assert d.decode(b"/msg bob hello there").command == c.SendMessage("hello there", to_user="bob")
-    assert d.decode(b"/history lobby 5").command == c.History(room="lobby", limit=5)
-    assert d.decode(b"/history @bob").command == c.History(with_user="bob", limit=20)
-    assert d.decode(b"/create crew ann ben").command == c.CreateGroup("crew", ("ann", "ben"))
+    assert d.decode(b"/msg bob hello there").command == c.Send(Address.user("bob"), Text("hello there"))
+    assert d.decode(b"/history lobby 5").command == c.History(Address.room("lobby"), limit=5)
+    assert d.decode(b"/history @bob").command == c.History(Address.user("bob"), limit=20)
+    assert d.decode(b"/create crew ann ben").command == c.CreateRoom("crew", private=True, invitees=("ann", "ben"))
     assert d.decode(b"/invite ann crew").command == c.Invite("crew", "ann")
     assert d.decode(b"/accept #crew").command == c.AnswerInvite("crew", True)
     assert d.decode(b"/decline crew").command == c.AnswerInvite("crew", False)
@@ -48,9 +48,9 @@ def test_commands_become_core_commands():
 
 def test_plain_lines_go_to_the_current_room():
     d = logged_in("lobby")
-    assert d.decode(b"  hello all  ").command == c.SendMessage("hello all", to_room="lobby")
+    assert d.decode(b"  hello all  ").command == c.Send(Address.room("lobby"), Text("hello all"))
     assert d.decode(b"").command is None  # blank lines are ignored
-    assert d.decode(b"/who").command == c.Who("lobby")
+    assert d.decode(b"/who").command == c.Members("lobby")
     assert d.decode(b"/leave").command == c.LeaveRoom("lobby")
     d.decode(b"/leave").reply(LOBBY)
     assert d.room == ""
@@ -98,25 +98,26 @@ def test_replies_and_events_read_well():
     assert d.room == "lobby"
     who = d.decode(b"/who").reply((LOBBY, [Member("alice", True, "online"), Member("bob", False, "away")]))
     assert lines(who) == ["* #lobby: alice, bob (offline)"]
-    m = Message(1, "lobby", "bob", "hi\nthere", 1630000000000)
+    m = Message(1, "lobby", "bob", Text("hi\nthere"), 1630000000000)
     encode = TextDialect.encode_event
     assert lines([encode(MessagePosted(message=m, room=LOBBY))]) == ["[#lobby] <bob> hi\n    there"]
     assert lines([encode(MessagePosted(message=m, room=LOBBY, offline=True))]) == [
         "[#lobby 2021-08-26 17:46] <bob> hi\n    there"
     ]
     dm = Room("dm:alice:bob", "direct", "dm:alice:bob", None, {"alice", "bob"})
-    assert lines([encode(MessagePosted(message=Message(2, dm.id, "bob", "psst", 0), room=dm))]) == [
+    assert lines([encode(MessagePosted(message=Message(2, dm.id, "bob", Text("psst"), 0), room=dm))]) == [
         "[private] <bob> psst"
     ]
     assert lines([encode(PresenceChanged(user="bob", online=True, status="online"))]) == ["* bob is online"]
-    assert lines([encode(PresenceChanged(user="bob", online=False))]) == ["* bob is offline"]
+    assert lines([encode(PresenceChanged("bob", False, "offline"))]) == ["* bob is offline"]
+    assert encode(PresenceChanged("bob", True, "online", friend=False)) is None  # presence goes to friends
     assert lines([encode(MemberLeft(room=LOBBY, user="bob"))]) == ["* bob left #lobby"]
     assert lines([encode(Notice(code=7012, text="server is shutting down"))]) == ["! 7012 server is shutting down"]
-    history = d.decode(b"/history").reply((LOBBY, []))
+    history = d.decode(b"/history").reply(Page(LOBBY, [], {}, False, 0))
     assert lines(history) == ["* no messages yet"]
 
 
 def test_terminal_escapes_from_other_users_are_neutralised():
-    m = Message(1, "lobby", "eve", "\x1b]0;pwned\x07\x1b[2Jgone\r", 0)
+    m = Message(1, "lobby", "eve", Text("\x1b]0;pwned\x07\x1b[2Jgone\r"), 0)
     [line] = lines([TextDialect.encode_event(MessagePosted(message=m, room=LOBBY))])
     assert "\x1b" not in line and "\x07" not in line and "\r" not in line

@@ -6,7 +6,7 @@ frame type T is handled by a method _on_T of one of the mixins, by concern.
 
 from ... import __version__, errors
 from ...errors import ChatError
-from .. import Request, answering, parse_json
+from .. import Dialect, Request, answering, parse_json
 from .accounts import PROTOCOL_VERSION, AccountFrames
 from .encode import encode_event
 from .frames import envelope
@@ -17,7 +17,7 @@ from .social import SocialFrames
 __all__ = ["TypedDialect", "encode_event", "envelope"]
 
 
-class TypedDialect(AccountFrames, SocialFrames, MessageFrames, MediaFrames):
+class TypedDialect(AccountFrames, SocialFrames, MessageFrames, MediaFrames, Dialect):
     name = "typed"
     encode_event = staticmethod(encode_event)
 

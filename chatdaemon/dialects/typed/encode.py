@@ -1,12 +1,9 @@
 """Core events as typed frames. Depends on the event alone: the bytes are shared by every typed connection."""
 
-import orjson
-
 from ...core.events import (
     FriendAnswered,
     FriendRemoved,
     FriendRequested,
-    GroupRemoved,
     InviteAnswered,
     Invited,
     LeaderChanged,
@@ -18,10 +15,11 @@ from ...core.events import (
     Notice,
     PresenceChanged,
     ReadReceipt,
+    RoomRemoved,
     Typing,
 )
-from ...core.model import DIRECT, GROUP, Message, Room
-from ...errors import FRIEND_REJECTED, INVITE_REJECTED
+from ...core.model import DIRECT, GROUP, Encrypted, Media, Message, Room, Text
+from ...errors import FRIEND_REJECTED, INVITE_REJECTED, ROOM_DELETED
 from .frames import envelope
 
 
@@ -34,19 +32,21 @@ def where(room: Room, user: str) -> dict:
     return {"receiver": room.id, "room": room.id}
 
 
-def media_fields(body: str) -> dict:
-    info = orjson.loads(body)
-    return {"mediaId": info["file"], "mediaType": info["mime"], "mediaSize": info["size"], "fileName": info["name"]}
+def media_fields(media: Media) -> dict:
+    return {"mediaId": media.file, "mediaType": media.mime, "mediaSize": media.size, "fileName": media.name}
 
 
 def message_fields(m: Message, room: Room) -> dict:
     """A stored message as payload fields (also used in history data)."""
     fields = {"sender": m.sender, **where(room, m.sender), "messageId": m.id, "timestamp": m.ts // 1000}
-    if m.kind == "media":
-        return fields | media_fields(m.body)
-    if m.kind == "encrypted":
-        return orjson.loads(m.body) | fields  # the client's opaque fields never override the server's
-    return fields | {"content": m.body}
+    match m.body:
+        case Media() as media:
+            return fields | media_fields(media)
+        case Encrypted(opaque):
+            return opaque | fields  # the client's opaque fields never override the server's
+        case Text(text):
+            return fields | {"content": text}
+    return fields | {"content": "", "deleted": True}
 
 
 def _message(event: MessagePosted) -> bytes:
@@ -76,6 +76,8 @@ def encode_event(event) -> bytes | None:
     match event:
         case MessagePosted():
             return _message(event)
+        case PresenceChanged(friend=False):
+            return None  # seed 002: presence goes to friends
         case PresenceChanged(online=False):
             return envelope("USER_LOGOUT", {"username": event.user})
         case PresenceChanged():
@@ -93,7 +95,10 @@ def encode_event(event) -> bytes | None:
             code = 0 if event.accepted else INVITE_REJECTED
             payload = {"sender": event.inviter, "receiver": event.invitee, **_group(event.room), "code": code}
             return envelope("GROUP_INVITE_RESPONSE", _offline(payload, event))
-        case GroupRemoved():
+        case RoomRemoved(operator=True):
+            text = f"{event.room.id} was deleted by the operators"
+            return envelope("SERVER_NOTIFICATION", {"code": ROOM_DELETED, "message": text, "room": event.room.id})
+        case RoomRemoved():
             return envelope("GROUP_REMOVE", {"sender": event.by, **_group(event.room)})
         case LeaderChanged():
             return envelope(
@@ -108,14 +113,11 @@ def encode_event(event) -> bytes | None:
         case FriendRemoved():
             return envelope("FRIEND_REMOVE", _offline({"sender": event.by, "receiver": event.friend}, event))
         case Typing():
-            return envelope(
-                "USER_TYPING", {"username": event.user, **where(event.room, event.user), "typing": event.typing}
-            )
+            payload = {"username": event.user, **where(event.room, event.user), "typing": event.typing}
+            return envelope("USER_TYPING", payload)
         case ReadReceipt():
-            return envelope(
-                "READ_RECEIPT",
-                {"reader": event.reader, "messageId": event.message.id, **where(event.room, event.reader)},
-            )
+            payload = {"reader": event.reader, "messageId": event.message.id, **where(event.room, event.reader)}
+            return envelope("READ_RECEIPT", payload)
         case MetadataChanged():
             payload = {"username": event.user, "key": event.key, "value": event.value}
             return envelope(

@@ -15,6 +15,7 @@ import binascii
 
 from ... import errors
 from ...core import commands as c
+from ...core.model import Address
 from ...errors import ChatError
 from .. import Request
 from .frames import envelope, failure, integer, optional_text, text
@@ -29,6 +30,12 @@ def _decode(p: dict, key: str) -> bytes:
         raise ChatError(errors.BAD_CHUNK, f"payload.{key} is not valid base64") from None
 
 
+def _where(p: dict, receiver: str = "") -> Address:
+    """An upload's address: `room` or `groupId`/`group` name a room; else `receiver`, a user or a room."""
+    room = optional_text(p, "room") or optional_text(p, "groupId", "group")
+    return Address.room(room) if room else Address(receiver or text(p, "receiver"))
+
+
 def _encode(data: bytes) -> str:
     return base64.b64encode(data).decode("ascii")
 
@@ -41,9 +48,7 @@ class MediaFrames:
         size, mime = integer(p, "mediaSize"), optional_text(p, "mediaType") or "application/octet-stream"
         ack = {"sender": receiver, "receiver": self.user, "mediaId": media}
         return Request(
-            c.StartUpload(
-                media, optional_text(p, "groupId") or receiver, optional_text(p, "fileName") or media, mime, size
-            ),
+            c.StartUpload(media, _where(p, receiver), optional_text(p, "fileName") or media, mime, size),
             lambda _: [envelope("MEDIA_MESSAGE_ACK", ack | {"code": 0})],
             lambda e: [envelope("MEDIA_MESSAGE_ACK", failure(e, **ack))],
         )
@@ -52,7 +57,7 @@ class MediaFrames:
         media, index = text(p, "mediaId"), integer(p, "chunkIndex")
         peer = {"sender": p["receiver"]} if isinstance(p.get("receiver"), str) else {}
         ack = peer | {"receiver": self.user, "mediaId": media, "chunkIndex": index}
-        command = c.PutChunk(media, index, integer(p, "totalChunks"), _decode(p, "data"))
+        command = c.PutChunk(media, index, _decode(p, "data"), integer(p, "totalChunks"))
 
         def stored(result):
             frames = [envelope("MEDIA_MESSAGE_DATA_ACK", ack | {"code": 0})]
@@ -151,10 +156,9 @@ class MediaFrames:
                 c.ReadChunk(file_id, index), chunk, lambda e: [envelope("FILE_RESPONSE", failure(e, fileId=file_id))]
             )
         transfer = text(p, "transferId")
-        to = optional_text(p, "room") or optional_text(p, "groupId", "group") or text(p, "receiver")
         command = c.StartUpload(
             transfer,
-            to,
+            _where(p),
             text(p, "fileName"),
             optional_text(p, "fileType") or "application/octet-stream",
             integer(p, "fileSize"),
@@ -167,7 +171,7 @@ class MediaFrames:
 
     def _on_FILE_TRANSFER(self, p: dict) -> Request:
         transfer, index = text(p, "transferId"), integer(p, "chunkIndex")
-        command = c.PutChunk(transfer, index, integer(p, "totalChunks"), _decode(p, "data"))
+        command = c.PutChunk(transfer, index, _decode(p, "data"), integer(p, "totalChunks"))
 
         def stored(r):
             payload = {"transferId": transfer, "chunkIndex": index, "code": 0}

@@ -80,7 +80,7 @@ class SocialFrames:
                 ]
             return [envelope("GROUP_CREATE_ACK", failure(e, sender=self.user, members=members, name=name))]
 
-        return Request(c.CreateGroup(name, tuple(members)), created, failed)
+        return Request(c.CreateRoom(name, private=True, invitees=tuple(members)), created, failed)
 
     def _on_GROUP_INVITE(self, p: dict) -> Request:
         receiver, group = text(p, "receiver"), _group_ref(p)
@@ -115,7 +115,7 @@ class SocialFrames:
         return self._group_ack("GROUP_LEAVE_ACK", c.LeaveRoom(_group_ref(p)), p)
 
     def _on_GROUP_REMOVE(self, p: dict) -> Request:
-        return self._group_ack("GROUP_REMOVE_ACK", c.RemoveGroup(_group_ref(p)), p)
+        return self._group_ack("GROUP_REMOVE_ACK", c.DeleteRoom(_group_ref(p)), p)
 
     def _on_GROUP_LEADER_CHANGE(self, p: dict) -> Request:
         leader = text(p, "newLeader")

@@ -1,0 +1,336 @@
+"""One connected client: its dialect, its user, its input (Inbox) and its output (Outbox).
+
+A transport (line, WebSocket, ...) hands the session one frame at a time (`frame_received`) and
+offers it the ISessionTransport surface; the session never touches sockets. The session is the
+core's IClient: it runs the client's requests through the core, replies in request order, and
+renders the core's events in its dialect. It is also the transport's streaming producer
+(IPushProducer), which paces the Outbox.
+
+Exchanges longer than one frame (see dialects.Request): a request's `expires` is called after
+`limits.handshake_timeout` seconds (the timers die with the session); a request's `follow` is
+handled once the reply is queued and the output has room, so a stream (a download) is paced by
+the client's reading.
+"""
+
+from collections import deque
+from typing import Any
+
+from twisted.internet.defer import Deferred
+from twisted.internet.interfaces import IPushProducer
+from twisted.logger import Logger
+from twisted.python.failure import Failure
+from zope.interface import Interface, implementer
+
+from .. import errors
+from ..core.interfaces import IClient
+from ..dialects import dialect_for, fallback_error
+from ..errors import ChatError
+from ..metrics import UNREAD
+from .inbox import Inbox
+from .outbox import Flusher, Outbox
+
+__all__ = ["Flusher", "ISessionTransport", "Session"]
+
+_PENDING = object()
+
+
+class ISessionTransport(Interface):
+    """What a session asks of its transport."""
+
+    def write_frames(frames):
+        """Send these frames (bytes each), in order, now."""
+
+    def close():
+        """Close after what was written."""
+
+    def abort():
+        """Close at once, dropping what was not sent."""
+
+    def pause_reading():
+        """Stop reading from the client."""
+
+    def resume_reading():
+        """Read from the client again."""
+
+
+@implementer(IClient, IPushProducer)
+class Session:
+    log = Logger()
+    operator = False
+
+    def __init__(self, core, transport, flusher: Flusher, limits, clock, kind: str, peer: str, metrics=UNREAD):
+        self.core = core
+        self.transport = transport
+        self.limits = limits
+        self.metrics = metrics
+        self.kind, self.peer = kind, peer
+        self.user: str | None = None
+        self.key_hash: str | None = None
+        self.dialect: Any = None
+        self.open = True
+        self._clock = clock
+        self.outbox = Outbox(self._write, flusher, limits, clock, lambda: core.fanout_upto, self._slow)
+        self.inbox = Inbox(clock, limits, self._decode, self._start, transport.pause_reading,
+                           transport.resume_reading, self._drained)  # fmt: skip
+        self._replies: deque[list] = deque()  # reply slots, in request order
+        self._bad_frames = 0
+        self._timers: set = set()  # pending `expires` calls of requests
+        self._token = ""  # a session key given at a WebSocket handshake: logged in once the dialect is known
+
+    # -- login by a key given before the first frame (a WebSocket handshake)
+
+    def start(self, token: str = "", dialect=None) -> None:
+        """Log in with `token` as soon as the dialect is known: now, if `dialect` (an instance) is given."""
+        self._token = token
+        if dialect is not None:
+            self._set_dialect(dialect)
+            self._token_login()
+
+    def _set_dialect(self, dialect) -> None:
+        self.dialect = dialect
+        for greeting in dialect.greeting():
+            self.send(greeting)
+
+    def _token_login(self) -> None:
+        if self._token:
+            token, self._token = self._token, ""
+            self.inbox.begin(self.dialect.token_login(token))
+
+    # -- input
+
+    def frame_received(self, raw: bytes) -> None:
+        """One frame from the transport, in arrival order."""
+        if self.open:
+            self.inbox.push(raw)
+
+    def frame_refused(self, error: ChatError) -> None:
+        """A frame the transport could not take (e.g. a binary WebSocket message)."""
+        self._refuse(error)
+
+    def frame_too_long(self) -> None:
+        self._refuse(ChatError(errors.LINE_TOO_LONG, f"lines are at most {self.limits.max_line_bytes} bytes"))
+
+    def _decode(self, raw: bytes):
+        """A Request for this frame, or None if it was answered here (a bad frame) or decides nothing yet."""
+        try:
+            if self.dialect is None:
+                dialect = dialect_for(raw)
+                if dialect is None:
+                    return None
+                self._set_dialect(dialect)
+                if self._token:  # log in first; this frame follows
+                    self.inbox.insert(raw)
+                    request = self.dialect.token_login(self._token)
+                    self._token = ""
+                    return request
+            self.metrics.frames_in(self.dialect)
+            request = self.dialect.decode(raw)
+        except ChatError as e:
+            self._refuse(e)
+            return None
+        self._bad_frames = 0
+        return request
+
+    def _start(self, request) -> Deferred | None:
+        """Run a request; a Deferred that fires when it is done, or None if it is done already."""
+        if request.expires is not None:
+            self._expire_later(request.expires)
+        if request.follow is not None:
+            request.close = False  # a stream closes nothing
+        box = [_PENDING]
+        self._replies.append(box)
+        if request.command is None:
+            self._answer(request.reply(None), box, request.close)
+            if request.follow is not None:
+                self._follow(request.follow)
+            return None
+        d = self._execute(request.command)
+        self.metrics.track(self, request.command, d)
+        d.addCallback(request.reply)
+        d.addErrback(self._failed, request)  # a refusal, or a reply that could not be rendered
+        d.addCallback(self._answer, box, request.close)
+        if request.follow is not None:
+            d.addCallback(lambda _: self._follow(request.follow))
+        return d
+
+    def _execute(self, command) -> Deferred:
+        if not isinstance(command, tuple):
+            return self.core.execute(self, command)
+
+        async def in_turn():
+            return tuple([await self.core.execute(self, one) for one in command])
+
+        return Deferred.fromCoroutine(in_turn())
+
+    def _expire_later(self, expires) -> None:
+        seconds = self.limits.handshake_timeout
+
+        def expire():
+            self._timers.discard(call)
+            if self.open:
+                for frame in expires(seconds):
+                    self.send(frame)
+
+        call = self._clock.callLater(seconds, expire)
+        self._timers.add(call)
+
+    def _follow(self, follow) -> None:
+        """The next request of a stream, once the output has room."""
+
+        def next_step(_):
+            if not self.open:
+                return
+            try:
+                request = follow()
+            except ChatError as e:
+                self.send(self.dialect.error(e))
+                return
+            if request is not None:
+                self._start(request)
+
+        self.outbox.writable().addCallback(next_step).addErrback(lambda f: self.log.failure("stream failed", f))
+
+    def _failed(self, failure: Failure, request) -> list[bytes]:
+        if failure.check(ChatError):
+            self.metrics.errors[failure.value.code] += 1
+            return request.fail(failure.value)
+        self.log.failure("request failed", failure)
+        return request.fail(ChatError(errors.SERVER_ERROR))
+
+    def _answer(self, frames: list[bytes], box: list, close: bool = False) -> None:
+        box[0] = frames
+        while self._replies and self._replies[0][0] is not _PENDING:
+            for frame in self._replies.popleft()[0]:
+                self.send(frame)
+        if close:
+            self.close()
+
+    def _refuse(self, error: ChatError) -> None:
+        """A bad frame: answer it; close after too many in a row."""
+        self._bad_frames += 1
+        self.metrics.errors[error.code] += 1
+        self.send(self.dialect.error(error) if self.dialect else fallback_error(error))
+        if self._bad_frames >= self.limits.max_bad_frames:
+            self.close(ChatError(errors.TOO_MANY_ERRORS, f"{self._bad_frames} bad frames in a row"))
+
+    # -- output (IClient)
+
+    def send(self, frame: bytes) -> None:
+        """Queue one frame; it leaves at the end of this reactor turn."""
+        if self.open:
+            self.outbox.send(frame)
+
+    def _write(self, frames: list[bytes]) -> None:
+        self.metrics.frames_out(self.dialect, len(frames))
+        self.transport.write_frames(frames)
+
+    def deliver(self, event, memo: dict) -> None:
+        """An event from the core, rendered in this session's dialect (once per dialect per publish)."""
+        dialect = self.dialect
+        if dialect is None or not self.open:
+            return
+        wants = dialect.wants
+        if wants is not None and not wants(event):
+            return
+        frame = memo.get(dialect.name, _PENDING)
+        if frame is _PENDING:
+            frame = memo[dialect.name] = dialect.encode_event(event)
+        if frame is None:
+            return
+        if getattr(event, "offline", False):
+            message = getattr(event, "message", None)
+            self.outbox.send_replayed(frame, message.id if message is not None else 0)
+        else:
+            self.outbox.send_live(frame)
+
+    def hold(self) -> None:
+        self.outbox.hold()
+
+    def release(self) -> None:
+        self.outbox.release()
+
+    def writable(self) -> Deferred:
+        return self.outbox.writable()
+
+    def delivered_upto(self, fanout: int) -> int:
+        return self.outbox.delivered_upto(fanout)
+
+    @property
+    def queued_bytes(self) -> int:
+        return self.outbox.queued_bytes
+
+    def notify_close(self, event) -> None:
+        """Send a last notice (e.g. the server shutting down), ahead of anything held, and close with its code
+        (the dialect's farewell follows, unless it would say the same thing again)."""
+        error = ChatError(event.code, event.text)
+        frame = self.dialect.encode_event(event) if self.dialect is not None else None
+        if frame is None or frame == self._farewell(error):
+            self.close(error)
+            return
+        self.send(frame)
+        self.close(error)
+
+    def _slow(self, unread: int) -> None:
+        error = ChatError(errors.SLOW_CONSUMER, f"more than {self.limits.outbound_buffer_bytes} bytes unread")
+        self.log.warn(
+            "dropping slow consumer {user} ({transport} {peer}): {n} bytes unread",
+            user=self.user, transport=self.kind, peer=self.peer, n=unread, code=error.code,
+        )  # fmt: skip
+        self.metrics.slow_consumers += 1
+        self.transport.write_frames([self._farewell(error)])
+        self._shut()
+        self.transport.abort()
+
+    def _farewell(self, error: ChatError) -> bytes:
+        return self.dialect.farewell(error) if self.dialect else fallback_error(error)
+
+    # IPushProducer: the transport's buffer is full / has drained
+    def pauseProducing(self) -> None:
+        self.outbox.pause()
+
+    def resumeProducing(self) -> None:
+        self.outbox.resume()
+
+    def stopProducing(self) -> None:
+        """The connection is going away; connection_lost follows."""
+
+    # -- lifetime
+
+    def close(self, error: ChatError | None = None) -> None:
+        """Say goodbye (with `error` as the reason, if any), send what is queued, and close."""
+        if not self.open:
+            return
+        if error is not None:
+            self.log.info(
+                "closing {transport} {peer}: {code} {reason}",
+                transport=self.kind, peer=self.peer, user=self.user, code=error.code, reason=error.message,
+            )  # fmt: skip
+            self.metrics.errors[error.code] += 1
+            self.send(self._farewell(error))
+        self.outbox.flush()
+        self._shut()
+        self.transport.close()
+
+    def _shut(self) -> None:
+        self.open = False
+        self.outbox.close()
+        self.inbox.close()
+        self._cancel_timers()
+
+    def _cancel_timers(self) -> None:
+        timers, self._timers = self._timers, set()
+        for call in timers:
+            if call.active():
+                call.cancel()
+
+    def connection_lost(self) -> None:
+        """The transport is gone. Frames it had delivered are still carried out, in order (nothing the
+        client sent is lost; the answers go nowhere); then the core hears that the client left."""
+        self.open = False
+        self.outbox.close()
+        self.outbox.release_waiters()
+        self._cancel_timers()
+        self.inbox.lost()
+
+    def _drained(self) -> None:
+        self.core.disconnect(self)

@@ -1,0 +1,145 @@
+"""A connection's input: frames handled one after another, in the order they came, at a bounded rate.
+
+Order: a request whose command is `pipelined` starts at once (several sends may be in flight; their
+writes still commit in order). Any other request is a barrier: it waits until every request before
+it has finished, and the frames after it wait until it has. So a history read sent right after a
+message sees that message, whatever the dialect.
+
+Rate: a token bucket (`rate_per_second`, `rate_burst`) is charged one token per frame. Without a
+token, or while frames wait behind a barrier, the transport stops reading (TCP pushes back on the
+client); nothing the client sent is dropped.
+
+After the connection is lost, the frames it had delivered are still carried out, in order, with
+no rate limit; then `on_drained` is called once.
+"""
+
+from collections import deque
+from collections.abc import Callable
+from typing import Any
+
+from twisted.internet.defer import Deferred
+
+
+class TokenBucket:
+    def __init__(self, clock, rate: float, burst: float):
+        self._clock, self._rate, self._burst = clock, rate, burst
+        self._tokens = float(burst)
+        self._stamp = clock.seconds()
+
+    def take(self, n: float = 1.0) -> float:
+        """Take `n` tokens: 0 if they were there, else the seconds until they will be (nothing is taken)."""
+        now = self._clock.seconds()
+        self._tokens = min(self._burst, self._tokens + (now - self._stamp) * self._rate)
+        self._stamp = now
+        if self._tokens >= n:
+            self._tokens -= n
+            return 0.0
+        return (n - self._tokens) / self._rate
+
+
+class Inbox:
+    def __init__(self, clock, limits, decode: Callable[[bytes], Any], start: Callable[[Any], Deferred | None],
+                 pause_reading: Callable[[], None], resume_reading: Callable[[], None],
+                 on_drained: Callable[[], None]):  # fmt: skip
+        self._clock = clock
+        self._decode = decode  # raw frame -> a Request, or None if it was answered already
+        self._start = start  # Request -> Deferred that fires when it is done, or None if it is done now
+        self._pause_reading, self._resume_reading = pause_reading, resume_reading
+        self._on_drained = on_drained
+        self._bucket = TokenBucket(clock, limits.rate_per_second, limits.rate_burst)
+        self._frames: deque[bytes] = deque()
+        self._waiting = None  # a decoded barrier request, waiting for those before it
+        self._in_flight = 0
+        self._barrier = False  # a barrier request is running
+        self._wakeup = None  # the rate limiter's pending resume
+        self._reading = True
+        self._open = True
+        self._lost = False
+        self._drained = False
+
+    def push(self, raw: bytes) -> None:
+        """One frame from the transport, in arrival order."""
+        if self._open:
+            self._frames.append(raw)
+            self.pump()
+
+    def insert(self, raw: bytes) -> None:
+        """Put a frame back at the front (it is handled next)."""
+        self._frames.appendleft(raw)
+
+    def pump(self) -> None:
+        while (self._frames or self._waiting) and not self._barrier and self._wakeup is None:
+            if self._waiting is not None:
+                if self._in_flight:
+                    break
+                request, self._waiting = self._waiting, None
+                self._begin(request)
+                continue
+            if not self._lost:
+                wait = self._bucket.take()
+                if wait:
+                    self._wakeup = self._clock.callLater(wait, self._resume_pump)
+                    break
+            request = self._decode(self._frames.popleft())
+            if request is None:
+                continue
+            if request.barrier and self._in_flight:
+                self._waiting = request
+                continue
+            self._begin(request)
+        if self._frames or self._waiting is not None or self._barrier:
+            self._stop_reading()
+        elif self._open and not self._reading:
+            self._reading = True
+            self._resume_reading()
+        elif self._lost and not self._in_flight and not self._drained:
+            self._drained = True
+            self._on_drained()
+
+    def begin(self, request) -> None:
+        """Start a request now, ahead of the queue (a login by a handshake token, before any frame)."""
+        self._begin(request)
+
+    def _begin(self, request) -> None:
+        barrier = request.barrier
+        d = self._start(request)
+        if d is None:
+            return
+        self._in_flight += 1
+        if barrier:
+            self._barrier = True
+        d.addBoth(self._done, barrier)
+
+    def _done(self, result, barrier: bool):
+        self._in_flight -= 1
+        if barrier:
+            self._barrier = False
+        self.pump()
+        return result
+
+    def _stop_reading(self) -> None:
+        if self._reading and self._open:
+            self._reading = False
+            self._pause_reading()
+
+    def _resume_pump(self) -> None:
+        self._wakeup = None
+        self.pump()
+
+    def close(self) -> None:
+        """Take no more frames; forget those not yet handled."""
+        self._open = False
+        if self._wakeup is not None:
+            self._wakeup.cancel()
+            self._wakeup = None
+        self._frames.clear()
+        self._waiting = None
+
+    def lost(self) -> None:
+        """The connection is gone: carry out what it had sent (no rate limit), then call on_drained."""
+        frames, waiting = list(self._frames), self._waiting
+        self.close()
+        self._lost = True
+        self._frames.extend(frames)
+        self._waiting = waiting
+        self.pump()

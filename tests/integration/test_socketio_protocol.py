@@ -14,7 +14,9 @@ import orjson
 import pytest
 import pytest_twisted
 import treq
-from twisted.internet import defer, reactor, utils
+from autobahn.twisted.websocket import WebSocketClientFactory
+from twisted.internet import defer, endpoints, reactor, utils
+from twisted.web.client import HTTPConnectionPool
 from twisted.web.resource import Resource
 from twisted.web.server import Site
 from zope.interface import implementer
@@ -30,7 +32,8 @@ from chatdaemon.transports.socketio import (
     SocketIOOptions,
     SocketIOServer,
 )
-from tests.conftest import _sleep
+from tests.conftest import TIMEOUT, _sleep
+from tests.wsclient import WSClient
 
 JS = Path(__file__).resolve().parent.parent / "js"
 NODE = shutil.which("node")
@@ -130,6 +133,7 @@ class Server:
         """Wait until every session has gone (the client closed), so nothing outlives the test."""
         for _ in range(200):
             if not self.sio.engine.sessions:
+                await _sleep(0)  # handlers hear disconnected() in a later turn
                 return
             await _sleep(0.02)
         raise AssertionError(f"sessions still open: {list(self.sio.engine.sessions.values())}")
@@ -229,15 +233,25 @@ async def test_the_client_reconnects_after_the_server_drops_it(server):
     assert [reason for _, reason in server.app.disconnects] == ["transport close", "client namespace disconnect"]
 
 
-# -- the HTTP edges, with treq
+# -- the HTTP edges, with treq (on connections that close after each request: nothing outlives a test)
 
 
 def _url(server, query: str) -> str:
     return f"{server.url}/socket.io/?{query}"
 
 
+class _treq:
+    @staticmethod
+    def get(url, **kwargs):
+        return treq.get(url, pool=HTTPConnectionPool(reactor, persistent=False), **kwargs)
+
+    @staticmethod
+    def post(url, **kwargs):
+        return treq.post(url, pool=HTTPConnectionPool(reactor, persistent=False), **kwargs)
+
+
 async def _handshake(server) -> str:
-    response = await treq.get(_url(server, "EIO=4&transport=polling"))
+    response = await _treq.get(_url(server, "EIO=4&transport=polling"))
     assert response.code == 200
     body = await response.text()
     assert body[0] == "0"
@@ -246,7 +260,7 @@ async def _handshake(server) -> str:
 
 @pytest_twisted.ensureDeferred
 async def test_the_handshake_advertises_the_options(server):
-    response = await treq.get(_url(server, "EIO=4&transport=polling&t=abc"))
+    response = await _treq.get(_url(server, "EIO=4&transport=polling&t=abc"))
     assert response.headers.getRawHeaders("content-type") == ["text/plain; charset=UTF-8"]
     assert orjson.loads((await response.text())[1:]) == {
         "sid": orjson.loads((await response.text())[1:])["sid"],
@@ -256,31 +270,31 @@ async def test_the_handshake_advertises_the_options(server):
         "maxPayload": 100_000,
     }
     for query, code in [("transport=polling", 5), ("EIO=3&transport=polling", 5), ("EIO=4&transport=carrier", 0)]:
-        response = await treq.get(_url(server, query))
+        response = await _treq.get(_url(server, query))
         assert response.code == 400 and (await response.json())["code"] == code
-    response = await treq.get(_url(server, "EIO=4&transport=polling&sid=nope"))
+    response = await _treq.get(_url(server, "EIO=4&transport=polling&sid=nope"))
     assert response.code == 400 and await response.json() == {"code": 1, "message": "Session ID unknown"}
-    response = await treq.post(_url(server, "EIO=4&transport=polling"), data=b"40")
+    response = await _treq.post(_url(server, "EIO=4&transport=polling"), data=b"40")
     assert response.code == 400 and (await response.json())["code"] == 2
 
 
 @pytest_twisted.ensureDeferred
 async def test_a_post_larger_than_max_payload_is_refused_and_ends_the_session(server):
     sid = await _handshake(server)
-    response = await treq.post(_url(server, f"EIO=4&transport=polling&sid={sid}"), data=b"4" + b"x" * 100_000)
+    response = await _treq.post(_url(server, f"EIO=4&transport=polling&sid={sid}"), data=b"4" + b"x" * 100_000)
     assert response.code == 413
     assert (await response.json())["message"] == "a payload is at most 100000 bytes"
-    response = await treq.get(_url(server, f"EIO=4&transport=polling&sid={sid}"))
+    response = await _treq.get(_url(server, f"EIO=4&transport=polling&sid={sid}"))
     assert response.code == 400  # gone
 
 
 @pytest_twisted.ensureDeferred
 async def test_a_foreign_origin_is_refused(server):
-    response = await treq.get(_url(server, "EIO=4&transport=polling"), headers={"Origin": "https://evil.example"})
+    response = await _treq.get(_url(server, "EIO=4&transport=polling"), headers={"Origin": "https://evil.example"})
     assert response.code == 403 and (await response.json())["code"] == 4
     assert not server.sio.engine.sessions
     local = f"http://127.0.0.1:{server.port.getHost().port}"  # this listener's own page
-    response = await treq.get(_url(server, "EIO=4&transport=polling"), headers={"Origin": local})
+    response = await _treq.get(_url(server, "EIO=4&transport=polling"), headers={"Origin": local})
     assert response.code == 200
     await response.content()
 
@@ -288,10 +302,10 @@ async def test_a_foreign_origin_is_refused(server):
 @pytest_twisted.ensureDeferred
 async def test_sessions_per_address_are_bounded(server):
     sids = [await _handshake(server) for _ in range(8)]
-    response = await treq.get(_url(server, "EIO=4&transport=polling"))
+    response = await _treq.get(_url(server, "EIO=4&transport=polling"))
     assert response.code == 429 and (await response.json())["code"] == 4
     # one ends (the client says close): a place frees up
-    response = await treq.post(_url(server, f"EIO=4&transport=polling&sid={sids[0]}"), data=b"1")
+    response = await _treq.post(_url(server, f"EIO=4&transport=polling&sid={sids[0]}"), data=b"1")
     assert response.code == 200 and await response.text() == "ok"
     await _handshake(server)
 
@@ -302,5 +316,54 @@ async def test_a_session_that_stops_polling_is_closed_after_interval_plus_timeou
     assert sid in server.sio.engine.sessions
     await _sleep(0.25 + 0.5 + 0.2)
     assert sid not in server.sio.engine.sessions
-    response = await treq.get(_url(server, f"EIO=4&transport=polling&sid={sid}"))
+    response = await _treq.get(_url(server, f"EIO=4&transport=polling&sid={sid}"))
     assert response.code == 400
+
+
+# -- the WebSocket side, with Autobahn's client
+
+
+async def ws_open(server: Server) -> WSClient:
+    port = server.port.getHost().port
+    factory = WebSocketClientFactory(f"ws://127.0.0.1:{port}/socket.io/?EIO=4&transport=websocket")
+    factory.protocol = WSClient
+    client = await endpoints.TCP4ClientEndpoint(reactor, "127.0.0.1", port).connect(factory)
+    await client.opened.addTimeout(TIMEOUT, reactor)
+    assert (await client.raw()).startswith(b'0{"sid":')
+    client.sendMessage(b'40{"token":"good-key"}')
+    assert (await client.raw()).startswith(b'40{"sid":')
+    assert (await client.raw()).startswith(b'42["welcome",')
+    return client
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_websocket_message_over_max_payload_is_closed_with_1009(server):
+    client = await ws_open(server)
+    client.sendMessage(b'42["echo","' + b"x" * 99_980 + b'"]')  # 99 996 bytes: under maxPayload
+    assert (await client.raw()).startswith(b'42["echo","xxx')
+    client.sendMessage(b'42["echo","' + b"x" * 100_000 + b'"]')
+    assert await client.closed.addTimeout(TIMEOUT, reactor) == 1009
+    await server.settle()
+    assert server.app.disconnects == [("kim", "transport close")]
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_websocket_client_that_stops_reading_is_dropped():
+    server = Server(EngineIOOptions(ping_interval=10.0, ping_timeout=5.0, max_outgoing_bytes=256 << 10))
+    try:
+        client = await ws_open(server)
+        client.transport.pauseProducing()  # reads nothing more
+        [socket] = server.app.sockets
+        sent = 0
+        while socket.connected and sent < 64 << 20:
+            for _ in range(50):
+                socket.emit("flood", "x" * 10_000)
+            sent += 50 * 10_000
+            await _sleep(0)
+        assert not socket.connected, f"still connected after {sent} bytes"
+        await server.settle()
+        assert server.app.disconnects == [("kim", "slow client")]
+        client.transport.resumeProducing()
+        await client.closed.addTimeout(TIMEOUT, reactor)
+    finally:
+        await server.stop()

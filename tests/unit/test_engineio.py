@@ -462,6 +462,19 @@ def test_a_full_tcp_buffer_queues_and_its_drain_flushes():
     assert ws.sent == ["4a", "4b"] and session.queued_bytes == 0
 
 
+def test_a_websocket_reader_that_stops_is_dropped_past_max_outgoing_bytes():
+    h = Harness(outgoing_high_water=100, max_outgoing_bytes=300)
+    session, ws, receiver = websocket_session(h)
+    ws.transport.producer.pauseProducing()
+    for _ in range(2):
+        session.send("z" * 99)
+    assert receiver.pressure == ["pause"] and receiver.reasons == []
+    for _ in range(2):
+        session.send("z" * 99)
+    assert receiver.reasons == ["slow client"] and ws.closed_with == "dropped"
+    assert session.sid not in h.server.sessions and ws.sent == []
+
+
 def test_pause_reading_stops_reading_the_websocket_and_a_missing_pong_then_does_not_count():
     h = Harness()
     session, ws, receiver = websocket_session(h)

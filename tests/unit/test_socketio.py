@@ -461,3 +461,16 @@ def test_socketio_server_over_a_polling_session():
     clock.advance(0)
     stub.flush()
     assert held == [b"1"] and not server.engine.sessions
+
+
+def test_socketio_md_documents_every_limit_with_its_default():
+    import dataclasses
+    import pathlib
+
+    text = (pathlib.Path(__file__).parents[2] / "docs" / "protocols" / "socketio.md").read_text()
+    for cls in (EngineIOOptions, SocketIOOptions):
+        for field in dataclasses.fields(cls):
+            row = f"| `{field.name}` | "
+            assert row in text, field.name
+            if isinstance(field.default, int | float) and not isinstance(field.default, bool):
+                assert f"{row}{field.default}" in text, (field.name, field.default)

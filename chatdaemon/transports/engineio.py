@@ -245,6 +245,7 @@ class EngineIOSession:
         self._get: Request | None = None  # the held GET
         self._get_not_before = 0.0  # rate: when it may be answered
         self._post: Request | None = None  # the POST whose packets are being handed on
+        self._post_waits = False  # ... or wait for their turn (the poll rate)
         self._ws: EngineIOWebSocket | None = None  # the WebSocket transport
         self._ws_paused = False  # its TCP transport is full
         self._probe: EngineIOWebSocket | None = None  # a WebSocket upgrading this polling session
@@ -354,18 +355,19 @@ class EngineIOSession:
         request, self._get = self._get, None
         if request is None:
             return
-        batch, size = [], 0
-        limit = self.options.max_payload if self.state == OPENED else None
+        parts: list[bytes] = []
+        size = 0
+        limit = self.options.max_payload if self.state == OPENED else None  # closing: all that is left
         while self._queue:
             packet, binary = self._queue[0]
-            cost = len(polling_form(packet, binary)) + 1
-            if batch and limit is not None and size + cost > limit:
+            part = polling_form(packet, binary)
+            if parts and limit is not None and size + len(part) + 1 > limit:
                 break
             self._queue.popleft()
             self.queued_bytes -= len(packet)
-            batch.append((packet, binary))
-            size += cost
-        _respond(request, 200, encode_payload(batch) if batch else b"6")
+            parts.append(part)
+            size += len(part) + 1
+        _respond(request, 200, SEPARATOR.encode("ascii").join(parts) if parts else b"6")
         if self.state == CLOSING and not self._queue:
             self._finish()
         else:
@@ -404,7 +406,9 @@ class EngineIOSession:
     # -- incoming
 
     def _take_in(self, packets: Iterable[tuple[int, Data]]) -> None:
-        self._inbox.extend(packets)
+        self._post_waits = False
+        if self.state == OPENED:
+            self._inbox.extend(packets)
         self._drain()
 
     def _drain(self) -> None:
@@ -413,7 +417,7 @@ class EngineIOSession:
             self._handle(kind, data)
         if self.state != OPENED:
             self._inbox.clear()
-        if not self._inbox and self._post is not None:
+        if not self._inbox and self._post is not None and not self._post_waits:
             request, self._post = self._post, None
             _respond(request, 200, b"ok")
 
@@ -472,6 +476,7 @@ class EngineIOSession:
         self._post = request
         delay = self._bucket.take()
         if delay:
+            self._post_waits = True
             self.clock.callLater(delay, self._take_in, packets)
         else:
             self._take_in(packets)

@@ -583,3 +583,17 @@ def test_binary_sent_over_polling_is_base64():
     held = h.get(sid)
     h.advance(0)
     assert held == [(200, b"b" + base64.b64encode(bytes(range(5))))]
+
+
+def test_a_post_waiting_for_its_turn_is_answered_only_after_its_packets():
+    h = Harness(polls_per_second=10.0, poll_burst=1)
+    sid, receiver = h.open()
+    assert h.post(sid, b"4first") == [(200, b"ok")]
+    waiting = h.post(sid, b"4second")
+    session = receiver.session
+    session.pause_reading()
+    session.resume_reading()  # a drain with nothing in the inbox yet: still no "ok"
+    h.stub.flush()
+    assert waiting == [] and receiver.messages == ["first"]
+    h.advance(0.1)
+    assert waiting == [(200, b"ok")] and receiver.messages == ["first", "second"]

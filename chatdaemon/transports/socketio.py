@@ -57,7 +57,7 @@ from typing import Any
 
 import orjson
 from twisted.internet.defer import Deferred, maybeDeferred
-from twisted.internet.interfaces import IPushProducer, IReactorTime
+from twisted.internet.interfaces import IDelayedCall, IPushProducer, IReactorTime
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 from zope.interface import Attribute, Interface, implementer
@@ -327,7 +327,10 @@ class Socket:
 
     def _start(self) -> None:
         self.connected = True
-        self.handler.connected(self)
+        try:
+            self.handler.connected(self)
+        except Exception:
+            log.failure("socket.io {sid}: the handler's connected() failed", sid=self.sid)
 
     def _event(self, packet: Packet) -> None:
         name, *args = packet.data
@@ -395,7 +398,7 @@ class SocketIOConnection:
         self._attachment_bytes = 0
         self.producers_paused = False
         self.ended: str | None = None  # the reason, once the session has ended
-        self._deadline = clock.callLater(options.connect_timeout, self._no_connect)
+        self._deadline: IDelayedCall | None = clock.callLater(options.connect_timeout, self._no_connect)
 
     def send(self, packet: Packet) -> None:
         for part in encode(packet):
@@ -405,7 +408,7 @@ class SocketIOConnection:
         if self.sockets.get(socket.namespace) is socket:
             del self.sockets[socket.namespace]
         socket._ended(reason, self._clock)
-        if not self.sockets and self.ended is None:
+        if not self.sockets and not self._connecting and self.ended is None:
             if reason == "server namespace disconnect":
                 self.session.close(reason)  # the client will not come back on this session
             elif self._deadline is None:

@@ -86,7 +86,7 @@ class ISocket(Interface):
     sid = Attribute("The Socket.IO socket id (str), as sent to the client in the CONNECT reply.")
     namespace = Attribute('The namespace (str), "/" for the main one.')
     peer = Attribute('"host:port" of the request that opened the Engine.IO session.')
-    transport = Attribute('"polling" or "websocket": what carries the session now (it may upgrade).')
+    transport_name = Attribute('"polling" or "websocket": what carries the session now (it may upgrade).')
     connected = Attribute("True from the CONNECT reply until the socket ends.")
 
     def emit(name: str, *args: Any) -> None:
@@ -288,7 +288,7 @@ class Socket:
         return self._connection.session.peer
 
     @property
-    def transport(self) -> str:
+    def transport_name(self) -> str:
         return self._connection.session.transport
 
     def emit(self, name: str, *args: Any) -> None:

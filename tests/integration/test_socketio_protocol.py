@@ -65,11 +65,11 @@ class EchoHandler:
         verifyObject(ISocket, socket)
         self.socket = socket
         self.app.sockets.append(socket)
-        socket.emit("welcome", {"user": self.user, "transport": socket.transport})
+        socket.emit("welcome", {"user": self.user, "transport": socket.transport_name})
 
     def event(self, name, args, ack) -> None:
         socket = self.socket
-        self.app.events.append((name, socket.transport))
+        self.app.events.append((name, socket.transport_name))
         if name == "echo":
             socket.emit("echo", *args)
             if ack is not None:

@@ -230,7 +230,7 @@ def test_connect_with_auth_gives_the_handler_its_socket():
     assert what == "connected"
     verifyObject(ISocket, socket)
     assert socket.namespace == "/" and socket.peer == "127.0.0.1:4000" and socket.connected
-    assert socket.transport == "polling" and len(socket.sid) == 20
+    assert socket.transport_name == "polling" and len(socket.sid) == 20
 
 
 def test_a_refusal_is_connect_error_with_its_message_and_the_session_stays():

@@ -33,7 +33,8 @@ whose first message is the open packet. With the sid of a polling session: the u
 `2probe` on the new WebSocket; the server answers `3probe`, and `6` to the held GET (and to every GET
 until the upgrade ends); the client sends `5` and the WebSocket carries everything from then on, the
 packets still queued first. Anything else on a probing WebSocket, or no `5` within `upgrade_timeout`,
-closes that WebSocket and the session goes on polling. A second WebSocket for a session is refused.
+closes that WebSocket and the session goes on polling. A second WebSocket for a session is accepted
+and closed at once (as the reference server does).
 
 Heartbeat: the server queues `2` every pingInterval after the last pong; no `3` within pingTimeout closes
 the session ("ping timeout"). A polling client that stops polling never sees the ping, so its session is

@@ -1,11 +1,12 @@
-# make venv: set up .venv (both targets below use it); make run: the daemon in the foreground; make test: every test.
+# make venv: set up .venv (both targets below use it); make run: the daemon in the foreground; make test: every test
+# (after npm-deps: the npm socket.io-client the Socket.IO tests drive).
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
 CHROMIUM := /usr/bin/chromium
 
-.PHONY: venv run test system-deps clean
+.PHONY: venv run test system-deps npm-deps clean
 
 venv: $(VENV)/.installed
 
@@ -19,7 +20,7 @@ $(VENV)/.installed: setup.py
 run: venv
 	$(BIN)/twistd -n --pidfile= chatd --data-dir var
 
-test: venv system-deps
+test: venv system-deps npm-deps
 	$(BIN)/python -m pytest tests
 
 # Two tests drive real clients from Debian: the web page's (Chromium, through the playwright package of the
@@ -38,5 +39,14 @@ system-deps:
 	  fi; \
 	fi
 
+# The Socket.IO tests drive the real npm socket.io-client (tests/js, pinned by its package-lock.json).
+# Without npm they are skipped with the reason (and fail when CI=true).
+npm-deps:
+	@if command -v npm >/dev/null; then \
+	  npm ci --prefix tests/js --no-audit --no-fund --loglevel=error; \
+	else \
+	  echo "make: *** NO npm: the socket.io-client tests (tests/integration/test_socketio_protocol.py) WILL BE SKIPPED ***"; \
+	fi
+
 clean:
-	rm -rf $(VENV) var build *.egg-info twisted/plugins/dropin.cache
+	rm -rf $(VENV) tests/js/node_modules var build *.egg-info twisted/plugins/dropin.cache

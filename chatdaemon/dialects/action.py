@@ -226,6 +226,10 @@ class ActionDialect(Dialect):
 
     # -- accounts
 
+    def _on_ping(self, d: dict) -> Request:
+        """Answered `pong` with the same data: proves every earlier frame was handled; a keepalive."""
+        return Request(None, lambda _: [success("pong", "Pong.", d)], self._errors)
+
     def _on_register(self, d: dict) -> Request:
         name = _text(d, "chatid")
         return Request(

@@ -138,9 +138,10 @@ class AdminShell(recvline.HistoricRecvLine):
         self._connected = False
 
     def _python(self) -> None:
-        """Hand the terminal to a Python prompt (manhole) for the rest of the session."""
+        """Hand the terminal to a Python prompt (manhole) for the rest of the session: `service` (its `store`,
+        `bus`, `config`, ...) and `core` are in scope."""
         service = self.commands.service
-        repl = manhole.ColoredManhole({"service": service, "core": service.core, "store": service.store})
+        repl = manhole.ColoredManhole({"service": service, "core": service.core})
         self.terminal.terminalProtocol = repl
         repl.makeConnection(self.terminal)
 

@@ -74,6 +74,22 @@ class Http:
 
 
 @dataclass(frozen=True)
+class SocketIO:
+    """Socket.IO at /socket.io/ on the HTTP listener (Engine.IO 4, Socket.IO 5)."""
+
+    ping_interval: float = 25.0
+    ping_timeout: float = 20.0
+    max_payload: int = 1_000_000
+    max_sessions: int = 10_000
+    max_sessions_per_address: int = 32
+    polls_per_second: float = 20.0
+    poll_burst: int = 40
+    max_outgoing_bytes: int = 1 << 20
+    connect_timeout: float = 45.0
+    max_attachments: int = 10
+
+
+@dataclass(frozen=True)
 class TLS:
     certificate: str = ""
     private_key: str = ""
@@ -102,6 +118,7 @@ class Config:
     storage: Storage = field(default_factory=Storage)
     files: Files = field(default_factory=Files)
     http_options: Http = field(default_factory=Http)  # Config.http is the list of HTTP listeners
+    socketio: SocketIO = field(default_factory=SocketIO)
     tls: TLS = field(default_factory=TLS)
     admin_shell: Admin = field(default_factory=Admin)
     log: Log = field(default_factory=Log)
@@ -114,6 +131,7 @@ _SECTIONS = {
     "storage": ("storage", Storage),
     "files": ("files", Files),
     "http": ("http_options", Http),
+    "socketio": ("socketio", SocketIO),
     "tls": ("tls", TLS),
     "admin": ("admin_shell", Admin),
     "log": ("log", Log),

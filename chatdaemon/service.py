@@ -33,6 +33,7 @@ from .transports.connection import Connections
 from .transports.http import make_site, page_children
 from .transports.line import LineFactory
 from .transports.rest import bounded_request, rest_children
+from .transports.socketio_chat import socketio_server
 from .transports.websocket import ChatWebSocketFactory, websocket_resource
 
 STOP_GRACE_SECONDS = 5.0
@@ -70,15 +71,19 @@ class ChatService(MultiService):
             self.listeners.add("line", description, guarded)
         http_addresses = AddressCounter(per_ip)
         self.ws_factory = ChatWebSocketFactory(self.connections, config.http_options, http_addresses)
+        self.socketio = socketio_server(self.connections, config, reactor, http_addresses)
         children = {
             **page_children(),
             b"ws": websocket_resource(self.ws_factory),
+            b"socket.io": self.socketio.resource,
             **rest_children(self.core, self.file_store),
         }
         site = make_site(
             lambda: self.state, self.metrics.registry, http_addresses, self._refused_per_ip, children=children
         )
-        site.requestFactory = bounded_request(config.http_options.max_body_bytes)
+        site.requestFactory = bounded_request(
+            config.http_options.max_body_bytes, {b"/socket.io/": config.socketio.max_payload}
+        )
         for description in config.http:
             self.listeners.add("http", description, site)
         self.admin_keys = AdminKeys()
@@ -208,6 +213,7 @@ class ChatService(MultiService):
         if self.admin_factory is not None:
             for admin in list(self.admin_factory.sessions):
                 admin.avatar.conn.transport.sendDisconnect(DISCONNECT_BY_APPLICATION, b"chatd is stopping")
+        self.socketio.close_all()
         await self._until_closed(STOP_GRACE_SECONDS)
         for session in list(self.connections.sessions):
             session.transport.abort()

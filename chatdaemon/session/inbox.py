@@ -38,16 +38,16 @@ class TokenBucket:
 
 
 class Inbox:
-    def __init__(self, clock, limits, decode: Callable[[bytes], Any], start: Callable[[Any], Deferred | None],
+    def __init__(self, clock, limits, decode: Callable[[Any], Any], start: Callable[[Any], Deferred | None],
                  pause_reading: Callable[[], None], resume_reading: Callable[[], None],
                  on_drained: Callable[[], None]):  # fmt: skip
         self._clock = clock
-        self._decode = decode  # raw frame -> a Request, or None if it was answered already
+        self._decode = decode  # a pushed frame -> a Request, or None if it was answered already
         self._start = start  # Request -> Deferred that fires when it is done, or None if it is done now
         self._pause_reading, self._resume_reading = pause_reading, resume_reading
         self._on_drained = on_drained
         self._bucket = TokenBucket(clock, limits.rate_per_second, limits.rate_burst)
-        self._frames: deque[bytes] = deque()
+        self._frames: deque = deque()  # raw frames (or what the session pushed with them)
         self._waiting = None  # a decoded barrier request, waiting for those before it
         self._in_flight = 0
         self._barrier = False  # a barrier request is running
@@ -57,13 +57,13 @@ class Inbox:
         self._lost = False
         self._drained = False
 
-    def push(self, raw: bytes) -> None:
+    def push(self, raw) -> None:
         """One frame from the transport, in arrival order."""
         if self._open:
             self._frames.append(raw)
             self.pump()
 
-    def insert(self, raw: bytes) -> None:
+    def insert(self, raw) -> None:
         """Put a frame back at the front (it is handled next)."""
         self._frames.appendleft(raw)
 

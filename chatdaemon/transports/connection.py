@@ -36,6 +36,7 @@ class Connections:
         self.sessions: set[Session] = set()
         # session -> (when it opened, or None once it has logged in; when the client was last heard from)
         self._seen: dict[Session, tuple[float | None, float]] = {}
+        self._unwatched: set[Session] = set()  # sessions the idle rule does not apply to
         self._check = LoopingCall(self._expire)
         self._check.clock = clock
         self._tick = 0.0
@@ -44,14 +45,21 @@ class Connections:
         """A new connection on `transport` (the byte transport) whose Session writes through `surface`."""
         secure = ISSLTransport.providedBy(transport)
         kind = {"tcp": "tls", "ws": "wss"}[kind] if secure else kind
-        peer = peer_name(transport)
-        session = Session(self.core, surface, self.flusher, self.limits, self.clock, kind, peer, self.metrics)
         if getattr(transport, "producer", None) is not None:
             transport.unregisterProducer()  # e.g. the HTTPChannel whose transport a WebSocket took over
-        transport.registerProducer(session, True)
+        return self.open_on(transport, surface, kind, peer_name(transport))
+
+    def open_on(self, consumer, surface, kind: str, peer: str, idle: bool = True) -> Session:
+        """A new Session writing through `surface`, the streaming producer of `consumer` (anything with
+        registerProducer). Without `idle`, only the login deadline applies (a transport with its own
+        heartbeat, such as Engine.IO's, closes dead connections itself)."""
+        session = Session(self.core, surface, self.flusher, self.limits, self.clock, kind, peer, self.metrics)
+        consumer.registerProducer(session, True)
         self.sessions.add(session)
         now = self.clock.seconds()
         self._seen[session] = (now, now)
+        if not idle:
+            self._unwatched.add(session)
         self._watch()
         self.log.info("connection opened: {transport} {peer}", event="connection_opened", transport=kind, peer=peer)
         return session
@@ -65,6 +73,7 @@ class Connections:
     def lost(self, session: Session, detail: str = "") -> None:
         self.sessions.discard(session)
         self._seen.pop(session, None)
+        self._unwatched.discard(session)
         self.log.info(
             "connection closed: {transport} {peer} ({dialect}) {user}{detail}",
             event="connection_closed", transport=session.kind, peer=session.peer,
@@ -95,7 +104,7 @@ class Connections:
                 self._seen[session] = opened, heard = None, now  # logged in: from now on, the idle rule
             if opened is not None and now - opened >= limits.login_timeout:
                 reason = f"not logged in within {limits.login_timeout:g} seconds"
-            elif opened is None and now - heard >= limits.idle_timeout:
+            elif opened is None and now - heard >= limits.idle_timeout and session not in self._unwatched:
                 reason = f"nothing heard for {limits.idle_timeout:g} seconds"
             else:
                 continue

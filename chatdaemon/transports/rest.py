@@ -69,13 +69,18 @@ def _error_body(error: ChatError) -> bytes:
 
 
 class BoundedRequest(Request):
-    """A Request whose body may not exceed `max_body` bytes."""
+    """A Request whose body may not exceed `max_body` bytes (or, under a path prefix of `max_body_under`,
+    that prefix's bound)."""
 
     max_body = 65536
+    max_body_under: dict[bytes, int] = {}  # noqa: RUF012 (set per Site by bounded_request)
     _refused = False
     _received = 0
 
     def gotLength(self, length):
+        # the request line is parsed (by the channel) before the headers end: choose the bound by path
+        path = getattr(self.channel, "_path", b"") or b""
+        self.max_body = next((n for prefix, n in self.max_body_under.items() if path.startswith(prefix)), self.max_body)
         if length is not None and length > self.max_body:
             self._refuse()
         super().gotLength(None if self._refused else length)
@@ -108,8 +113,8 @@ class BoundedRequest(Request):
         super().requestReceived(command, path, version)
 
 
-def bounded_request(max_body: int) -> type:
-    return type("BoundedRequest", (BoundedRequest,), {"max_body": max_body})
+def bounded_request(max_body: int, under: dict[bytes, int] | None = None) -> type:
+    return type("BoundedRequest", (BoundedRequest,), {"max_body": max_body, "max_body_under": dict(under or {})})
 
 
 @implementer(IPrincipal)

@@ -99,6 +99,7 @@ class BoundedRequest(Request):
             b"Content-Length: " + str(len(body)).encode() + b"\r\n\r\n"
         )
         transport = self.channel.transport
+        assert transport is not None, "a body is arriving"
         transport.write(head + body)
         transport.loseConnection()
 

@@ -10,6 +10,7 @@ grows past it (413, connection closed).
 import os
 import re
 import urllib.parse
+from typing import cast
 
 import orjson
 from twisted.internet.defer import Deferred
@@ -109,8 +110,8 @@ class BoundedRequest(Request):
         super().requestReceived(command, path, version)
 
 
-def bounded_request(max_body: int) -> type:
-    return type("BoundedRequest", (BoundedRequest,), {"max_body": max_body})
+def bounded_request(max_body: int) -> type[BoundedRequest]:
+    return cast(type[BoundedRequest], type("BoundedRequest", (BoundedRequest,), {"max_body": max_body}))
 
 
 @implementer(IPrincipal)

@@ -7,6 +7,7 @@ two in step. A bad key or value raises ConfigError naming it.
 import dataclasses
 import tomllib
 from dataclasses import dataclass, field
+from typing import Any
 
 
 class ConfigError(ValueError):
@@ -173,7 +174,7 @@ def _section(name: str, cls, table) -> object:
     if not isinstance(table, dict):
         raise ConfigError(f"[{name}]: expected a table")
     defaults = cls()
-    values = {}
+    values: dict[str, Any] = {}
     for key, value in table.items():
         if not hasattr(defaults, key):
             raise ConfigError(f"{name}.{key}: unknown key")
@@ -186,7 +187,7 @@ def _section(name: str, cls, table) -> object:
 
 def from_mapping(data: dict) -> Config:
     """Build a Config from a parsed TOML document."""
-    values = {}
+    values: dict[str, Any] = {}
     for key, value in data.items():
         if key in _SECTIONS:
             attribute, cls = _SECTIONS[key]

@@ -95,7 +95,7 @@ class ChatService(MultiService):
         self.sampler = Sampler(self, reactor)
         self._watchdog = None
         self._stop_asked = False
-        self.started = Deferred()  # fires once clients are accepted
+        self.started: Deferred[ChatService] = Deferred()  # fires once clients are accepted
 
     def _refused_per_ip(self) -> None:
         self.metrics.refused["per_ip"] += 1

@@ -4,6 +4,7 @@ import os
 import signal
 
 from twisted.internet import reactor
+from twisted.internet.interfaces import IReactorFromThreads
 from twisted.python import usage
 
 from . import config as configuration
@@ -100,8 +101,10 @@ def _check_listener(role: str, description: str, config) -> None:
 def _handle_signals(service: ChatService) -> None:
     """SIGTERM stops gracefully and lets the process exit 0 (twistd's own handler has it die by
     the signal once stopped); SIGHUP reloads the configuration."""
-    signal.signal(signal.SIGTERM, lambda *_: reactor.callFromThread(service.shutdown, "SIGTERM"))
-    signal.signal(signal.SIGHUP, lambda *_: reactor.callFromThread(service.reload))
+    # adapted, as Twisted advises: the global reactor is typed by its common interfaces only
+    threads = IReactorFromThreads(reactor)
+    signal.signal(signal.SIGTERM, lambda *_: threads.callFromThread(service.shutdown, "SIGTERM"))
+    signal.signal(signal.SIGHUP, lambda *_: threads.callFromThread(service.reload))
 
 
 def makeService(options: Options) -> ChatService:

@@ -124,7 +124,7 @@ class Session:
                 self._set_dialect(dialect)
                 if self._token:  # log in first; this frame follows
                     self.inbox.insert(item)
-                    request = self.dialect.token_login(self._token)
+                    request = dialect.token_login(self._token)
                     self._token = ""
                     return request
             self.metrics.frames_in(self.dialect)
@@ -199,7 +199,7 @@ class Session:
         self.outbox.writable().addCallback(next_step).addErrback(lambda f: self.log.failure("stream failed", f))
 
     def _failed(self, failure: Failure, request) -> list[bytes]:
-        if failure.check(ChatError):
+        if isinstance(failure.value, ChatError):
             self.metrics.errors[failure.value.code] += 1
             return request.fail(failure.value)
         self.log.failure("request failed", failure)

@@ -29,9 +29,11 @@ class SQLiteStore:
         self._synchronous = synchronous
         self._group_commit_max = group_commit_max
         self._next_id = 1
-        self._writer_pool = self._reader_pool = self.writer = None
+        self._writer_pool: adbapi.ConnectionPool | None = None
+        self._reader_pool: adbapi.ConnectionPool | None = None
+        self.writer: GroupCommitWriter | None = None
 
-    def _pool(self, readers: int):
+    def _pool(self, readers: int) -> adbapi.ConnectionPool:
         def pragmas(conn):
             conn.execute("PRAGMA journal_mode = WAL")
             conn.execute("PRAGMA foreign_keys = ON")
@@ -74,9 +76,11 @@ class SQLiteStore:
         return self.writer.pending if self.writer is not None else 0
 
     def observe_commits(self, observer) -> None:
+        assert self.writer is not None, "the store is not open"
         self.writer.observe_commit = observer
 
     def _read(self, sql, *args):
+        assert self._reader_pool is not None, "the store is not open"
         return self._reader_pool.runQuery(sql, args)
 
     def _submit(self, fn):
@@ -109,6 +113,7 @@ class SQLiteStore:
             snap.last_message_id = cursor.execute("SELECT coalesce(max(id), 0) FROM messages").fetchone()[0]
             return snap
 
+        assert self._reader_pool is not None, "the store is not open"
         return self._reader_pool.runInteraction(snapshot)
 
     def next_message_id(self) -> int:
@@ -325,6 +330,7 @@ class SQLiteStore:
             )
             return per_user, cursor.execute("SELECT count(*) FROM inbox").fetchone()[0]
 
+        assert self._reader_pool is not None, "the store is not open"
         return self._reader_pool.runInteraction(count)
 
     # -- edits, deletions, reactions, read marks, summaries
@@ -402,6 +408,7 @@ class SQLiteStore:
                 entry["reactions"].setdefault(emoji, []).append(user)
             return out
 
+        assert self._reader_pool is not None, "the store is not open"
         return self._reader_pool.runInteraction(read)
 
     def summaries(self, user: str, room_ids: list[str]):
@@ -428,4 +435,5 @@ class SQLiteStore:
                 out[rid] = (bodies.message(row) if row else None, unread)
             return out
 
+        assert self._reader_pool is not None, "the store is not open"
         return self._reader_pool.runInteraction(read)

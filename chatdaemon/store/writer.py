@@ -8,6 +8,8 @@ savepoint, so a constraint violation fails that write alone. Deferreds fire
 in submission order, and only after the commit.
 """
 
+from typing import Any
+
 from twisted.internet.defer import Deferred, succeed
 from twisted.logger import Logger
 
@@ -35,7 +37,7 @@ class GroupCommitWriter:
 
     def submit(self, fn, *args) -> Deferred:
         """Queue `fn(cursor, *args)`; the Deferred fires with its result after the commit."""
-        d = Deferred()
+        d: Deferred[Any] = Deferred()
         self._queue.append((fn, args, d))
         if self._in_flight is None and self._scheduled is None:
             self._scheduled = self._clock.callLater(0, self._flush)
@@ -45,7 +47,7 @@ class GroupCommitWriter:
         """Fire once everything submitted so far is committed (or failed)."""
         if not self._queue and self._in_flight is None:
             return succeed(None)
-        d = Deferred()
+        d: Deferred[None] = Deferred()
         self._idle_waiters.append(d)
         return d
 

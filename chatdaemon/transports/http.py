@@ -3,6 +3,8 @@ the WebSocket at /ws, the REST API (transports/rest.py) and the web page (web/st
 
 import orjson
 from prometheus_client.twisted import MetricsResource
+from twisted.internet.protocol import connectionDone
+from twisted.python.failure import Failure
 from twisted.web.http import HTTPChannel
 from twisted.web.pages import notFound
 from twisted.web.resource import Resource
@@ -72,9 +74,10 @@ class CountedChannel(HTTPChannel):
     """An HTTP connection that gives back its place in the site's per-address count when it ends.
     (One the WebSocket took over never ends here: the WebSocket protocol gives the place back.)"""
 
+    site: "GuardedSite"  # set by Site.buildProtocol
     host = None
 
-    def connectionLost(self, reason) -> None:
+    def connectionLost(self, reason: Failure = connectionDone) -> None:
         super().connectionLost(reason)
         self.site.addresses.release(self.host)
 
@@ -82,7 +85,8 @@ class CountedChannel(HTTPChannel):
 class GuardedSite(Site):
     """A Site that lets each address hold at most so many connections; past it: 503 and close."""
 
-    protocol = CountedChannel
+    # Twisted types HTTPFactory.protocol as its own channel factory; Site.buildProtocol calls any channel class.
+    protocol = CountedChannel  # type: ignore[assignment]
 
     def __init__(self, root, addresses, refused: bytes, on_refused):
         super().__init__(root)

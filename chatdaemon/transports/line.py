@@ -4,18 +4,22 @@ Lines end in "\\n" ("\\r\\n" is accepted). A line longer than the limit is skipp
 answered with an error; the connection goes on. Sessions, deadlines and logging: connection.py.
 """
 
-from twisted.internet.protocol import Factory, Protocol
+from twisted.internet.protocol import Factory, Protocol, connectionDone
+from twisted.python.failure import Failure
 from zope.interface import implementer
 
-from ..session import ISessionTransport
+from ..session import ISessionTransport, Session
+from . import IStreamTransport
 from .connection import Connections
 
 
 @implementer(ISessionTransport)
 class LineProtocol(Protocol):
+    transport: IStreamTransport
+
     def __init__(self, connections: Connections):
         self.connections = connections
-        self.session = None
+        self.session: Session | None = None
         self._buffer = b""
         self._skipping = False  # inside an over-long line
 
@@ -24,6 +28,7 @@ class LineProtocol(Protocol):
 
     def dataReceived(self, data: bytes) -> None:
         session = self.session
+        assert session is not None, "connectionMade comes first"
         self.connections.heard(session)
         buffer, start, limit = self._buffer + data, 0, session.limits.max_line_bytes
         while session.open:
@@ -45,7 +50,8 @@ class LineProtocol(Protocol):
             rest = b""
         self._buffer = rest
 
-    def connectionLost(self, reason) -> None:
+    def connectionLost(self, reason: Failure = connectionDone) -> None:
+        assert self.session is not None, "connectionMade comes first"
         self.connections.lost(self.session)
 
     # ISessionTransport

@@ -10,6 +10,7 @@ grows past it (413, connection closed).
 import os
 import re
 import urllib.parse
+from typing import cast
 
 import orjson
 from twisted.internet.defer import Deferred
@@ -104,6 +105,7 @@ class BoundedRequest(Request):
             b"Content-Length: " + str(len(body)).encode() + b"\r\n\r\n"
         )
         transport = self.channel.transport
+        assert transport is not None, "a body is arriving"
         transport.write(head + body)
         transport.loseConnection()
 
@@ -113,8 +115,9 @@ class BoundedRequest(Request):
         super().requestReceived(command, path, version)
 
 
-def bounded_request(max_body: int, under: dict[bytes, int] | None = None) -> type:
-    return type("BoundedRequest", (BoundedRequest,), {"max_body": max_body, "max_body_under": dict(under or {})})
+def bounded_request(max_body: int, under: dict[bytes, int] | None = None) -> type[BoundedRequest]:
+    attributes = {"max_body": max_body, "max_body_under": dict(under or {})}
+    return cast(type[BoundedRequest], type("BoundedRequest", (BoundedRequest,), attributes))
 
 
 @implementer(IPrincipal)

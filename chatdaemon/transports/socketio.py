@@ -507,8 +507,8 @@ class SocketIOConnection:
 
     def _refused(self, failure: Failure, namespace: str) -> None:
         self._connecting.discard(namespace)
-        if failure.check(ConnectRefused):
-            refusal = failure.value
+        refusal = failure.value
+        if isinstance(refusal, ConnectRefused):
             reply = {"message": refusal.message}
             if refusal.data is not None:
                 reply["data"] = refusal.data

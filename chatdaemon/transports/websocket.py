@@ -20,6 +20,8 @@ without bound; reading pauses while the Session's inbox is busy.
 """
 
 import urllib.parse
+from collections.abc import Callable
+from typing import cast
 
 from autobahn.twisted.resource import WebSocketResource
 from autobahn.twisted.websocket import WebSocketServerFactory, WebSocketServerProtocol
@@ -27,12 +29,15 @@ from autobahn.util import wildcards2patterns
 from autobahn.websocket.compress import PerMessageDeflateOffer, PerMessageDeflateOfferAccept
 from autobahn.websocket.types import ConnectionDeny
 from twisted.internet.interfaces import ISSLTransport
+from twisted.internet.protocol import connectionDone
+from twisted.python.failure import Failure
 from zope.interface import implementer
 
 from .. import errors
 from ..dialects import DIALECTS
 from ..errors import ChatError
 from ..session import ISessionTransport, Session
+from . import IStreamTransport
 from .connection import Connections
 
 DEFAULT_PORTS = {"http": 80, "https": 443}
@@ -70,6 +75,8 @@ def origin_allowed(origin: str, host_header: str, secure: bool, patterns, same_o
 
 @implementer(ISessionTransport)
 class ChatWebSocket(WebSocketServerProtocol):
+    transport: IStreamTransport
+    peer_host: str | None  # set by the factory
     session: Session | None = None
     _token = _dialect = ""
 
@@ -116,7 +123,7 @@ class ChatWebSocket(WebSocketServerProtocol):
         if self.session is not None:
             self.factory.connections.heard(self.session)
 
-    def connectionLost(self, reason) -> None:
+    def connectionLost(self, reason: Failure = connectionDone) -> None:
         super().connectionLost(reason)
         self.factory.addresses.release(self.peer_host)  # this connection was counted as an HTTP one
 
@@ -156,7 +163,7 @@ class ChatWebSocketFactory(WebSocketServerFactory):
         self.configure(options)
 
     def buildProtocol(self, addr):
-        protocol = super().buildProtocol(addr)
+        protocol = cast(ChatWebSocket, super().buildProtocol(addr))  # built from self.protocol
         protocol.peer_host = getattr(addr, "host", None)
         return protocol
 
@@ -166,7 +173,7 @@ class ChatWebSocketFactory(WebSocketServerFactory):
         # allow-list, and the same-origin rule, which needs the Host header Autobahn does not compare.
         self.origin_patterns = wildcards2patterns(list(options.allowed_origins))
         self.same_origin = options.same_origin
-        accept = None
+        accept: Callable[[list], PerMessageDeflateOfferAccept | None] | None = None
         if options.compression:
 
             def accept(offers):

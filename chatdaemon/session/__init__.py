@@ -41,8 +41,9 @@ class ISessionTransport(Interface):
     def write_frames(frames):
         """Send these frames (bytes each), in order, now."""
 
-    def close():
-        """Close after what was written."""
+    def close(restarting=False):
+        """Close after what was written. `restarting`: the server is going down for a restart; a transport
+        that can tell its client to come back by itself (Socket.IO) does so."""
 
     def abort():
         """Close at once, dropping what was not sent."""
@@ -322,7 +323,7 @@ class Session:
             self.send(self._farewell(error))
         self.outbox.flush()
         self._shut()
-        self.transport.close()
+        self.transport.close(restarting=error is not None and error.code == errors.SHUTTING_DOWN)
 
     def _shut(self) -> None:
         self.open = False

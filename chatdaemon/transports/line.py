@@ -59,7 +59,7 @@ class LineProtocol(Protocol):
         frames.append(b"")
         self.transport.write(b"\n".join(frames))
 
-    def close(self) -> None:
+    def close(self, restarting: bool = False) -> None:
         self.transport.loseConnection()
 
     def abort(self) -> None:

@@ -142,11 +142,15 @@ class SocketSession:
             out = orjson.loads(frame)
             socket.emit(out[self.key], out.get("data"))
 
-    def close(self) -> None:
+    def close(self, restarting: bool = False) -> None:
         if self.socket is not None:
-            self.socket.disconnect()
+            if restarting:
+                self.socket.drop()  # the client reconnects by itself (to this server once it is back)
+            else:
+                self.socket.disconnect()  # kicked, banned, or closed for its own good: it stays away
 
-    abort = close
+    def abort(self) -> None:
+        self.close()
 
     def pause_reading(self) -> None:
         if self.socket is not None:

@@ -139,7 +139,7 @@ class ChatWebSocket(WebSocketServerProtocol):
         for frame in frames:
             self.sendMessage(frame, isBinary=False)
 
-    def close(self) -> None:
+    def close(self, restarting: bool = False) -> None:
         if self.state == self.STATE_OPEN:
             self.sendClose(1000)
 

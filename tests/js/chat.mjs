@@ -3,8 +3,9 @@
 //   node chat.mjs URL OPTIONS_JSON
 //
 // OPTIONS_JSON is passed to io() (auth, transports, ...). Every line on stdout is one JSON object:
-//   {"connect": {"transport": "polling"|"websocket"}}      connected (again, after a reconnect)
+//   {"open": "polling"|"websocket"}                        an Engine.IO session opened (again, after a reconnect)
 //   {"upgrade": "websocket"}                               the polling session moved to a WebSocket
+//   {"connect": {"transport": ...}}                        the namespace is connected (the login was accepted)
 //   {"connect_error": {"message", "data"}}                 a refused connection
 //   {"event": NAME, "data": DATA}                          an event from the server
 //   {"ack": ID, "value": VALUE}                            the acknowledgement of command ID
@@ -19,10 +20,11 @@ const [url, options] = [process.argv[2], JSON.parse(process.argv[3] || "{}")];
 const out = (obj) => process.stdout.write(JSON.stringify(obj) + "\n");
 
 const socket = io(url, { reconnectionDelay: 100, reconnectionDelayMax: 200, ...options });
-socket.on("connect", () => {
-  out({ connect: { transport: socket.io.engine.transport.name } });
+socket.io.on("open", () => {
+  out({ open: socket.io.engine.transport.name });
   socket.io.engine.once("upgrade", (transport) => out({ upgrade: transport.name }));
 });
+socket.on("connect", () => out({ connect: { transport: socket.io.engine.transport.name } }));
 socket.on("connect_error", (err) => out({ connect_error: { message: err.message, data: err.data ?? null } }));
 socket.on("disconnect", (reason) => out({ disconnect: reason }));
 socket.onAny((event, data) => out({ event, data }));

@@ -30,8 +30,9 @@ class FakeTransport:
     def write_frames(self, frames):
         self.writes.append(list(frames))
 
-    def close(self):
+    def close(self, restarting=False):
         self.closed = True
+        self.restarting = restarting
 
     def abort(self):
         self.aborted = True

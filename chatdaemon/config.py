@@ -29,6 +29,8 @@ class Limits:
     offline_page: int = 500
     handshake_timeout: float = 30.0
     max_connections_per_ip: int = 100
+    resend_window: float = 86400.0
+    resend_cache: int = 10000
 
 
 @dataclass(frozen=True)
@@ -36,6 +38,26 @@ class Passwords:
     time_cost: int = 3
     memory_cost: int = 65536
     parallelism: int = 4
+    max_concurrent: int = 4
+
+
+@dataclass(frozen=True)
+class Throttle:
+    """Failed logins and new accounts (core/throttle.py)."""
+
+    login_failures_per_account: int = 5
+    login_failures_per_address: int = 20
+    login_delay: float = 1.0
+    login_account_max_delay: float = 60.0
+    login_address_max_delay: float = 900.0
+    login_window: float = 3600.0
+    hash_queue_per_address: int = 8
+    hash_queue: int = 256
+    max_tracked: int = 50_000
+    registrations_per_address: int = 5
+    registration_window: float = 3600.0
+    registrations_per_second: float = 1.0
+    registration_burst: int = 20
 
 
 @dataclass(frozen=True)
@@ -43,6 +65,7 @@ class Storage:
     group_commit_max: int = 1024
     synchronous: str = "FULL"
     cursor_interval: float = 30.0
+    probe_interval: float = 5.0
 
 
 @dataclass(frozen=True)
@@ -52,6 +75,7 @@ class Files:
     chunk_bytes: int = 32768
     upload_timeout: float = 3600.0
     inline_max_bytes: int = 262144
+    max_total_bytes: int = 10 * 1024 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -72,6 +96,8 @@ class Http:
     auto_ping_timeout: float = 10.0
     compression: bool = False
     max_body_bytes: int = 65536
+    headers_timeout: float = 10.0
+    body_timeout: float = 60.0
 
 
 @dataclass(frozen=True)
@@ -116,6 +142,7 @@ class Config:
     admin: tuple[str, ...] = ("tcp:2222:interface=127.0.0.1",)
     limits: Limits = field(default_factory=Limits)
     passwords: Passwords = field(default_factory=Passwords)
+    throttle: Throttle = field(default_factory=Throttle)
     storage: Storage = field(default_factory=Storage)
     files: Files = field(default_factory=Files)
     http_options: Http = field(default_factory=Http)  # Config.http is the list of HTTP listeners
@@ -129,6 +156,7 @@ class Config:
 _SECTIONS = {
     "limits": ("limits", Limits),
     "passwords": ("passwords", Passwords),
+    "throttle": ("throttle", Throttle),
     "storage": ("storage", Storage),
     "files": ("files", Files),
     "http": ("http_options", Http),

@@ -43,6 +43,10 @@ UNAUTHORIZED = 7021
 NOT_FOUND = 7022
 METHOD_NOT_ALLOWED = 7023
 BAD_MEDIA = 7024
+# 7030-7039: abuse controls (core/throttle.py, the HTTP deadlines)
+TOO_MANY_ATTEMPTS = 7030
+TOO_MANY_REGISTRATIONS = 7031
+REQUEST_TIMEOUT = 7032
 
 # 8xxx: the request is well formed but the chat rules refuse it
 NO_SUCH_USER = 8001
@@ -78,6 +82,9 @@ NO_SUCH_REACTION = 8043
 
 # 9xxx: the server could not do it
 SERVER_ERROR = 9001
+# 9020-9029: storage
+STORAGE_UNAVAILABLE = 9020
+FILE_SPACE_FULL = 9021
 
 MESSAGES = {
     USER_EXISTS: "user already exists",
@@ -114,6 +121,9 @@ MESSAGES = {
     NOT_FOUND: "no such resource",
     METHOD_NOT_ALLOWED: "method not allowed here",
     BAD_MEDIA: "media data is not valid base64",
+    TOO_MANY_ATTEMPTS: "too many failed logins: try again later",
+    TOO_MANY_REGISTRATIONS: "too many new accounts: try again later",
+    REQUEST_TIMEOUT: "the request did not arrive in time",
     NO_SUCH_USER: "no such user",
     NO_SUCH_ROOM: "no such room",
     NOT_A_MEMBER: "not a member of this room",
@@ -144,6 +154,8 @@ MESSAGES = {
     BAD_REACTION: "a reaction is 1-32 printable characters",
     NO_SUCH_REACTION: "no such reaction of yours",
     SERVER_ERROR: "internal server error",
+    STORAGE_UNAVAILABLE: "storage is full or read-only: nothing was stored, try again later",
+    FILE_SPACE_FULL: "the server's space for files is full",
 }
 
 

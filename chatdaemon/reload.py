@@ -1,7 +1,7 @@
 """SIGHUP (or `reload` in the admin shell): apply what can change while serving, say what cannot.
 
 Live: [limits] (the core at once; the line transport for connections opened
-from now on), [http] (origins, sizes and timeouts of WebSocket connections
+from now on), [throttle] (at once), [http] (origins, sizes and timeouts of WebSocket connections
 opened from now on), the [tls] files (new connections get the new
 certificate) and the admin shell's authorized_keys. Everything else (listeners,
 data_dir, storage, passwords, log, admin.manhole) is only read at start: a
@@ -13,7 +13,7 @@ import dataclasses
 from .config import Config, ConfigError
 from .tls import TLSFileError
 
-LIVE_SECTIONS = ("limits", "http_options", "tls")
+LIVE_SECTIONS = ("limits", "throttle", "http_options", "tls")
 LIVE_KEYS = ("admin_shell.authorized_keys",)
 
 
@@ -70,6 +70,7 @@ def apply(service) -> list[str]:
             report.append(f"admin keys not reloaded, the current ones stay: {e.filename}: {e.strerror}")
             effective = dataclasses.replace(effective, admin_shell=old.admin_shell)
     service.use_limits(effective.limits)
+    service.use_throttle(effective.throttle)
     service.ws_factory.configure(effective.http_options)
     service.config = effective
     for key in changed:

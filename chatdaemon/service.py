@@ -21,6 +21,7 @@ from .bus.local import LocalBus
 from .core.accounts import Passwords
 from .core.chat import Core
 from .core.events import Notice
+from .core.throttle import FairQueue
 from .dialects import fallback_error
 from .errors import ChatError
 from .listeners import AddressCounter, Listeners, PerAddressLimit
@@ -55,9 +56,11 @@ class ChatService(MultiService):
         self.store = SQLiteStore(config.data_dir, reactor, config.storage.group_commit_max, config.storage.synchronous)
         self.file_store = FileStore(config.data_dir)
         self.bus = LocalBus()
-        pw = config.passwords
-        passwords = Passwords(pw.time_cost, pw.memory_cost, pw.parallelism)
-        self.core = Core(self.store, self.file_store, self.bus, passwords, config.limits, config.files, reactor)
+        pw, throttle = config.passwords, config.throttle
+        hashes = FairQueue(pw.max_concurrent, throttle.hash_queue_per_address, throttle.hash_queue)
+        self.passwords = Passwords(pw.time_cost, pw.memory_cost, pw.parallelism, hashes)
+        self.core = Core(self.store, self.file_store, self.bus, self.passwords, config.limits, config.files, reactor,
+                         throttle)  # fmt: skip
         TimerService(60, self.core.files.expire).setServiceParent(self)
         TimerService(config.storage.cursor_interval, self.core.delivery.save_cursors).setServiceParent(self)
         self.connections = Connections(self.core, config.limits, reactor, self.metrics)
@@ -146,6 +149,11 @@ class ChatService(MultiService):
         """New limits: for the core at once, for line and WebSocket connections opened from now on."""
         self.core.use_limits(limits)
         self.connections.use_limits(limits)
+
+    def use_throttle(self, throttle) -> None:
+        """New [throttle] settings (a reload): at once."""
+        self.core.use_throttle(throttle)
+        self.passwords.queue.per_source, self.passwords.queue.queue = throttle.hash_queue_per_address, throttle.hash_queue
 
     def reload(self) -> list[str]:
         """Re-read the configuration (SIGHUP); what changed, one line each (also logged)."""

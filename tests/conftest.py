@@ -16,7 +16,7 @@ from cryptography.x509.oid import NameOID
 from twisted.internet import defer, endpoints, reactor, ssl
 from twisted.internet.protocol import Protocol
 
-from chatdaemon.config import Config, Limits, Passwords
+from chatdaemon.config import Config, Limits, Passwords, Throttle
 from chatdaemon.service import ChatService
 
 
@@ -31,6 +31,9 @@ def need(missing: str) -> None:
 
 # argon2 at its cheapest: the tests exercise the flow, not the cost.
 FAST_PASSWORDS = Passwords(time_cost=1, memory_cost=8, parallelism=1)
+# Every test registers its users from 127.0.0.1: new accounts are not throttled unless a test asks (the login
+# throttle keeps its defaults).
+MANY_ACCOUNTS = Throttle(registrations_per_address=10**6, registrations_per_second=1e6, registration_burst=10**6)
 TIMEOUT = 10.0
 
 
@@ -41,6 +44,7 @@ def make_config(data_dir, line=("tcp:0:interface=127.0.0.1",), admin=(), **limit
         http=("tcp:0:interface=127.0.0.1",),
         admin=tuple(admin),
         passwords=FAST_PASSWORDS,
+        throttle=MANY_ACCOUNTS,
         limits=Limits(**{"rate_per_second": 1000.0, "rate_burst": 1000, **limits}),
     )
 

@@ -3,7 +3,7 @@
     state      ChatState: the live state, loaded at start
     presence   who is online, told to friends and to room mates; statuses
     delivery   attaching clients, notices kept for later, offline replay, cursors
-    accounts   register, login, logout, authenticate a key
+    accounts   register, login, logout, authenticate a key; throttled (core/throttle.py)
     rooms      rooms, groups, direct conversations; addresses
     messages   send, edit, delete, react, history, conversations
     receipts   read marks
@@ -39,16 +39,19 @@ from .profiles import Profiles
 from .receipts import Receipts
 from .rooms import Rooms
 from .state import ChatState
+from .throttle import LoginThrottle, RegistrationThrottle
 from .typing import Typing
 
 
 class Core:
-    def __init__(self, store, file_store, bus, passwords: Passwords, limits, file_limits, clock):
+    def __init__(self, store, file_store, bus, passwords: Passwords, limits, file_limits, clock, throttle):
+        """`limits`, `file_limits`, `throttle`: the [limits], [files] and [throttle] sections of the config."""
         self.store, self.bus, self.limits = store, bus, limits
         self.state = state = ChatState()
         self.presence = Presence(state, store, bus)
         self.delivery = Delivery(state, store, bus, self.presence, limits, clock)
-        self.accounts = Accounts(state, store, passwords, self.delivery, clock)
+        self.logins, self.registrations = LoginThrottle(clock, throttle), RegistrationThrottle(clock, throttle)
+        self.accounts = Accounts(state, store, passwords, self.delivery, clock, self.logins, self.registrations)
         self.rooms = Rooms(state, store, file_store, bus, self.delivery, clock)
         self.messages = Messages(state, store, bus, self.rooms, limits, clock)
         self.receipts = Receipts(state, store, bus, self.messages)
@@ -78,6 +81,11 @@ class Core:
         for concern in (self.delivery, self.messages, self.profiles, self.moderation):
             concern.limits = limits
 
+    def use_throttle(self, throttle) -> None:
+        """New [throttle] settings (a reload)."""
+        self.logins.use(throttle)
+        self.registrations.use(throttle)
+
     def stop(self) -> None:
         """At shutdown: no timer of the core's is left pending."""
         self.typing.stop()
@@ -105,9 +113,10 @@ class Core:
             log.failure("{command} failed", command=command)
             raise ChatError(errors.SERVER_ERROR) from None
 
-    def authenticate(self, token: str) -> Deferred:
-        """Fires with the user a session key belongs to, or None (unknown, revoked, or banned)."""
-        return Deferred.fromCoroutine(self.accounts.authenticate(token))
+    def authenticate(self, token: str, peer: str = "") -> Deferred:
+        """Fires with the user a session key belongs to, or None (unknown, revoked, or banned); fails with ChatError
+        7030 when `peer`'s address sent too many unknown keys (core/throttle.py)."""
+        return Deferred.fromCoroutine(self.accounts.authenticate(token, peer))
 
     def disconnect(self, client) -> None:
         """The client's connection is gone."""

@@ -44,6 +44,12 @@ INLINE_TYPES = {
 def status_for(code: int) -> int:
     if code in (errors.UNAUTHORIZED, errors.INVALID_CREDENTIALS, errors.USER_NOT_FOUND):
         return 401
+    if code in (errors.TOO_MANY_ATTEMPTS, errors.TOO_MANY_REGISTRATIONS):
+        return 429
+    if code == errors.STORAGE_UNAVAILABLE:
+        return 503
+    if code == errors.FILE_SPACE_FULL:
+        return 507
     if code == errors.BODY_TOO_LARGE:
         return 413
     if code == errors.METHOD_NOT_ALLOWED:
@@ -179,6 +185,9 @@ class Endpoint(Resource):
         request.setHeader(b"Content-Type", b"application/json")
         if error.code in (errors.UNAUTHORIZED,):
             request.setHeader(b"WWW-Authenticate", b'Bearer realm="chatd"')
+        retry_after = error.details.get("retry_after")
+        if isinstance(retry_after, int):
+            request.setHeader(b"Retry-After", str(retry_after).encode("ascii"))
         request.write(_error_body(error))
         request.finish()
         return NOT_DONE_YET
@@ -186,10 +195,11 @@ class Endpoint(Resource):
     async def client(self, request) -> ApiClient:
         auth = (request.getHeader(b"authorization") or b"").decode("latin-1")
         token = auth[7:].strip() if auth[:7].lower() == "bearer " else ""
-        user = await self.core.authenticate(token)
+        host = request.getClientAddress().host
+        user = await self.core.authenticate(token, host)
         if user is None:
             raise ChatError(errors.UNAUTHORIZED)
-        return ApiClient(user, request.getClientAddress().host)
+        return ApiClient(user, host)
 
     @staticmethod
     def body(request) -> dict:

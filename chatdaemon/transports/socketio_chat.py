@@ -75,7 +75,11 @@ class ChatSocketIO:
         core = self.connections.core
         token = auth.get("token")
         if isinstance(token, str) and token:
-            if await core.authenticate(token) is None:
+            try:
+                user = await core.authenticate(token, peer)
+            except ChatError as e:
+                raise ConnectRefused(e.message, {"code": e.code}) from None
+            if user is None:
                 raise ConnectRefused("unknown or revoked session key", {"code": 2001})
         elif isinstance(auth.get("username"), str) and isinstance(auth.get("password"), str):
             try:

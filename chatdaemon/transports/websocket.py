@@ -38,7 +38,7 @@ from ..dialects import DIALECTS
 from ..errors import ChatError
 from ..session import ISessionTransport, Session
 from . import IStreamTransport
-from .connection import Connections
+from .connection import Connections, peer_name
 
 DEFAULT_PORTS = {"http": 80, "https": 443}
 
@@ -103,7 +103,12 @@ class ChatWebSocket(WebSocketServerProtocol):
             if user is None:
                 raise ConnectionDeny(401, "unknown or revoked session key")
 
-        return factory.connections.core.authenticate(token).addCallback(check)
+        def throttled(failure):
+            failure.trap(ChatError)
+            raise ConnectionDeny(429, failure.value.message)
+
+        d = factory.connections.core.authenticate(token, peer_name(self.transport))
+        return d.addCallbacks(check, throttled)
 
     def onOpen(self) -> None:
         self.session = self.factory.connections.open(self.transport, self, "ws")

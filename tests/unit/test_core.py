@@ -20,7 +20,7 @@ from chatdaemon.core.model import Address, Text
 from chatdaemon.errors import ChatError
 from chatdaemon.store.files import FileStore
 from chatdaemon.store.sqlite import SQLiteStore
-from tests.conftest import FAST_PASSWORDS
+from tests.conftest import FAST_PASSWORDS, MANY_ACCOUNTS
 
 
 @implementer(IClient)
@@ -80,7 +80,7 @@ async def make_core(path, files: Files | None = None, **limits) -> Core:
     file_store.open()
     pw = FAST_PASSWORDS
     passwords = Passwords(pw.time_cost, pw.memory_cost, pw.parallelism)
-    core = Core(store, file_store, LocalBus(), passwords, Limits(**limits), files, reactor)
+    core = Core(store, file_store, LocalBus(), passwords, Limits(**limits), files, reactor, MANY_ACCOUNTS)
     await core.start()
     return core
 

@@ -153,7 +153,10 @@ class ChatService(MultiService):
     def use_throttle(self, throttle) -> None:
         """New [throttle] settings (a reload): at once."""
         self.core.use_throttle(throttle)
-        self.passwords.queue.per_source, self.passwords.queue.queue = throttle.hash_queue_per_address, throttle.hash_queue
+        self.passwords.queue.per_source, self.passwords.queue.queue = (
+            throttle.hash_queue_per_address,
+            throttle.hash_queue,
+        )
 
     def reload(self) -> list[str]:
         """Re-read the configuration (SIGHUP); what changed, one line each (also logged)."""

@@ -220,10 +220,14 @@ async def _sleep(seconds: float) -> None:
     await d
 
 
-async def connect(service: ChatService, tls_root=None, role: str = "line", index: int = 0) -> LineClient:
+async def connect(
+    service: ChatService, tls_root=None, role: str = "line", index: int = 0, source: str | None = None
+) -> LineClient:
+    """A line client; `source`: the loopback address to connect from (127.0.0.0/8 all reach the server)."""
     port = service.listeners.address(role, index).port
     if tls_root is None:
-        endpoint = endpoints.TCP4ClientEndpoint(reactor, "127.0.0.1", port)
+        bind = (source, 0) if source else None
+        endpoint = endpoints.TCP4ClientEndpoint(reactor, "127.0.0.1", port, bindAddress=bind)
     else:
         options = ssl.optionsForClientTLS("localhost", trustRoot=tls_root)
         endpoint = endpoints.SSL4ClientEndpoint(reactor, "127.0.0.1", port, options)
@@ -232,9 +236,11 @@ async def connect(service: ChatService, tls_root=None, role: str = "line", index
     return client
 
 
-async def typed_user(service, name: str, password: str = "secret", register: bool = True) -> LineClient:
-    """A connected, logged-in typed-dialect client (registering the user first if asked)."""
-    client = await connect(service)
+async def typed_user(
+    service, name: str, password: str = "secret", register: bool = True, source: str | None = None
+) -> LineClient:
+    """A connected, logged-in typed-dialect client (registering the user first if asked), from `source`."""
+    client = await connect(service, source=source)
     if register:
         client.send("REGISTER_REQUEST", username=name, passwordHash=password)
         assert (await client.payload("REGISTER_RESPONSE"))["code"] == 0

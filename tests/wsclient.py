@@ -4,10 +4,11 @@ from collections import deque
 
 import orjson
 import treq
+import treq.client
 from autobahn.twisted.websocket import WebSocketClientFactory, WebSocketClientProtocol
 from twisted.internet import defer, endpoints, reactor, ssl
 from twisted.internet.protocol import Protocol
-from twisted.web.client import HTTPConnectionPool
+from twisted.web.client import Agent, HTTPConnectionPool
 
 from tests.conftest import TIMEOUT, UnexpectedError, _nonces, _sleep, is_error, is_pong, ping_frame
 
@@ -117,14 +118,20 @@ class WSClient(WebSocketClientProtocol):
 
 
 async def ws_connect(
-    service, query: str = "", headers: dict | None = None, origin: str | None = None, tls_root=None, index: int = 0
+    service,
+    query: str = "",
+    headers: dict | None = None,
+    origin: str | None = None,
+    tls_root=None,
+    index: int = 0,
+    source: str | None = None,
 ) -> WSClient:
     port = http_port(service, index)
     scheme = "wss" if tls_root is not None else "ws"
     factory = WebSocketClientFactory(f"{scheme}://127.0.0.1:{port}/ws{query}", origin=origin, headers=headers or {})
     factory.protocol = WSClient
     if tls_root is None:
-        endpoint = endpoints.TCP4ClientEndpoint(reactor, "127.0.0.1", port)
+        endpoint = endpoints.TCP4ClientEndpoint(reactor, "127.0.0.1", port, bindAddress=(source, 0) if source else None)
     else:
         endpoint = endpoints.SSL4ClientEndpoint(
             reactor, "127.0.0.1", port, ssl.optionsForClientTLS("localhost", trustRoot=tls_root)
@@ -146,9 +153,10 @@ class _Raw(Protocol):
         self.done.callback(self.data)
 
 
-async def raw_handshake(service, path: str = "/ws", headers: dict | None = None) -> bytes:
-    """Send a WebSocket upgrade by hand; return the response's status line."""
-    endpoint = endpoints.TCP4ClientEndpoint(reactor, "127.0.0.1", http_port(service))
+async def raw_handshake(service, path: str = "/ws", headers: dict | None = None, source: str | None = None) -> bytes:
+    """Send a WebSocket upgrade by hand (from `source`, a loopback address); return the response's status line."""
+    bind = (source, 0) if source else None
+    endpoint = endpoints.TCP4ClientEndpoint(reactor, "127.0.0.1", http_port(service), bindAddress=bind)
     proto = await endpoints.connectProtocol(endpoint, _Raw())
     headers = {"Host": f"127.0.0.1:{http_port(service)}", **(headers or {})}  # a test may name another Host
     lines = [
@@ -171,9 +179,13 @@ async def raw_handshake(service, path: str = "/ws", headers: dict | None = None)
 class Http:
     """treq against the service's HTTP port, with a non-persistent pool (nothing left open after a test)."""
 
-    def __init__(self, service):
+    def __init__(self, service, source: str | None = None):
+        """`source`: the loopback address to connect from."""
         self.base = f"http://127.0.0.1:{http_port(service)}"
         self.pool = HTTPConnectionPool(reactor, persistent=False)
+        self.client = treq.client.HTTPClient(
+            Agent(reactor, pool=self.pool, bindAddress=(source, 0) if source else None)
+        )
 
     async def call(
         self, method: str, path: str, json=None, token: str = "", data: bytes | None = None, headers: dict | None = None
@@ -181,13 +193,13 @@ class Http:
         hdrs = dict(headers or {})
         if token:
             hdrs["Authorization"] = f"Bearer {token}"
-        kwargs = {"headers": hdrs, "pool": self.pool}
+        kwargs: dict = {"headers": hdrs}
         if json is not None:
             kwargs["data"] = orjson.dumps(json)
             hdrs["Content-Type"] = "application/json"
         elif data is not None:
             kwargs["data"] = data
-        response = await treq.request(method, self.base + path, **kwargs)
+        response = await self.client.request(method, self.base + path, **kwargs)
         body = await treq.content(response)
         return response, body
 

@@ -174,6 +174,11 @@ def encode_event(event) -> bytes | None:
     return None
 
 
+def _retry(e: ChatError) -> dict | None:
+    """The data of a throttled login or registration's refusal: how many seconds to wait."""
+    return {"retry_after": e.details["retry_after"]} if "retry_after" in e.details else None
+
+
 class ActionDialect(Dialect):
     name = "action"
     encode_event = staticmethod(encode_event)
@@ -236,7 +241,7 @@ class ActionDialect(Dialect):
         return Request(
             c.Register(name, _text(d, "password")),
             lambda user: [success("register_success", "Registration successful", {"chatid": user})],
-            lambda e: [frame("register_fail", None, "error", e.message, code=e.code)],
+            lambda e: [frame("register_fail", _retry(e), "error", e.message, code=e.code)],
         )
 
     def _on_login(self, d: dict) -> Request:
@@ -252,7 +257,7 @@ class ActionDialect(Dialect):
 
         def failed(e: ChatError):
             seed = e.code in (errors.INVALID_CREDENTIALS, errors.USER_NOT_FOUND, errors.ALREADY_LOGGED_IN)
-            return [frame("login_fail", None, "error", SEED_LOGIN_FAIL if seed else e.message, code=e.code)]
+            return [frame("login_fail", _retry(e), "error", SEED_LOGIN_FAIL if seed else e.message, code=e.code)]
 
         return Request(command, succeeded, failed)
 

@@ -108,6 +108,8 @@ class ColonDialect(Dialect):
 
     def error(self, error: ChatError) -> bytes:
         data = {"code": error.code, "message": error.message}
+        if "retry_after" in error.details:
+            data["retryAfter"] = error.details["retry_after"]
         if error.original_type:
             data["originalType"] = error.original_type
         return frame("ERROR", data)

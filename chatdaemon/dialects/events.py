@@ -128,6 +128,8 @@ class EventsDialect(Dialect):
 
     def error(self, error: ChatError) -> bytes:
         data = {"code": error.code, "message": error.message}
+        if "retry_after" in error.details:
+            data["retryAfter"] = error.details["retry_after"]
         if error.original_type:
             data["event"] = error.original_type
         return frame("SERVER_ERROR", data)

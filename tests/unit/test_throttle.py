@@ -10,7 +10,7 @@ from twisted.internet.task import Clock
 
 from chatdaemon import errors
 from chatdaemon.config import Throttle
-from chatdaemon.core.throttle import FairQueue, LoginThrottle, RegistrationThrottle, Table, source_of
+from chatdaemon.core.throttle import FairQueue, LoginThrottle, RegistrationThrottle, source_of
 from chatdaemon.errors import ChatError
 
 SETTINGS = Throttle(login_failures_per_account=3, login_failures_per_address=5, login_delay=2.0,
@@ -90,7 +90,7 @@ def test_concurrent_attempts_count_as_pending_failures():
 def test_an_address_is_throttled_whatever_the_accounts_and_a_success_does_not_clear_it():
     clock = Clock()
     throttle = LoginThrottle(clock, SETTINGS)
-    for i in range(5):
+    for _ in range(5):
         fail_once(throttle, None, "10.0.0.9")  # names that are no account count for the address only
     with throttle.attempt("mine", "10.0.0.8") as attempt:
         attempt.succeeded()

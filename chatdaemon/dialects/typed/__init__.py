@@ -9,7 +9,7 @@ from ...errors import ChatError
 from .. import Dialect, Request, answering, parse_json
 from .accounts import PROTOCOL_VERSION, AccountFrames
 from .encode import encode_event
-from .frames import envelope
+from .frames import envelope, failure
 from .media import MediaFrames
 from .messages import MessageFrames
 from .social import SocialFrames
@@ -35,7 +35,7 @@ class TypedDialect(AccountFrames, SocialFrames, MessageFrames, MediaFrames, Dial
         ]
 
     def error(self, error: ChatError) -> bytes:
-        payload = {"code": error.code, "message": error.message}
+        payload = failure(error)
         if error.original_type:
             payload["originalType"] = error.original_type
         return envelope("ERROR", payload)

@@ -28,8 +28,9 @@ class AccountFrames:
 
     def _on_REGISTER_REQUEST(self, p: dict) -> Request:
         def failed(e: ChatError):
-            code = errors.REGISTER_SERVER_ERROR if e.code == errors.SERVER_ERROR else e.code
-            return [envelope("REGISTER_RESPONSE", {"success": False} | failure(ChatError(code, e.message)))]
+            if e.code == errors.SERVER_ERROR:
+                e = ChatError(errors.REGISTER_SERVER_ERROR, e.message)
+            return [envelope("REGISTER_RESPONSE", {"success": False} | failure(e))]
 
         return Request(
             self._credentials(p, login=False),
@@ -39,8 +40,9 @@ class AccountFrames:
 
     def _login(self, p: dict, ok_type: str, fail_type: str) -> Request:
         def failed(e: ChatError):
-            code = errors.LOGIN_SERVER_ERROR if e.code == errors.SERVER_ERROR else e.code
-            return [envelope(fail_type, {"success": False} | failure(ChatError(code, e.message)))]
+            if e.code == errors.SERVER_ERROR:
+                e = ChatError(errors.LOGIN_SERVER_ERROR, e.message)
+            return [envelope(fail_type, {"success": False} | failure(e))]
 
         def succeeded(result):
             self.user = result.user

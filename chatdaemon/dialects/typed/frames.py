@@ -51,5 +51,9 @@ def text_list(payload: dict, key: str) -> list[str]:
 
 
 def failure(e: ChatError, **fields) -> dict:
-    """A reply payload for a refusal: the given fields, the code and a message."""
-    return fields | {"code": e.code, "message": e.message}
+    """A reply payload for a refusal: the given fields, the code and a message (and `retryAfter`, seconds, for a
+    throttled login or registration)."""
+    out = fields | {"code": e.code, "message": e.message}
+    if "retry_after" in e.details:
+        out["retryAfter"] = e.details["retry_after"]
+    return out

@@ -247,6 +247,7 @@ async def test_registrations_are_throttled_per_address_and_in_all(data_dir):
         try:
             response, body = await http.call("POST", "/register", json={"username": "four", "password": "pw"})
             assert response.code == 429 and response.headers.getRawHeaders(b"Retry-After") == [b"1800"]
+            assert orjson.loads(body)["code"] == errors.TOO_MANY_REGISTRATIONS
         finally:
             await http.close()
         other = await connect(service, source="127.0.0.12")

@@ -21,6 +21,7 @@ from .bus.local import LocalBus
 from .core.accounts import Passwords
 from .core.chat import Core
 from .core.events import Notice
+from .core.handling import background
 from .core.throttle import FairQueue
 from .dialects import fallback_error
 from .errors import ChatError
@@ -38,6 +39,7 @@ from .transports.socketio_chat import socketio_server
 from .transports.websocket import ChatWebSocketFactory, websocket_resource
 
 STOP_GRACE_SECONDS = 5.0
+PRUNE_SECONDS = 60.0  # how often client message ids past limits.resend_window are forgotten
 
 
 class ChatService(MultiService):
@@ -63,6 +65,8 @@ class ChatService(MultiService):
                          throttle)  # fmt: skip
         TimerService(60, self.core.files.expire).setServiceParent(self)
         TimerService(config.storage.cursor_interval, self.core.delivery.save_cursors).setServiceParent(self)
+        self._prune = LoopingCall(self._forget_sent_ids)  # started once the store is open
+        self._prune.clock = reactor
         self.connections = Connections(self.core, config.limits, reactor, self.metrics)
         self.line_factory = LineFactory(self.connections)
         self.tls = ReloadableTLS(config.tls.certificate, config.tls.private_key) if config.tls.certificate else None
@@ -100,6 +104,9 @@ class ChatService(MultiService):
         self._stop_asked = False
         self.started: Deferred[ChatService] = Deferred()  # fires once clients are accepted
 
+    def _forget_sent_ids(self) -> None:
+        background(self.core.messages.forget_sent_ids(), "forgetting old client message ids")
+
     def _refused_per_ip(self) -> None:
         self.metrics.refused["per_ip"] += 1
 
@@ -129,6 +136,7 @@ class ChatService(MultiService):
             return
         self.store.observe_commits(self.metrics.observe_commit)
         self._first_message_id = self.core.fanout_upto
+        self._prune.start(PRUNE_SECONDS, now=False)
         self.listeners.accept()
         self.state = "ok"
         self.sampler.start()
@@ -215,6 +223,8 @@ class ChatService(MultiService):
         self.state = "stopping"
         sdnotify.notify("STOPPING=1", "STATUS=stopping")
         self.sampler.stop()
+        if self._prune.running:
+            self._prune.stop()
         if self._watchdog is not None and self._watchdog.running:
             self._watchdog.stop()
         await super().stopService()

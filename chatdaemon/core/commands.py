@@ -142,8 +142,10 @@ class Conversations(Command):
 @dataclass(frozen=True, slots=True)
 class Send(Command):
     """A message (Text, Encrypted, or Media naming a stored file) to an address. `sender`, if a frame names one,
-    must be the caller. `client_id` is echoed. `dry_run` checks everything and stores nothing (returns the
-    Room). Otherwise returns a Sent, after the message is committed."""
+    must be the caller. `client_id`, the client's own id for the message, makes the send idempotent: a resend
+    of it within limits.resend_window returns the original's Sent and stores nothing (core/messages.py).
+    `dry_run` checks everything and stores nothing (returns the Room). Otherwise returns a Sent, after the
+    message is committed."""
 
     pipelined: ClassVar[bool] = True
     to: Address

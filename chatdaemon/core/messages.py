@@ -1,16 +1,31 @@
 """Messages: sending (text, encrypted, media), editing, deleting, reactions, history, conversation lists.
 
 Every message is stored once (acknowledged after its commit) and fanned out to the members of its
-room, except to members who blocked the sender. Encrypted messages are opaque: stored and
+room, except to members who blocked the sender.
+
+Exactly once: a Send may carry the client's own id for the message (`client_id`). The store remembers
+(sender, client id) with the message, in the same transaction; a resend of the same message (same
+room, same body: its `digest`) under the same id within `limits.resend_window` seconds stores
+nothing, fans out nothing, and is answered with the original message's id and time, whether it
+comes on the same connection, after a reconnect, or after a restart. The latest `limits.resend_cache`
+ids are also kept in memory, so a resend is usually answered without the database; a new message
+costs nothing more than one more row in its own write (no read: a resend the memory does not know
+is found by the store's refusal, Conflict). An id reused for another message (a client that counts
+from 1 again) is not a resend: that message is stored, and the id names it from then on. Encrypted messages are opaque: stored and
 forwarded, never read. An edit (author only) or a deletion (author, or the room's leader) changes
 the stored message in place, so every dialect's history shows the current text; a deleted message
 keeps its id, with a Deleted body.
 """
 
+import hashlib
+from collections import OrderedDict
+from typing import NamedTuple
+
 import orjson
 
 from .. import errors
 from ..errors import ChatError
+from ..store import Conflict
 from . import authz
 from .commands import Conversations, Delete, Edit, GetMessage, History, React, Send
 from .events import MessageDeleted, MessageEdited, MessagePosted, ReactionChanged
@@ -20,12 +35,45 @@ from .results import Page, Sent, Summary
 
 MAX_EMOJI_CHARS = 32
 ENCRYPTED_FACTOR = 4  # ciphertext and its fields may take this many times max_message_chars
+MAX_CLIENT_ID_CHARS = 128  # a longer client id is kept as its SHA-256
+
+
+class SentId(NamedTuple):
+    """What is remembered of a message sent under a client id."""
+
+    message_id: int
+    ts: int
+    digest: int
+
+
+def digest(room_id: str, body: Body) -> int:
+    """64 bits of BLAKE2b over a message's room and body (what tells a resend from another message), as a signed
+    integer (SQL's)."""
+    if isinstance(body, Text):
+        parts: list = ["text", body.text]
+    elif isinstance(body, Encrypted):
+        parts = ["encrypted", body.fields]
+    elif isinstance(body, Media):
+        parts = ["media", body.file, body.media]
+    else:
+        parts = [body.kind]
+    data = orjson.dumps([room_id, *parts], option=orjson.OPT_SORT_KEYS)
+    return int.from_bytes(hashlib.blake2b(data, digest_size=8).digest(), "big", signed=True)
+
+
+def client_key(client_id: str) -> str:
+    """The client id as stored: itself, or past MAX_CLIENT_ID_CHARS its SHA-256."""
+    if len(client_id) <= MAX_CLIENT_ID_CHARS:
+        return client_id
+    return "sha256:" + hashlib.sha256(client_id.encode("utf-8", "surrogatepass")).hexdigest()
 
 
 class Messages:
     def __init__(self, state, store, bus, rooms, limits, clock):
         self.state, self.store, self.bus, self.rooms = state, store, bus, rooms
         self.limits, self.clock = limits, clock
+        self.sent_ids: OrderedDict[tuple[str, str], SentId] = OrderedDict()  # the latest, by (sender, client key)
+        self.resends = 0  # resends answered with the original (metrics)
 
     def _check_text(self, text: str) -> None:
         limit = self.limits.max_message_chars
@@ -43,9 +91,58 @@ class Messages:
             raise ChatError(errors.BAD_CONTENT, "nothing to send")
 
     async def post(self, client, room: Room, body: Body, client_id: str = "") -> Sent:
-        """Store a message, then fan it out; the caller acknowledges after this returns."""
+        """Store a message, then fan it out; the caller acknowledges after this returns. With `client_id`, a resend
+        of a message already stored is answered with the original instead (see the module's docstring)."""
+        if not client_id:
+            return await self._post(client, room, body)
+        key, fingerprint = (client.user, client_key(client_id)), digest(room.id, body)
+        known = self._recent(self.sent_ids.get(key))
+        if known is not None and known.digest == fingerprint:
+            return self._resent(client, room, body, known, client_id)
+        try:
+            return await self._post(client, room, body, client_id, key, fingerprint, replace=known is not None)
+        except Conflict:
+            row = await self.store.sent_id(*key)
+            known = self._recent(SentId(*row) if row is not None else None)
+            if known is not None and known.digest == fingerprint:
+                self._remember(key, known)
+                return self._resent(client, room, body, known, client_id)
+            return await self._post(client, room, body, client_id, key, fingerprint, replace=True)
+
+    def _recent(self, known: SentId | None) -> SentId | None:
+        """`known` if it is within the resend window."""
+        if known is None or known.ts < now_ms(self.clock) - self.limits.resend_window * 1000:
+            return None
+        return known
+
+    def _remember(self, key: tuple[str, str], known: SentId) -> None:
+        sent_ids = self.sent_ids
+        sent_ids[key] = known
+        sent_ids.move_to_end(key)
+        while len(sent_ids) > self.limits.resend_cache:
+            sent_ids.popitem(last=False)
+
+    def _resent(self, client, room: Room, body: Body, known: SentId, client_id: str) -> Sent:
+        """The answer to a resend: the original message (same room and body), told to nobody again."""
+        self.resends += 1
+        original = Message(known.message_id, room.id, client.user, body, known.ts)
+        return Sent(original, room, frozenset(), self.bus.online, client_id)
+
+    def forget_sent_ids(self):
+        """Forget client ids older than the resend window (a periodic job); fires when the store has."""
+        before = now_ms(self.clock) - int(self.limits.resend_window * 1000)
+        for key in [k for k, known in self.sent_ids.items() if known.ts < before]:
+            del self.sent_ids[key]
+        return self.store.forget_sent_ids(before)
+
+    async def _post(self, client, room: Room, body: Body, client_id: str = "", key: tuple[str, str] | None = None,
+                    fingerprint: int = 0, replace: bool = False) -> Sent:  # fmt: skip
         message = Message(self.store.next_message_id(), room.id, client.user, body, now_ms(self.clock))
-        await self.store.append_message(message)
+        if key is None:
+            await self.store.append_message(message)
+        else:
+            await self.store.append_message(message, key[1], fingerprint, replace)
+            self._remember(key, SentId(message.id, message.ts, fingerprint))
         state = self.state
         if message.id > state.fanout_upto:
             state.fanout_upto = message.id

@@ -185,7 +185,8 @@ class ActionDialect(Dialect):
 
     def __init__(self):
         self.user = ""  # who logged in here, as the replies said
-        self._pending: dict[str, tuple[str, str, str]] = {}  # transaction_id -> (room_id, content, chatid)
+        # transaction_id -> (room_id, content, chatid, client_message_id)
+        self._pending: dict[str, tuple[str, str, str, str]] = {}
         self._serial = 0
         self._downloads = 0
 
@@ -293,13 +294,14 @@ class ActionDialect(Dialect):
 
     def _on_send_message(self, d: dict) -> Request:
         chatid, room, content = self._me(d, "chatid", "chat_id"), _room(d), _text(d, "content")
+        client_id = _opt_text(d, "client_message_id")
         if len(self._pending) >= MAX_PENDING:
             raise ChatError(errors.TOO_MANY_PENDING, f"at most {MAX_PENDING} messages may wait for confirm_count")
         self._serial += 1
         tx = f"tx-{self._serial}"
 
         def checked(_):
-            self._pending[tx] = (room, content, chatid)
+            self._pending[tx] = (room, content, chatid, client_id)
             data = {
                 "transaction_id": tx,
                 "letter_frequencies": letter_frequencies(content),
@@ -340,7 +342,7 @@ class ActionDialect(Dialect):
 
         if not confirm:
             return Request(None, lambda _: dropped(ChatError(errors.COUNT_NOT_CONFIRMED)), self._errors)
-        room, content, chatid = pending
+        room, content, chatid, client_id = pending
 
         def stored(sent):
             message = sent.message
@@ -349,10 +351,11 @@ class ActionDialect(Dialect):
                 "message_id": message.id,
                 "room_id": sent.room.id,
                 "timestamp": iso(message.ts),
-            }
+            } | ({"client_message_id": client_id} if client_id else {})
             return [success("ack", "Action processed successfully.", data)]
 
-        return Request(c.Send(_entering(room, create=True), Text(content), sender=chatid), stored, dropped)
+        command = c.Send(_entering(room, create=True), Text(content), sender=chatid, client_id=client_id)
+        return Request(command, stored, dropped)
 
     @staticmethod
     def _frequencies(d: dict) -> dict[str, int]:

@@ -262,9 +262,11 @@ class ColonDialect(Dialect):
 
     def _on_CHAT__SEND_MESSAGE_TEXT(self, d) -> Request:
         to, text = _str(d, "groupId", "to"), _str(d, "text", "message")
+        temp = d.get("tempId")
+        echo = {"tempId": temp} if isinstance(temp, (str, int)) and not isinstance(temp, bool) else {}
         return self._simple(
-            c.Send(Address(to), Text(text)),
-            lambda sent: [frame("CHAT:MESSAGE_RETURN_TEXT", chat_message(sent.message))],
+            c.Send(Address(to), Text(text), client_id=str(temp) if echo else ""),
+            lambda sent: [frame("CHAT:MESSAGE_RETURN_TEXT", chat_message(sent.message) | echo)],
         )
 
     def _media(self, d, kind: str) -> Request:

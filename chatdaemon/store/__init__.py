@@ -106,8 +106,17 @@ class IStore(Interface):
         """Drop an invitation (answered either way)."""
 
     # -- messages
-    def append_message(message):
-        """Store a Message whose id came from next_message_id()."""
+    def append_message(message, client_id="", digest=0, replace=False):
+        """Store a Message whose id came from next_message_id(). With `client_id`, remember in the same transaction
+        that its sender sent it under that id (with `digest`, the core's fingerprint of its room and body); fails
+        with Conflict, storing nothing, if the sender's `client_id` is remembered already, unless `replace`: then
+        the id names this message from now on."""
+
+    def sent_id(sender, client_id):
+        """Fire with (message_id, ts, digest) of the message `sender` stored under `client_id`, or None."""
+
+    def forget_sent_ids(before):
+        """Forget the client ids of messages older than `before` (ms since the epoch)."""
 
     def message(message_id):
         """Fire with the Message of that id, or None."""

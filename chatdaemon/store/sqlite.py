@@ -173,10 +173,34 @@ class SQLiteStore:
     def remove_invite(self, room_id, user):
         return self._write("DELETE FROM invites WHERE room_id = ? AND user = ?", room_id, user)
 
-    def append_message(self, m: Message):
+    def append_message(self, m: Message, client_id: str = "", digest: int = 0, replace: bool = False):
         kind, body = bodies.encode(m.body)
         sql = "INSERT INTO messages (id, room_id, sender, kind, body, ts) VALUES (?, ?, ?, ?, ?, ?)"
-        return self._write(sql, m.id, m.room_id, m.sender, kind, body, m.ts)
+        if not client_id:
+            return self._write(sql, m.id, m.room_id, m.sender, kind, body, m.ts)
+        remember = (
+            f"INSERT {'OR REPLACE ' if replace else ''}INTO sent_ids (sender, client_id, message_id, ts, digest) "
+            "VALUES (?, ?, ?, ?, ?)"
+        )
+
+        def append(cursor):
+            cursor.execute(remember, (m.sender, client_id, m.id, m.ts, digest))  # first: a resend fails here
+            cursor.execute(sql, (m.id, m.room_id, m.sender, kind, body, m.ts))
+
+        def conflict(failure):
+            failure.trap(sqlite3.IntegrityError)
+            if "sent_ids" in str(failure.value):
+                raise Conflict(f"{m.sender} sent {client_id!r} already")
+            return failure
+
+        return self._submit(append).addErrback(conflict)
+
+    def sent_id(self, sender: str, client_id: str):
+        d = self._read("SELECT message_id, ts, digest FROM sent_ids WHERE sender = ? AND client_id = ?", sender, client_id)
+        return d.addCallback(lambda rows: tuple(rows[0]) if rows else None)
+
+    def forget_sent_ids(self, before: int):
+        return self._write("DELETE FROM sent_ids WHERE ts < ?", before)
 
     def add_friends(self, a, b, ts):
         def befriend(cursor):

@@ -9,6 +9,9 @@
   const TYPING_IDLE_MS = 4000;     // stop typing after this long without a key
   const TYPING_FORGET_MS = 8000;   // if a STOP_TYPING never comes
   const HISTORY_LIMIT = 50;
+  // tempIds are client message ids: the server answers a resend of one with the original (exactly once), so
+  // they must not repeat across page loads.
+  const PAGE_ID = Array.from(crypto.getRandomValues(new Uint8Array(8)), (b) => b.toString(16).padStart(2, "0")).join("");
 
   const state = {
     token: "", user: "", ws: null, retry: 0, retryTimer: null, loggedOut: true,
@@ -416,7 +419,7 @@
     const text = input.value.trim();
     if (!text || !state.cid) return;
     showError("chat-error", "");
-    if (send("CLIENT_CHAT_SEND", { cid: state.cid, text, tempId: "t" + state.nextTemp++ })) {
+    if (send("CLIENT_CHAT_SEND", { cid: state.cid, text, tempId: PAGE_ID + "-" + state.nextTemp++ })) {
       input.value = "";
       stopTyping();
     }

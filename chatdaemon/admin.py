@@ -140,6 +140,7 @@ class AdminCommands:
                 f"rooms        {sum(snap['rooms'].values())}: {_counts(snap['rooms'])}",
                 f"messages     {snap['chat_messages']} since start, {self.service.sampler.messages_per_second():.1f}/s"
                 " over the last minute",
+                f"storage      {'CANNOT WRITE: ' + snap['storage'] if snap['storage'] else 'writable'}",
                 f"queues       {snap['pending_writes']} writes waiting to commit, {snap['queued_bytes']} bytes waiting"
                 f" for clients; offline: {backlog['messages']} messages, {backlog['notices']} notices (counted each minute)",
             ]

@@ -198,6 +198,15 @@ class ServiceCollector:
             "chatd_outbound_queued_bytes", "Bytes queued for clients, over all connections.", value=snap["queued_bytes"]
         )
         yield gauge(
+            "chatd_storage_writable",
+            "1 while the database and the files can be written; 0 during a fault (disk full, read-only).",
+            value=0 if snap["storage"] else 1,
+        )
+        yield counter("chatd_resends_total", "Messages resent under a known client id, answered with the original.",
+                      value=snap["resends"])  # fmt: skip
+        yield counter("chatd_password_hashes_total", "argon2 hashes computed (registrations and password logins).",
+                      value=snap["password_hashes"])  # fmt: skip
+        yield gauge(
             "chatd_start_time_seconds", "When chatd started, in seconds since the epoch.", value=snap["started_at"]
         )
         yield counter(

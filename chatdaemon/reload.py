@@ -72,6 +72,8 @@ def apply(service) -> list[str]:
     service.use_limits(effective.limits)
     service.use_throttle(effective.throttle)
     service.ws_factory.configure(effective.http_options)
+    service.site.headers_timeout = effective.http_options.headers_timeout
+    service.site.body_timeout = effective.http_options.body_timeout
     service.config = effective
     for key in changed:
         if _live(key):

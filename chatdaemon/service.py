@@ -67,6 +67,8 @@ class ChatService(MultiService):
         TimerService(config.storage.cursor_interval, self.core.delivery.save_cursors).setServiceParent(self)
         self._prune = LoopingCall(self._forget_sent_ids)  # started once the store is open
         self._prune.clock = reactor
+        self._probe = LoopingCall(self._probe_storage)
+        self._probe.clock = reactor
         self.connections = Connections(self.core, config.limits, reactor, self.metrics)
         self.line_factory = LineFactory(self.connections)
         self.tls = ReloadableTLS(config.tls.certificate, config.tls.private_key) if config.tls.certificate else None
@@ -86,8 +88,10 @@ class ChatService(MultiService):
             **rest_children(self.core, self.file_store),
         }
         site = make_site(
-            lambda: self.state, self.metrics.registry, http_addresses, self._refused_per_ip, children=children
-        )
+            self.health, self.metrics.registry, http_addresses, self._refused_per_ip, children=children,
+            options=config.http_options, on_timeout=self._http_timed_out, storage=self.storage_fault,
+        )  # fmt: skip
+        self.site = site
         site.requestFactory = bounded_request(
             config.http_options.max_body_bytes, {b"/socket.io/": config.socketio.max_payload}
         )
@@ -104,11 +108,32 @@ class ChatService(MultiService):
         self._stop_asked = False
         self.started: Deferred[ChatService] = Deferred()  # fires once clients are accepted
 
+    def _probe_storage(self) -> None:
+        """While the database or the files cannot be written, try again."""
+        for part in (self.store, self.file_store):
+            if not part.writable:
+                background(part.probe(), "probing storage")
+
+    def storage_fault(self) -> str:
+        """Why the database or the files cannot be written now ("" if they can)."""
+        faults = [f"{what}: {part.fault or 'unknown'}" for what, part in (("database", self.store),
+                  ("files", self.file_store)) if not part.writable]  # fmt: skip
+        return "; ".join(faults)
+
+    def health(self) -> str:
+        """What /health says: "ok" (200), or "starting", "stopping", "storage_unavailable" (503)."""
+        if self.state == "ok" and self.storage_fault():
+            return "storage_unavailable"
+        return self.state
+
     def _forget_sent_ids(self) -> None:
         background(self.core.messages.forget_sent_ids(), "forgetting old client message ids")
 
     def _refused_per_ip(self) -> None:
         self.metrics.refused["per_ip"] += 1
+
+    def _http_timed_out(self) -> None:
+        self.metrics.refused["http_deadline"] += 1
 
     def privilegedStartService(self) -> None:
         if self.admin_factory is not None:
@@ -137,6 +162,7 @@ class ChatService(MultiService):
         self.store.observe_commits(self.metrics.observe_commit)
         self._first_message_id = self.core.fanout_upto
         self._prune.start(PRUNE_SECONDS, now=False)
+        self._probe.start(self.config.storage.probe_interval, now=False)
         self.listeners.accept()
         self.state = "ok"
         self.sampler.start()
@@ -205,6 +231,9 @@ class ChatService(MultiService):
             "queued_bytes": sum(s.queued_bytes for s in sessions),
             "started_at": self.started_at,
             "chat_messages": self.chat_messages(),
+            "storage": self.storage_fault(),
+            "resends": self.core.messages.resends,
+            "password_hashes": self.passwords.hashes,
         }
 
     # -- stop
@@ -223,8 +252,9 @@ class ChatService(MultiService):
         self.state = "stopping"
         sdnotify.notify("STOPPING=1", "STATUS=stopping")
         self.sampler.stop()
-        if self._prune.running:
-            self._prune.stop()
+        for loop in (self._prune, self._probe):
+            if loop.running:
+                loop.stop()
         if self._watchdog is not None and self._watchdog.running:
             self._watchdog.stop()
         await super().stopService()

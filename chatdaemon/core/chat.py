@@ -26,6 +26,7 @@ from twisted.internet.defer import Deferred, fail
 
 from .. import errors
 from ..errors import ChatError
+from ..store import StorageFault
 from .accounts import Accounts, Passwords
 from .commands import Command
 from .delivery import Delivery
@@ -109,6 +110,8 @@ class Core:
             return await self._handlers[type(command)](principal, command)
         except ChatError:
             raise
+        except StorageFault as e:
+            raise ChatError(errors.STORAGE_UNAVAILABLE, f"storage unavailable ({e}): nothing was stored") from None
         except Exception:
             log.failure("{command} failed", command=command)
             raise ChatError(errors.SERVER_ERROR) from None

@@ -7,8 +7,11 @@ or by an explicit FinishUpload. A whole file given at once (`data`) takes the sa
 A completed upload is assembled into the file store, recorded, counted against its owner's quota,
 and posted to its conversation as a Media message; whoever may read that conversation may read
 the file. Limits: files.max_upload_bytes per file, files.quota_bytes per user (stored files plus
-uploads in progress), MAX_UPLOADS_PER_USER at a time, files.inline_max_bytes for a whole file in one
-frame. Idle uploads expire after files.upload_timeout. A client's file name is display text only.
+uploads in progress), files.max_total_bytes for all users together (past it a new upload is refused
+with 9021; stored files stay readable), MAX_UPLOADS_PER_USER at a time, files.inline_max_bytes for a
+whole file in one frame. Idle uploads expire after files.upload_timeout. A client's file name is
+display text only (core/text.py's display_text). A write the disk refuses (full, read-only) fails with
+9020 and marks the file store not writable (see store/files.py).
 """
 
 import math
@@ -45,10 +48,21 @@ class Files:
         return sum(u.size for (o, _), u in self.uploads.items() if o == owner)
 
     def _check_quota(self, owner: str, size: int) -> None:
-        """Refuse `size` more bytes if the owner's files and uploads in progress would pass the quota."""
+        """Refuse `size` more bytes if the owner's files and uploads in progress would pass the quota, or all files
+        and uploads the server's bound."""
         quota = self.limits.quota_bytes
         if self.state.file_usage.get(owner, 0) + self._in_progress(owner) + size > quota:
             raise ChatError(errors.TOO_LARGE, f"your quota of {quota} bytes would be exceeded")
+        bound = self.limits.max_total_bytes
+        if self.state.file_bytes + sum(u.size for u in self.uploads.values()) + size > bound:
+            raise ChatError(errors.FILE_SPACE_FULL, f"the server's {bound} bytes for files are taken")
+
+    def _disk(self, error: OSError) -> ChatError:
+        """The refusal for a file write that failed; a fault of the disk is 9020, anything else is raised."""
+        why = self.file_store.failed(error)
+        if not why:
+            raise error
+        return ChatError(errors.STORAGE_UNAVAILABLE, f"files cannot be stored ({why}): try again later")
 
     def chunk_count(self, size: int) -> int:
         return max(1, math.ceil(size / self.limits.chunk_bytes))
@@ -87,7 +101,10 @@ class Files:
         mime = cmd.mime[:127] or "application/octet-stream"
         upload = Upload(self.file_store.new_id(), cmd.key, client.user, room, display_name(cmd.name), mime, size,
                         cmd.media, self.clock.seconds(), 1 if cmd.data is not None else cmd.chunks)  # fmt: skip
-        self.file_store.begin(upload.id)
+        try:
+            self.file_store.begin(upload.id)
+        except OSError as e:
+            raise self._disk(e) from None
         self.uploads[key] = upload
         if cmd.data is None:
             return upload
@@ -98,7 +115,10 @@ class Files:
         others = sum(n for i, n in upload.chunks.items() if i != index)
         if others + len(data) > upload.size:
             raise ChatError(errors.TOO_LARGE, f"more data than the {upload.size} bytes announced")
-        self.file_store.put_chunk(upload.id, index, data)
+        try:
+            self.file_store.put_chunk(upload.id, index, data)
+        except OSError as e:
+            raise self._disk(e) from None
         upload.chunks[index] = len(data)
         upload.touched = self.clock.seconds()
 
@@ -141,10 +161,15 @@ class Files:
             self.file_store.discard(upload.id)
             raise ChatError(errors.INCOMPLETE_MEDIA, f"received {received} bytes, announced {upload.size}")
         file_id = self.file_store.new_id()
-        size, sha256 = await self.file_store.assemble(upload.id, upload.total, file_id)
+        try:
+            size, sha256 = await self.file_store.assemble(upload.id, upload.total, file_id)
+        except OSError as e:
+            self.file_store.discard(upload.id)
+            raise self._disk(e) from None
         ref = FileRef(file_id, upload.owner, upload.room.id, upload.name, upload.mime, size, sha256, now_ms(self.clock))
         await self.store.add_file(ref)
         self.state.file_usage[ref.owner] = self.state.file_usage.get(ref.owner, 0) + size
+        self.state.file_bytes += size
         sent = await self.messages.post(client, upload.room, Media(ref.id, ref.name, ref.mime, ref.size, upload.media))
         return ChunkResult(upload.key, index, upload.total, [], sent.message, ref)
 

@@ -87,6 +87,7 @@ class Rooms:
         await self.store.delete_room(room.id)
         for ref in files:
             state.file_usage[ref.owner] = state.file_usage.get(ref.owner, 0) - ref.size
+            state.file_bytes -= ref.size
             self.file_store.remove(ref.id)
 
     def _new_room(self, room_id: str, kind: str, name: str, leader: str | None) -> Room:

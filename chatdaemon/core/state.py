@@ -22,6 +22,7 @@ class ChatState:
         self.blocked_by: dict[str, set[str]] = {}  # user -> who blocked them
         self.banned: set[str] = set()
         self.file_usage: dict[str, int] = {}  # owner -> bytes stored
+        self.file_bytes = 0  # bytes of all stored files (files.max_total_bytes bounds it)
         self.fanout_upto = 0  # every message up to this id has been committed and handed to the bus
 
     def load(self, snap) -> None:
@@ -39,6 +40,7 @@ class ChatState:
                 self.blocked_by.setdefault(other, set()).add(user)
         self.banned = set(snap.banned)
         self.file_usage = snap.file_usage
+        self.file_bytes = snap.file_bytes
         self.fanout_upto = snap.last_message_id
 
     # -- lookups

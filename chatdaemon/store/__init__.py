@@ -4,8 +4,16 @@ SQLite (store.sqlite) is the default engine; another engine implements the same 
 Every method but `next_message_id`, `pending_writes` and `observe_commits` returns a Deferred.
 Writes are applied in the order they are made, and their Deferreds fire only after the data is
 committed. Messages come back with typed bodies (store.bodies).
+
+Storage faults: a write that fails because the disk is full or read-only (or fails with an I/O
+error) fails with StorageFault, and the store says it is not `writable` (with the reason in
+`fault`) until `probe()` succeeds: a test write that needs free space. The service probes every
+`storage.probe_interval` seconds while a fault lasts; /health answers 503 meanwhile.
 """
 
+import contextlib
+import errno
+import os
 from dataclasses import dataclass, field
 
 from zope.interface import Attribute, Interface
@@ -15,6 +23,37 @@ from ..core.model import Room
 
 class Conflict(Exception):
     """A write collided with existing data (e.g. a user name that is taken)."""
+
+
+class StorageFault(Exception):
+    """The storage cannot be written (a full or read-only disk, an I/O error): nothing was stored."""
+
+
+PROBE_BYTES = 256 * 1024  # what a probe writes: a full disk must have at least this much free again
+
+_OS_FAULTS = {errno.ENOSPC: "disk full", errno.EDQUOT: "disk quota exceeded", errno.EROFS: "read-only file system",
+              errno.EIO: "I/O error"}  # fmt: skip
+
+
+def fault_of(error: BaseException | None) -> str:
+    """Why `error` (an OSError, or a StorageFault) means the storage cannot be written ("disk full", ...), or ""."""
+    if isinstance(error, StorageFault):
+        return str(error)
+    if isinstance(error, OSError):
+        return _OS_FAULTS.get(error.errno or 0, "")
+    return ""
+
+
+def probe_directory(directory: str, size: int = PROBE_BYTES) -> None:
+    """Write and sync `size` bytes in a file of `directory`, then remove it; raises OSError if it cannot."""
+    path = os.path.join(directory, ".chatd-probe")
+    try:
+        with open(path, "wb", buffering=0) as f:
+            f.write(bytes(size))
+            os.fsync(f.fileno())
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            os.remove(path)
 
 
 @dataclass
@@ -28,11 +67,17 @@ class Snapshot:
     blocked: dict[str, set[str]] = field(default_factory=dict)  # user -> whom they blocked
     banned: set[str] = field(default_factory=set)
     file_usage: dict[str, int] = field(default_factory=dict)  # owner -> bytes stored
+    file_bytes: int = 0  # bytes of all stored files
     last_message_id: int = 0
 
 
 class IStore(Interface):
     location = Attribute("Where the data is, for the logs (a path or a URL without its password).")
+    writable = Attribute("False from a write that failed with a StorageFault until probe() succeeds.")
+    fault = Attribute('Why it is not writable (e.g. "disk full"), or "".')
+
+    def probe():
+        """Try a write that needs free space (after a fault); fire with whether the store is writable again."""
 
     def open():
         """Create or upgrade the schema; fires when ready."""

@@ -4,6 +4,9 @@ An upload is a directory of chunk files (data_dir/uploads/<upload id>/<index>),
 assembled in a thread into a temporary file that is synced and then renamed
 into place, so a file is either whole or absent. Uploads do not survive a
 restart: their directory is emptied at start, and the client starts again.
+
+A write that fails for want of space or write access (ENOSPC, EROFS, ...) is reported by the core
+(`failed`); the file store is then not `writable` until `probe()` can write again.
 """
 
 import contextlib
@@ -12,13 +15,45 @@ import os
 import secrets
 import shutil
 
+from twisted.internet.defer import Deferred
 from twisted.internet.threads import deferToThread
+from twisted.logger import Logger
+
+from . import fault_of, probe_directory
+
+log = Logger()
 
 
 class FileStore:
     def __init__(self, data_dir: str):
         self.files = os.path.join(data_dir, "files")
         self.uploads = os.path.join(data_dir, "uploads")
+        self.writable = True
+        self.fault = ""
+
+    def failed(self, error: BaseException | None) -> str:
+        """A write failed with `error`: why the files cannot be written (then not `writable`), or ""."""
+        why = fault_of(error)
+        if why:
+            if self.writable:
+                log.warn("files cannot be written ({why}): refusing uploads until a probe succeeds", why=why)
+            self.writable, self.fault = False, why
+        return why
+
+    def probe(self) -> Deferred:
+        """Try to write again (after a fault); fires with whether it worked."""
+
+        def done(_) -> bool:
+            if not self.writable:
+                log.info("files can be written again")
+            self.writable, self.fault = True, ""
+            return True
+
+        def failed(failure) -> bool:
+            self.failed(failure.value)
+            return False
+
+        return deferToThread(probe_directory, self.files).addCallbacks(done, failed)
 
     def open(self) -> None:
         shutil.rmtree(self.uploads, ignore_errors=True)
@@ -52,15 +87,20 @@ class FileStore:
     def _assemble(self, upload_id: str, total: int, file_id: str) -> tuple[int, str]:
         digest, size = hashlib.sha256(), 0
         target = os.path.join(self.files, file_id)
-        with open(target + ".tmp", "xb") as out:
-            for index in range(1, total + 1):
-                with open(self._chunk_path(upload_id, index), "rb") as chunk:
-                    data = chunk.read()
-                digest.update(data)
-                size += len(data)
-                out.write(data)
-            out.flush()
-            os.fsync(out.fileno())
+        try:
+            with open(target + ".tmp", "xb") as out:
+                for index in range(1, total + 1):
+                    with open(self._chunk_path(upload_id, index), "rb") as chunk:
+                        data = chunk.read()
+                    digest.update(data)
+                    size += len(data)
+                    out.write(data)
+                out.flush()
+                os.fsync(out.fileno())
+        except BaseException:
+            with contextlib.suppress(FileNotFoundError):
+                os.remove(target + ".tmp")  # a full disk gets its space back
+            raise
         os.replace(target + ".tmp", target)
         self.discard(upload_id)
         return size, digest.hexdigest()

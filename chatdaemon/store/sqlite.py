@@ -1,4 +1,11 @@
-"""IStore on SQLite: WAL mode, one writer thread with group commit, a reader pool."""
+"""IStore on SQLite: WAL mode, one writer thread with group commit, a reader pool.
+
+A write failing with SQLITE_FULL, SQLITE_READONLY, SQLITE_IOERR or SQLITE_CANTOPEN (or an OSError
+such as ENOSPC or EROFS) fails with StorageFault and makes the store not `writable` until `probe()`
+succeeds: it writes and syncs store.PROBE_BYTES in a file beside the database (SQLite may still fit a
+small commit into its write-ahead log on a full disk, so a successful write proves little), then
+commits a write through the group commit.
+"""
 
 import json
 import os
@@ -6,15 +13,33 @@ import sqlite3
 
 from twisted.enterprise import adbapi
 from twisted.internet.defer import fail, inlineCallbacks
+from twisted.internet.threads import deferToThread
+from twisted.logger import Logger
+from twisted.python.failure import Failure
 from zope.interface import implementer
 
 from ..core.model import FileRef, Message, Room
-from . import Conflict, IStore, Snapshot, bodies, migrate
+from . import Conflict, IStore, Snapshot, StorageFault, bodies, fault_of, migrate, probe_directory
 from .writer import GroupCommitWriter
 
 DB_FILE = "chatd.sqlite3"
 MESSAGE_COLUMNS = "id, room_id, sender, kind, body, ts"
 NO_LIMIT = 1 << 62
+# SQLite's primary result codes that mean "cannot write": READONLY, IOERR, FULL, CANTOPEN
+_SQLITE_FAULTS = {8: "read-only", 10: "I/O error", 13: "disk full", 14: "cannot open the database file"}
+log = Logger()
+
+
+def sqlite_fault(error: BaseException | None) -> str:
+    """Why `error` means the database cannot be written, or ""."""
+    if isinstance(error, sqlite3.Error):
+        code = getattr(error, "sqlite_errorcode", None)
+        if code is not None:
+            return _SQLITE_FAULTS.get(code & 0xFF, "")
+        text = str(error)  # an error raised without a code (e.g. by the module itself)
+        clues = (("disk is full", "disk full"), ("readonly", "read-only"), ("disk I/O", "I/O error"))
+        return next((why for clue, why in clues if clue in text), "")
+    return fault_of(error)
 
 
 def _messages(rows) -> list[Message]:
@@ -32,6 +57,8 @@ class SQLiteStore:
         self._writer_pool: adbapi.ConnectionPool | None = None
         self._reader_pool: adbapi.ConnectionPool | None = None
         self.writer: GroupCommitWriter | None = None
+        self.writable = True
+        self.fault = ""
 
     def _pool(self, readers: int) -> adbapi.ConnectionPool:
         def pragmas(conn):
@@ -86,7 +113,40 @@ class SQLiteStore:
     def _submit(self, fn):
         if self.writer is None:
             return fail(RuntimeError("the store is closed"))
-        return self.writer.submit(fn)
+        return self.writer.submit(fn).addErrback(self._failed_write)
+
+    def _failed_write(self, failure: Failure):
+        why = sqlite_fault(failure.value)
+        if not why:
+            return failure
+        if self.writable:
+            log.warn("the database cannot be written ({why}): refusing writes until a probe succeeds", why=why)
+        self.writable, self.fault = False, why
+        raise StorageFault(why)
+
+    def probe(self):
+        """Write store.PROBE_BYTES beside the database, then commit a write; fires with whether both worked."""
+        directory = os.path.dirname(self.path) or "."
+
+        def committed(_) -> bool:
+            if not self.writable:
+                log.info("the database can be written again")
+            self.writable, self.fault = True, ""
+            return True
+
+        def failed(failure: Failure) -> bool:
+            why = sqlite_fault(failure.value)
+            if not why:
+                log.failure("storage probe failed", failure)
+                why = "probe failed"
+            self.writable, self.fault = False, why
+            return False
+
+        d = deferToThread(probe_directory, directory)
+        d.addCallback(
+            lambda _: self._submit(lambda cursor: cursor.execute("UPDATE schema_version SET version = version"))
+        )
+        return d.addCallbacks(committed, failed)
 
     def _write(self, sql, *args):
         return self._submit(lambda cursor: cursor.execute(sql, args).rowcount)
@@ -110,6 +170,7 @@ class SQLiteStore:
                 snap.blocked.setdefault(user, set()).add(blocked)
             snap.banned = {name for (name,) in cursor.execute("SELECT name FROM users WHERE banned")}
             snap.file_usage = dict(cursor.execute("SELECT owner, sum(size) FROM files GROUP BY owner"))
+            snap.file_bytes = cursor.execute("SELECT coalesce(sum(size), 0) FROM files").fetchone()[0]
             snap.last_message_id = cursor.execute("SELECT coalesce(max(id), 0) FROM messages").fetchone()[0]
             return snap
 
@@ -196,7 +257,9 @@ class SQLiteStore:
         return self._submit(append).addErrback(conflict)
 
     def sent_id(self, sender: str, client_id: str):
-        d = self._read("SELECT message_id, ts, digest FROM sent_ids WHERE sender = ? AND client_id = ?", sender, client_id)
+        d = self._read(
+            "SELECT message_id, ts, digest FROM sent_ids WHERE sender = ? AND client_id = ?", sender, client_id
+        )
         return d.addCallback(lambda rows: tuple(rows[0]) if rows else None)
 
     def forget_sent_ids(self, before: int):

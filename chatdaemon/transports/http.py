@@ -1,8 +1,19 @@
 """The HTTP listener: one twisted.web Site with GET /health (readiness), GET /metrics (Prometheus),
-the WebSocket at /ws, the REST API (transports/rest.py) and the web page (web/static) at /."""
+the WebSocket at /ws, the REST API (transports/rest.py) and the web page (web/static) at /.
+
+Deadlines (slowloris): twisted.web's idle timeout restarts with every byte, so a client trickling a
+header a byte at a time would hold its connection forever. Each connection here times its request
+instead: the line and headers must arrive within `http.headers_timeout` seconds of the request's
+first byte, and a body within `http.body_timeout` seconds of the headers' end; past either, the
+client gets 408 with {"code": 7032, "message"} and the connection is closed. Once a request's
+headers (and body) are in, nothing is timed: a WebSocket upgrade, a Socket.IO long poll or a
+download may last as long as it needs. The next request on a kept-alive connection is timed from
+its own first byte; between requests, twisted.web's idle timeout applies.
+"""
 
 import orjson
 from prometheus_client.twisted import MetricsResource
+from twisted.internet.interfaces import IDelayedCall
 from twisted.internet.protocol import connectionDone
 from twisted.python.failure import Failure
 from twisted.web.http import HTTPChannel
@@ -28,19 +39,22 @@ PAGE_POLICY = (
 
 
 class Health(Resource):
-    """200 {"status": "ok"} while chatd serves; 503 with "starting" or "stopping" otherwise."""
+    """200 {"status": "ok"} while chatd serves; 503 with "starting", "stopping" or "storage_unavailable" (and then
+    "storage": why) otherwise."""
 
     isLeaf = True
 
-    def __init__(self, state):
+    def __init__(self, state, storage=lambda: ""):
         super().__init__()
-        self._state = state
+        self._state, self._storage = state, storage
 
     def render_GET(self, request) -> bytes:
         state = self._state()
         request.setResponseCode(200 if state == "ok" else 503)
         request.setHeader(b"Content-Type", b"application/json")
-        return orjson.dumps({"status": state})
+        request.setHeader(b"Cache-Control", b"no-store")
+        fault = self._storage()
+        return orjson.dumps({"status": state} | ({"storage": fault} if fault else {}))
 
 
 class PageFile(Resource):
@@ -70,14 +84,71 @@ def page_children() -> dict:
     return {name: PageFile((STATIC / file).read_bytes(), mime) for name, (file, mime) in PAGE_FILES.items()}
 
 
+def _ignore(data: bytes) -> None:
+    """What a channel past its deadline does with whatever still trickles in."""
+
+
 class CountedChannel(HTTPChannel):
-    """An HTTP connection that gives back its place in the site's per-address count when it ends.
-    (One the WebSocket took over never ends here: the WebSocket protocol gives the place back.)"""
+    """An HTTP connection that gives back its place in the site's per-address count when it ends, and that times
+    each request's headers and body (see the module's docstring). (One the WebSocket took over never ends
+    here: the WebSocket protocol gives the place back.)"""
 
     site: "GuardedSite"  # set by Site.buildProtocol
     host = None
+    _phase = "idle"  # "idle" (between requests), "headers", "body", "handling" (all in: answering)
+    _deadline: IDelayedCall | None = None
+
+    def dataReceived(self, data: bytes) -> None:
+        if self._phase == "idle" and data:
+            self._phase = "headers"
+            self._arm(self.site.headers_timeout, "line and headers")
+        super().dataReceived(data)
+
+    def allHeadersReceived(self) -> None:
+        self._disarm()
+        super().allHeadersReceived()
+        if self._phase == "headers" and self.length != 0:  # a body follows (Content-Length, or chunked)
+            self._phase = "body"
+            self._arm(self.site.body_timeout, "body")
+
+    def allContentReceived(self) -> None:
+        self._disarm()
+        self._phase = "handling"
+        super().allContentReceived()
+
+    def requestDone(self, request) -> None:
+        self._phase = "idle"  # the next request (perhaps buffered already) is timed from its first byte
+        super().requestDone(request)
+
+    def _arm(self, seconds: float, what: str) -> None:
+        self._disarm()
+        self._deadline = self.site.reactor.callLater(seconds, self._expired, seconds, what)
+
+    def _disarm(self) -> None:
+        if self._deadline is not None:
+            if self._deadline.active():
+                self._deadline.cancel()
+            self._deadline = None
+
+    def _expired(self, seconds: float, what: str) -> None:
+        self._deadline = None
+        transport = self.transport
+        if transport is None:
+            return
+        self._phase = "expired"
+        self.site.on_timeout()
+        message = f"the request's {what} did not arrive within {seconds:g} seconds"
+        body = orjson.dumps({"code": errors.REQUEST_TIMEOUT, "message": message})
+        head = (
+            "HTTP/1.1 408 Request Timeout\r\nContent-Type: application/json\r\n"
+            f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n"
+        )
+        self.dataReceived = _ignore  # type: ignore[method-assign]
+        transport.write(head.encode("ascii") + body)
+        transport.loseConnection()
 
     def connectionLost(self, reason: Failure = connectionDone) -> None:
+        self._disarm()
         super().connectionLost(reason)
         self.site.addresses.release(self.host)
 
@@ -88,9 +159,13 @@ class GuardedSite(Site):
     # Twisted types HTTPFactory.protocol as its own channel factory; Site.buildProtocol calls any channel class.
     protocol = CountedChannel  # type: ignore[assignment]
 
-    def __init__(self, root, addresses, refused: bytes, on_refused):
+    headers_timeout = 10.0  # seconds for a request's line and headers, from its first byte
+    body_timeout = 60.0  # seconds for its body, from the end of its headers
+
+    def __init__(self, root, addresses, refused: bytes, on_refused, on_timeout=lambda: None):
         super().__init__(root)
         self.addresses, self._refused, self._on_refused = addresses, refused, on_refused
+        self.on_timeout = on_timeout  # a request missed its deadline (metrics)
 
     def buildProtocol(self, addr):
         host = getattr(addr, "host", None)
@@ -110,15 +185,27 @@ def too_many_connections() -> bytes:
 
 
 def make_site(
-    state, registry, addresses, on_refused, root: Resource | None = None, children: dict | None = None
-) -> Site:
+    state,
+    registry,
+    addresses,
+    on_refused,
+    root: Resource | None = None,
+    children: dict | None = None,
+    options=None,
+    on_timeout=lambda: None,
+    storage=lambda: "",
+) -> GuardedSite:
     """`state()` is "starting", "ok" or "stopping"; `registry` is what /metrics serves; `addresses`
-    counts the open connections per peer address (an AddressCounter)."""
+    counts the open connections per peer address (an AddressCounter); `options`: the [http] config (its
+    deadlines); `on_timeout()` is called when a request misses one; `storage()` says why storage cannot be
+    written ("" while it can)."""
     root = root if root is not None else Resource()
-    root.putChild(b"health", Health(state))
+    root.putChild(b"health", Health(state, storage))
     root.putChild(b"metrics", MetricsResource(registry))
     for name, child in (children or {}).items():
         root.putChild(name, child)
-    site = GuardedSite(root, addresses, too_many_connections(), on_refused)
+    site = GuardedSite(root, addresses, too_many_connections(), on_refused, on_timeout)
+    if options is not None:
+        site.headers_timeout, site.body_timeout = options.headers_timeout, options.body_timeout
     site.displayTracebacks = False
     return site

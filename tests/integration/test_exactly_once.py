@@ -5,7 +5,7 @@ answered with the original message's id and time; nothing is stored or delivered
 import orjson
 import pytest_twisted
 
-from tests.conftest import act, action_frame, connect, make_config, start_service, typed_user
+from tests.conftest import act, action_frame, make_config, start_service, typed_user
 from tests.integration.test_parity import dialect_user, frame_of
 from tests.wsclient import Http
 

@@ -10,29 +10,27 @@ the file. Limits: files.max_upload_bytes per file, files.quota_bytes per user (s
 uploads in progress), files.max_total_bytes for all users together (past it a new upload is refused
 with 9021; stored files stay readable), MAX_UPLOADS_PER_USER at a time, files.inline_max_bytes for a
 whole file in one frame. Idle uploads expire after files.upload_timeout. A client's file name is
-display text only (core/text.py's display_text). A write the disk refuses (full, read-only) fails with
+display text only (core.model.display_text). A write the disk refuses (full, read-only) fails with
 9020 and marks the file store not writable (see store/files.py).
 """
 
 import math
-import re
 
 from .. import errors
 from ..errors import ChatError
 from . import authz
 from .commands import FileInfo, FinishUpload, ListFiles, PutChunk, ReadChunk, StartUpload
 from .handling import handles, now_ms
-from .model import FileRef, Media, Room
+from .model import FileRef, Media, Room, display_text
 from .results import Chunk, ChunkResult, Upload
 
 MAX_UPLOADS_PER_USER = 8
 MAX_CHUNKS = 100_000
-_UNSAFE = re.compile(r"[\x00-\x1f\x7f]")
 
 
 def display_name(name: str) -> str:
-    """What is kept of a client's file name: its last path component, printable, at most 255 characters."""
-    base = _UNSAFE.sub("", name.replace("\\", "/").rsplit("/", 1)[-1]).strip()
+    """What is kept of a client's file name: its last path component as display text, at most 255 characters."""
+    base = display_text(display_text(name).replace("\\", "/").rsplit("/", 1)[-1])
     return base[:255] if base not in ("", ".", "..") else "file"
 
 
@@ -98,7 +96,7 @@ class Files:
             raise ChatError(errors.TOO_LARGE, f"at most {MAX_UPLOADS_PER_USER} uploads at a time")
         size = cmd.size if cmd.data is None else len(cmd.data)
         self._check_quota(client.user, size)
-        mime = cmd.mime[:127] or "application/octet-stream"
+        mime = display_text(cmd.mime)[:127] or "application/octet-stream"
         upload = Upload(self.file_store.new_id(), cmd.key, client.user, room, display_name(cmd.name), mime, size,
                         cmd.media, self.clock.seconds(), 1 if cmd.data is not None else cmd.chunks)  # fmt: skip
         try:

@@ -11,11 +11,39 @@ never parse a body again:
 """
 
 import re
+import unicodedata
 from dataclasses import dataclass, field
 from typing import Any
 
 USER_NAME = re.compile(r"[A-Za-z0-9_.\-]{1,32}")
 ROOM_NAME = re.compile(r"[A-Za-z0-9_.\-]{1,64}")
+
+# Display text (file names, group names, statuses, metadata keys) keeps no character that controls how
+# text is shown rather than being shown: C0 and C1 controls, lone surrogates, and format characters
+# (category Cf: the bidirectional controls U+061C, U+200E, U+200F, U+202A-U+202E and U+2066-U+2069, which
+# make "\u202etxt.exe" read "exe.txt"; zero-width spaces; soft hyphens; byte order marks), except the
+# zero-width joiners that emoji and some scripts need (U+200C, U+200D) and the emoji tag characters
+# (U+E0020-U+E007F). Line breaks and tabs become spaces.
+_KEPT_FORMAT = {"\u200c", "\u200d"}
+_SPACES = {"\t", "\n", "\r", "\x0b", "\x0c", "\x1c", "\x1d", "\x1e", "\x1f", "\x85", "\u2028", "\u2029"}
+
+
+def display_text(text: str) -> str:
+    """`text` as it may be stored and shown to others: without the characters above, and stripped."""
+    if text.isprintable():
+        return text.strip()
+    kept = []
+    for ch in text:
+        if ch in _SPACES:
+            kept.append(" ")
+        elif (
+            unicodedata.category(ch) not in ("Cc", "Cs", "Cf", "Zl", "Zp")
+            or ch in _KEPT_FORMAT
+            or "\U000e0020" <= ch <= "\U000e007f"
+        ):
+            kept.append(ch)
+    return "".join(kept).strip()
+
 
 PUBLIC, GROUP, DIRECT = "public", "group", "direct"
 

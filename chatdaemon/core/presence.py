@@ -12,6 +12,7 @@ from ..errors import ChatError
 from .commands import OnlineContacts, SetStatus
 from .events import PresenceChanged
 from .handling import handles
+from .model import display_text
 
 MAX_STATUS_CHARS = 64
 
@@ -35,9 +36,9 @@ class Presence:
 
     @handles(SetStatus)
     async def set_status(self, client, cmd: SetStatus) -> tuple[str, str]:
-        status = cmd.status.strip()
-        if not 0 < len(status) <= MAX_STATUS_CHARS or not status.isprintable():
-            raise ChatError(errors.BAD_FIELD, f"a status is 1-{MAX_STATUS_CHARS} printable characters")
+        status = display_text(cmd.status)
+        if not 0 < len(status) <= MAX_STATUS_CHARS:
+            raise ChatError(errors.BAD_FIELD, f"a status is 1-{MAX_STATUS_CHARS} characters")
         self.state.users[client.user] = status
         await self.store.set_status(client.user, status)
         self.announce(client.user, True, exclude=client)

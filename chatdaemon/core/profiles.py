@@ -8,6 +8,7 @@ from . import authz
 from .commands import Feedback, SetMetadata, UserInfo
 from .events import MetadataChanged
 from .handling import handles, log, now_ms
+from .model import display_text
 from .results import Profile
 
 MAX_KEY = 64
@@ -22,7 +23,8 @@ class Profiles:
 
     @handles(SetMetadata)
     async def set_metadata(self, client, cmd: SetMetadata) -> MetadataChanged:
-        if not 0 < len(cmd.key) <= MAX_KEY:
+        key = display_text(cmd.key)
+        if not 0 < len(key) <= MAX_KEY:
             raise ChatError(errors.BAD_FIELD, f"a metadata key is 1-{MAX_KEY} characters")
         if len(orjson.dumps(cmd.value)) > MAX_VALUE_BYTES:
             raise ChatError(errors.BAD_FIELD, f"a metadata value is at most {MAX_VALUE_BYTES} bytes of JSON")
@@ -33,10 +35,10 @@ class Profiles:
         else:
             audience = self.state.friend_audience(client.user) | {client.user}
         current = await self.store.metadata(client.user, cmd.message_id)
-        if cmd.key not in current and len(current) >= MAX_KEYS:
+        if key not in current and len(current) >= MAX_KEYS:
             raise ChatError(errors.BAD_FIELD, f"at most {MAX_KEYS} metadata keys")
-        await self.store.set_metadata(client.user, cmd.message_id, cmd.key, cmd.value, now_ms(self.clock))
-        event = MetadataChanged(client.user, cmd.key, cmd.value, cmd.message_id)
+        await self.store.set_metadata(client.user, cmd.message_id, key, cmd.value, now_ms(self.clock))
+        event = MetadataChanged(client.user, key, cmd.value, cmd.message_id)
         self.bus.publish(event, audience, client)
         return event
 

@@ -29,7 +29,7 @@ from .commands import (
 )
 from .events import InviteAnswered, Invited, LeaderChanged, MemberJoined, MemberLeft, RoomAdded, RoomRemoved
 from .handling import background, handles, log, now_ms
-from .model import DIRECT, GROUP, PUBLIC, ROOM_NAME, Address, Room, direct_room_id
+from .model import DIRECT, GROUP, PUBLIC, ROOM_NAME, Address, Room, direct_room_id, display_text
 from .results import Member, RoomListing
 
 MAX_GROUP_NAME = 64
@@ -192,9 +192,9 @@ class Rooms:
         return room
 
     async def _create_group(self, client, cmd: CreateRoom) -> Room:
-        name = cmd.name.strip()
-        if not 0 < len(name) <= MAX_GROUP_NAME or not name.isprintable():
-            raise ChatError(errors.BAD_NAME, f"a group name is 1-{MAX_GROUP_NAME} printable characters")
+        name = display_text(cmd.name)
+        if not 0 < len(name) <= MAX_GROUP_NAME:
+            raise ChatError(errors.BAD_NAME, f"a group name is 1-{MAX_GROUP_NAME} characters")
         invitees = [self.state.user(u) for u in dict.fromkeys(cmd.invitees) if u != client.user]
         authz.may_create_group(invitees, self.state.friends.get(client.user, set()))
         base = room_id = _slug(name)

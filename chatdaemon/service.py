@@ -39,6 +39,7 @@ from .transports.socketio_chat import socketio_server
 from .transports.websocket import ChatWebSocketFactory, websocket_resource
 
 STOP_GRACE_SECONDS = 5.0
+FIRST_FRAME_SECONDS = 0.25  # at a stop, how long a connection that has not spoken yet may take to show its dialect
 PRUNE_SECONDS = 60.0  # how often client message ids past limits.resend_window are forgotten
 
 
@@ -241,6 +242,13 @@ class ChatService(MultiService):
     def stopService(self) -> Deferred:
         return Deferred.fromCoroutine(self._stop())
 
+    async def _until_spoken(self, seconds: float) -> None:
+        """Give connections that have said nothing yet a moment to: their notice is then in their own dialect."""
+        waited = 0.0
+        while waited < seconds and any(s.dialect is None and s.open for s in self.connections.sessions):
+            await deferLater(self.reactor, 0.05, lambda: None)
+            waited += 0.05
+
     async def _until_closed(self, seconds: float) -> None:
         """Wait until every connection is gone (each has saved its user's cursor), or `seconds` pass."""
         waited = 0.0
@@ -258,6 +266,7 @@ class ChatService(MultiService):
         if self._watchdog is not None and self._watchdog.running:
             self._watchdog.stop()
         await super().stopService()
+        await self._until_spoken(FIRST_FRAME_SECONDS)
         notice = Notice(code=errors.SHUTTING_DOWN, text="server is shutting down")
         for session in list(self.connections.sessions):
             session.notify_close(notice)

@@ -275,10 +275,21 @@ class Session:
 
     def notify_close(self, event) -> None:
         """Send a last notice (e.g. the server shutting down), ahead of anything held, and close with its code
-        (the dialect's farewell follows, unless it would say the same thing again)."""
+        (the dialect's farewell follows, unless it would say the same thing again). If the client is not keeping
+        up (the transport is paused), what is queued is given up (its messages are replayed at the next login)
+        and the notice goes to the transport at once: it would never leave the queue."""
         error = ChatError(event.code, event.text)
         frame = self.dialect.encode_event(event) if self.dialect is not None else None
-        if frame is None or frame == self._farewell(error):
+        farewell = self._farewell(error)
+        if self.open and self.outbox.paused:
+            self.outbox.discard()
+            self.log.info("closing {transport} {peer}: {code} {reason} (output behind: queue given up)",
+                          transport=self.kind, peer=self.peer, code=error.code, reason=error.message)  # fmt: skip
+            self._write([frame, farewell] if frame is not None and frame != farewell else [farewell])
+            self._shut()
+            self.transport.close(restarting=error.code == errors.SHUTTING_DOWN)
+            return
+        if frame is None or frame == farewell:
             self.close(error)
             return
         self.send(frame)

@@ -173,6 +173,17 @@ class Outbox:
             self._slow_timer.cancel()
             self._slow_timer = None
 
+    @property
+    def paused(self) -> bool:
+        """Whether the transport said its buffer is full (and has not drained since)."""
+        return self._paused
+
+    def discard(self) -> None:
+        """Give up what is queued (the connection is closing under a client that does not keep up); delivery marks
+        count none of it, so its messages are replayed at the next login."""
+        self._dropped = True
+        self._out, self._held, self._bytes = [], None, 0
+
     def close(self) -> None:
         """No more output (what is queued was flushed, or is given up)."""
         self._closed = True

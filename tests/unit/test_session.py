@@ -342,3 +342,19 @@ def test_a_connection_closed_by_the_server_drops_what_it_had_not_read():
     session.frame_received(typed("LOGIN_REQUEST", username="u", passwordHash="p"))
     session.connection_lost()
     assert core.calls == [] and core.disconnected is session
+
+
+def test_a_closing_notice_to_a_client_behind_skips_the_queue():
+    """The server stopping: a client whose transport is paused would never see a notice queued behind its backlog;
+    the backlog is given up (replayed at its next login: the delivery mark counts none of it) and the notice goes
+    to the transport at once, then the close."""
+    _clock, _core, transport, session = make(outbound_buffer_bytes=100_000)
+    session.dialect = TypedDialect()
+    session.pauseProducing()
+    for n in range(1, 11):
+        session.deliver(event(n, 100), {})
+    session.notify_close(Notice(code=errors.SHUTTING_DOWN, text="server is shutting down"))
+    assert [f["type"] for f in transport.frames()] == ["SERVER_NOTIFICATION", "CONNECTION_CLOSED"]
+    assert transport.frames()[0]["payload"]["code"] == errors.SHUTTING_DOWN
+    assert transport.closed and transport.restarting and not session.open
+    assert session.delivered_upto(10) == 0 and session.queued_bytes == 0

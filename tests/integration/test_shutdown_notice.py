@@ -1,0 +1,126 @@
+"""SIGTERM's graceful stop (ChatService.stopService) tells every connected client, in its own dialect, that the
+server is going down, before the connection closes: ~200 clients of every dialect and transport, some chatting,
+some in the middle of logging in, some not reading their output, some that never said which dialect they speak."""
+
+import socket
+
+import orjson
+import pytest_twisted
+from twisted.internet import defer, reactor
+
+from chatdaemon import errors
+from tests.conftest import TIMEOUT, act, connect, make_config, start_service
+from tests.integration.test_parity import dialect_user
+from tests.integration.test_socketio_chat import node_client, registered
+from tests.wsclient import Http, ws_connect
+
+SHUTDOWN = errors.SHUTTING_DOWN
+
+
+def notice_code(dialect: str | None, raw: bytes) -> int | None:
+    """The code of `raw` if it is the dialect's notice (or, with no dialect yet, typed's ERROR shape)."""
+    if dialect == "text":
+        return SHUTDOWN if raw.startswith(f"! {SHUTDOWN} ".encode()) else None
+    try:
+        frame = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        return None
+    kind = frame.get("type") or frame.get("action") or frame.get("event")
+    expected = {"typed": "SERVER_NOTIFICATION", "action": "server_notification", "events": "SERVER_NOTICE",
+                "colon": "ERROR", None: "ERROR"}[dialect]  # fmt: skip
+    if kind != expected:
+        return None
+    return (frame.get("payload") or frame.get("data") or {}).get("code")
+
+
+def told(dialect: str | None, frames: list[bytes]) -> bool:
+    """Whether `frames` hold the dialect's notice that the server is shutting down."""
+    return any(notice_code(dialect, raw) == SHUTDOWN for raw in frames)
+
+
+async def ws_user(service, dialect: str, name: str):
+    http = Http(service)
+    try:
+        await http.json("POST", "/register", json={"username": name, "password": "secret"})
+        _, login = await http.json("POST", "/login", json={"username": name, "password": "secret"})
+    finally:
+        await http.close()
+    client = await ws_connect(service, f"?token={login['token']}&dialect={dialect}")
+    client.dialect = dialect
+    await client.sync()
+    return client
+
+
+@pytest_twisted.ensureDeferred
+async def test_every_client_gets_its_dialects_notice_before_the_close(data_dir):
+    config = make_config(data_dir, max_connections_per_ip=1000, outbound_buffer_bytes=16 << 20,
+                         slow_consumer_grace=60.0)  # fmt: skip
+    service = await start_service(config)
+    line_clients, ws_clients, apps = [], [], []
+    try:
+        plan = {"typed": 40, "text": 30, "action": 20, "events": 20, "colon": 20}
+        for dialect, count in plan.items():
+            for n in range(count):
+                client = await dialect_user(service, dialect, f"{dialect}{n}")
+                line_clients.append((dialect, client))
+        for dialect, count in {"typed": 15, "events": 15, "text": 10}.items():
+            for n in range(count):
+                ws_clients.append((dialect, await ws_user(service, dialect, f"ws-{dialect}{n}")))
+        for _ in range(10):  # connected, but no first line yet: no dialect
+            line_clients.append((None, await connect(service)))
+        for n in range(4):
+            key = await registered(service, f"sio{n}")
+            app = await node_client(service, auth={"token": key}, reconnection=False,
+                                    **({"transports": ["websocket"]} if n % 2 else {}))  # fmt: skip
+            await app.event("SERVER_AUTH_OK")
+            apps.append(app)
+
+        # readers that stop reading while a room fills their output: the server pauses them
+        sender = await dialect_user(service, "typed", "loud")
+        sender.send("USER_JOIN", room="busy")
+        await sender.payload("USER_JOIN")
+        stalled = []
+        for n in range(5):
+            client = await dialect_user(service, "typed", f"stalled{n}")
+            client.send("USER_JOIN", room="busy")
+            await client.payload("USER_JOIN")
+            stalled.append(client)
+            # a small send buffer on the server's side of it (a slow path): its output backs up sooner
+            (session,) = service.bus.clients(f"stalled{n}")
+            session.transport.transport.getHandle().setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 65536)
+        for client in stalled:
+            client.transport.pauseProducing()
+        for n in range(400):
+            sender.send("TEXT_MESSAGE", room="busy", content=f"{n} " + "z" * 4000)
+        for _ in range(400):
+            await sender.payload("MESSAGE_ACK")
+        paused = [s for s in service.connections.sessions if s.outbox._paused]
+        assert len(paused) == 5, "the stalled readers' output was never paused"
+        line_clients += [("typed", sender)] + [("typed", c) for c in stalled]
+
+        # some in the middle of a login when the stop comes
+        for _ in range(10):
+            client = await connect(service)
+            act(client, "login", chatid="typed0", password="secret")
+            line_clients.append(("action", client))
+
+        total = len(line_clients) + len(ws_clients) + len(apps)
+        assert total >= 200
+        stopping = service.stopService()
+        for client in stalled:  # slow readers, not dead ones: they read what is on its way, then the notice
+            client.transport.resumeProducing()
+        await stopping
+        await defer.gatherResults([c.closed.addTimeout(TIMEOUT, reactor) for _, c in line_clients])
+        await defer.gatherResults([c.closed.addTimeout(TIMEOUT, reactor) for _, c in ws_clients])
+        missed = [(d, i) for i, (d, c) in enumerate(line_clients) if not told(d, list(c.lines))]
+        missed += [(f"ws {d}", i) for i, (d, c) in enumerate(ws_clients) if not told(d, list(c.messages))]
+        for app in apps:
+            notice = await app.event("SERVER_NOTICE")
+            if notice["code"] != SHUTDOWN:
+                missed.append(("socket.io", notice))
+        assert not missed, f"{len(missed)} of {total} were not told: {missed[:10]}"
+    finally:
+        for app in apps:
+            await app.close()
+        if service.running:
+            await service.stopService()

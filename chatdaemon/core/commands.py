@@ -185,7 +185,8 @@ class History(Command):
 
     Bounds, all optional: before a message id, after one (0: from the first), since a time (ms), up to an
     id. With neither `after` nor `since` the page is the newest (before `before`, if given); with either,
-    the oldest after them. `limit` is capped by limits.history_page. Returns a Page."""
+    the oldest after them. `limit` (at least 1) is capped by limits.history_page; bounds past 2**62 count as
+    none. Negative bounds and a limit under 1 are refused (7004). Returns a Page."""
 
     where: Address | None = None
     before: int = 0

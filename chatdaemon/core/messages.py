@@ -36,6 +36,7 @@ from .results import Page, Sent, Summary
 MAX_EMOJI_CHARS = 32
 ENCRYPTED_FACTOR = 4  # ciphertext and its fields may take this many times max_message_chars
 MAX_CLIENT_ID_CHARS = 128  # a longer client id is kept as its SHA-256
+MAX_BOUND = 1 << 62  # message ids and times past this are as good as infinity (and fit SQL's 64-bit integers)
 
 
 class SentId(NamedTuple):
@@ -226,13 +227,18 @@ class Messages:
         after, since = cmd.after, cmd.since
         if min(cmd.before, after or 0, since or 0, cmd.upto) < 0:
             raise ChatError(errors.BAD_FIELD, "before, after, since and upto are not negative")
-        limit = max(1, min(cmd.limit, self.limits.history_page))
+        if cmd.limit < 1:
+            raise ChatError(errors.BAD_FIELD, "limit is at least 1")
+        before, upto = min(cmd.before, MAX_BOUND), min(cmd.upto, MAX_BOUND)
+        after = None if after is None else min(after, MAX_BOUND)
+        since = None if since is None else min(since, MAX_BOUND)
+        limit = min(cmd.limit, self.limits.history_page)
         if cmd.where is None:
-            return await self._timeline(client.user, after or 0, cmd.upto or self.state.fanout_upto, limit)
+            return await self._timeline(client.user, after or 0, upto or self.state.fanout_upto, limit)
         room = await self.rooms.target(client, cmd.where)
         authz.may_read(client.user, room)
         forward = after is not None or since is not None
-        raw = await self.store.messages(room.id, cmd.before, after, since, limit + 1)
+        raw = await self.store.messages(room.id, before, after, since, limit + 1)
         more = len(raw) > limit
         if more:
             raw = raw[:limit] if forward else raw[1:]

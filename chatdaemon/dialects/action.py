@@ -43,12 +43,15 @@ def iso(ms: int) -> str:
     return datetime.datetime.fromtimestamp(ms // 1000, datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+MAX_SECONDS = 1 << 52  # a time in seconds past this is as good as never (and stays an exact float)
+
+
 def parse_time(value, key: str = "from_time") -> int:
     """An ISO 8601 time (no zone: UTC) or seconds since the epoch, as milliseconds; None is 0."""
     if value is None:
         return 0
     if isinstance(value, (int, float)) and not isinstance(value, bool):
-        return max(0, int(value * 1000))
+        return int(max(0, min(value, MAX_SECONDS)) * 1000)
     if isinstance(value, str) and len(value) <= 64:
         try:
             when = datetime.datetime.fromisoformat(value.strip().replace("z", "Z"))

@@ -235,7 +235,8 @@ class ColonDialect(Dialect):
 
     def _on_CHAT__GET_INIT_MESSAGES(self, d) -> Request:
         gid = _group_id(d)
-        before = d.get("before", 0) if isinstance(d, dict) else 0
+        before = d.get("before") if isinstance(d, dict) else None
+        before = 0 if before is None else before  # null: absent
         if not isinstance(before, int) or isinstance(before, bool):
             raise ChatError(errors.BAD_FIELD, "data.before must be an integer")
 

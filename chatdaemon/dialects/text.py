@@ -391,10 +391,11 @@ class TextDialect(Dialect):
     def _cmd_history(self, rest: str) -> Request:
         words = rest.split()
         limit = 20
-        if words and words[-1].isdigit():
-            limit = int(words.pop())
+        if words and words[-1].isascii() and words[-1].isdigit():
+            digits = words.pop().lstrip("0") or "0"
+            limit = int(digits) if len(digits) <= 18 else 1 << 62  # (capped by history_page anyway)
         target = words[0] if words else self.room
-        if not target:
+        if not target or len(words) > 1:
             raise ChatError(errors.BAD_FIELD, "usage: /history [ROOM|@USER] [N]")
         where = Address.user(target[1:]) if target.startswith("@") else Address.room(_room_arg(target))
 

@@ -273,7 +273,7 @@ class MessagesEndpoint(Endpoint):
             raise ChatError(errors.BAD_FIELD, "cid is required")
         before, after = self.int_arg(request, "before", 0), self.int_arg(request, "after", None)
         limit = self.int_arg(request, "limit", 50)
-        page = await self.core.execute(client, c.History(Address.room(cid), before, after, limit=limit or 1))
+        page = await self.core.execute(client, c.History(Address.room(cid), before, after, limit=limit))
         messages = [message_json(m, page.changes, page.reads) for m in page.messages]
         return 200, {
             "cid": page.room.id,

@@ -16,7 +16,7 @@ import pytest_twisted
 from twisted.internet import reactor, task
 
 from chatdaemon import errors
-from chatdaemon.config import Admin, Storage
+from chatdaemon.config import Admin, Files, Storage
 from chatdaemon.store import fault_of
 from chatdaemon.store.sqlite import sqlite_fault
 from tests.conftest import connect, make_config, need, start_service, typed_user
@@ -150,3 +150,39 @@ def test_faults_are_told_apart_from_other_errors(tmp_path):
     assert fault_of(OSError(errno.ENOSPC, "No space left on device")) == "disk full"
     assert fault_of(OSError(errno.EROFS, "Read-only file system")) == "read-only file system"
     assert fault_of(OSError(errno.ENOENT, "No such file")) == ""
+
+
+@pytest_twisted.ensureDeferred
+async def test_the_servers_space_for_files_refuses_new_uploads_with_9021_and_keeps_the_rest_working(data_dir):
+    config = dataclasses.replace(make_config(data_dir), files=Files(max_total_bytes=3000))
+    service = await start_service(config)
+    try:
+        alice, bob = await typed_user(service, "alice"), await typed_user(service, "bob")
+        colon = await connect(service)
+        colon.send_raw(b'{"type": "USER:LOGIN", "data": {"username": "alice", "password": "secret"}}\n')
+        colon.send_raw(b'{"type": "GROUP:JOIN_GROUP", "data": "pics"}\n')
+
+        async def post(size: int) -> dict:
+            image = base64.b64encode(os.urandom(size)).decode()
+            colon.send_raw(
+                orjson.dumps({"type": "CHAT:SEND_MESSAGE_IMAGE", "data": {"groupId": "pics", "data": image}})
+            )
+            colon.send_raw(b"\n")
+            while True:
+                frame = orjson.loads(await colon.line())
+                if frame["type"] in ("ERROR", "CHAT:MESSAGE_RETURN_IMAGE"):
+                    return frame
+
+        assert (await post(2000))["type"] == "CHAT:MESSAGE_RETURN_IMAGE"
+        refused = await post(1001)  # 2000 + 1001 > 3000, whoever uploads it
+        assert refused["type"] == "ERROR" and refused["data"]["code"] == errors.FILE_SPACE_FULL
+        bob.send("MEDIA_MESSAGE", receiver="alice", mediaId="m1", mediaType="image/png", mediaSize=1001)
+        assert (await bob.payload("MEDIA_MESSAGE_ACK"))["code"] == errors.FILE_SPACE_FULL
+        assert (await post(1000))["type"] == "CHAT:MESSAGE_RETURN_IMAGE"  # exactly at the bound
+        bob.send("TEXT_MESSAGE", receiver="alice", content="messages still go")
+        assert (await bob.payload("MESSAGE_ACK"))["code"] == 0
+        assert (await alice.payload("TEXT_MESSAGE"))["content"] == "messages still go"
+        for client in (alice, bob, colon):
+            await client.close()
+    finally:
+        await service.stopService()

@@ -83,7 +83,7 @@ NO_SUCH_REACTION = 8043
 # 9xxx: the server could not do it
 SERVER_ERROR = 9001
 # 9020-9029: storage
-STORAGE_UNAVAILABLE = 9020
+STORAGE_UNWRITABLE = 9020
 FILE_SPACE_FULL = 9021
 
 MESSAGES = {
@@ -154,7 +154,7 @@ MESSAGES = {
     BAD_REACTION: "a reaction is 1-32 printable characters",
     NO_SUCH_REACTION: "no such reaction of yours",
     SERVER_ERROR: "internal server error",
-    STORAGE_UNAVAILABLE: "storage is full or read-only: nothing was stored, try again later",
+    STORAGE_UNWRITABLE: "storage is full or read-only: nothing was stored, try again later",
     FILE_SPACE_FULL: "the server's space for files is full",
 }
 

@@ -122,9 +122,9 @@ class ChatService(MultiService):
         return "; ".join(faults)
 
     def health(self) -> str:
-        """What /health says: "ok" (200), or "starting", "stopping", "storage_unavailable" (503)."""
+        """What /health says: "ok" (200), or "starting", "stopping", "storage unavailable" (503)."""
         if self.state == "ok" and self.storage_fault():
-            return "storage_unavailable"
+            return "storage unavailable"
         return self.state
 
     def _forget_sent_ids(self) -> None:

@@ -111,7 +111,7 @@ class Core:
         except ChatError:
             raise
         except StorageFault as e:
-            raise ChatError(errors.STORAGE_UNAVAILABLE, f"storage unavailable ({e}): nothing was stored") from None
+            raise ChatError(errors.STORAGE_UNWRITABLE, f"storage unavailable ({e}): nothing was stored") from None
         except Exception:
             log.failure("{command} failed", command=command)
             raise ChatError(errors.SERVER_ERROR) from None

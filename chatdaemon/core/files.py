@@ -60,7 +60,7 @@ class Files:
         why = self.file_store.failed(error)
         if not why:
             raise error
-        return ChatError(errors.STORAGE_UNAVAILABLE, f"files cannot be stored ({why}): try again later")
+        return ChatError(errors.STORAGE_UNWRITABLE, f"files cannot be stored ({why}): try again later")
 
     def chunk_count(self, size: int) -> int:
         return max(1, math.ceil(size / self.limits.chunk_bytes))

@@ -20,9 +20,10 @@ asks these BEFORE it spends an argon2 hash; a refusal is a ChatError with `retry
                            at most `queue`; past them the attempt is refused at once (7030).
 
 A source is the host part of a principal's `peer` (IPv6 addresses by their /64: one host owns a whole
-/64). Memory is bounded: each table keeps at most `max_tracked` entries (the least recently used go
-first), and the hash queue at most `queue` waiting jobs. A principal with no peer (the admin shell)
-is never throttled by address.
+/64; "v6:port", as chatd writes IPv6 peers, masks the same). Memory is bounded: each table keeps at
+most `max_tracked` entries (the least recently used go first), and the hash queue at most `queue`
+waiting jobs. A principal with no peer (the operators' own password changes) is throttled by account
+and in all only.
 """
 
 import ipaddress

@@ -39,7 +39,7 @@ PAGE_POLICY = (
 
 
 class Health(Resource):
-    """200 {"status": "ok"} while chatd serves; 503 with "starting", "stopping" or "storage_unavailable" (and then
+    """200 {"status": "ok"} while chatd serves; 503 with "starting", "stopping" or "storage unavailable" (and then
     "storage": why) otherwise."""
 
     isLeaf = True

@@ -46,7 +46,7 @@ def status_for(code: int) -> int:
         return 401
     if code in (errors.TOO_MANY_ATTEMPTS, errors.TOO_MANY_REGISTRATIONS):
         return 429
-    if code == errors.STORAGE_UNAVAILABLE:
+    if code == errors.STORAGE_UNWRITABLE:
         return 503
     if code == errors.FILE_SPACE_FULL:
         return 507

@@ -94,9 +94,9 @@ async def test_a_full_disk_refuses_sends_with_9020_reports_not_ready_and_recover
                 break
             acked.append(n)
         assert refused is not None, "the disk never filled"
-        assert refused["code"] == errors.STORAGE_UNAVAILABLE and "disk full" in refused["message"]
+        assert refused["code"] == errors.STORAGE_UNWRITABLE and "disk full" in refused["message"]
         status, body = await health(service)
-        assert status == 503 and body["status"] == "storage_unavailable" and "database: disk full" in body["storage"]
+        assert status == 503 and body["status"] == "storage unavailable" and "database: disk full" in body["storage"]
         text, _ = await run(service, "stats", key)
         assert "storage      CANNOT WRITE: database: disk full" in text
 
@@ -108,7 +108,7 @@ async def test_a_full_disk_refuses_sends_with_9020_reports_not_ready_and_recover
             frame = orjson.loads(await colon.line())
             if frame["type"] == "ERROR":
                 break
-        assert frame["data"]["code"] == errors.STORAGE_UNAVAILABLE
+        assert frame["data"]["code"] == errors.STORAGE_UNWRITABLE
 
         os.remove(filler)  # space returns: the next probe ends the fault, with nobody asking
         for _ in range(100):

@@ -2,11 +2,16 @@
 colon tempId, action client_message_id) on the same connection, after a reconnect, or after a daemon restart, is
 answered with the original message's id and time; nothing is stored or delivered twice."""
 
+import signal
+import subprocess
+import urllib.request
+
 import orjson
 import pytest_twisted
 
 from tests.conftest import act, action_frame, make_config, start_service, typed_user
 from tests.integration.test_parity import dialect_user, frame_of
+from tests.integration.test_twistd import FAST, Conversation, _twistd, _wait_for
 from tests.wsclient import Http
 
 
@@ -151,3 +156,60 @@ async def test_every_dialect_that_carries_a_client_id_gets_the_original_back(cha
         await client.close()
     assert all(len(ids) == 2 and ids[0] == ids[1] for ids in answers.values()), answers
     assert received(await watcher.sync()) == ["from typed", "from events", "from colon", "from action"]
+
+
+def test_after_a_kill_9_every_resend_is_answered_once_whether_or_not_its_ack_was_read(tmp_path):
+    """A client sends 60 messages with client ids and reads only some acks; the daemon is killed with SIGKILL
+    mid-way; after the restart the client sends all 60 again: those committed (acked or not) get their first
+    id back, the others are stored now; each text is in the history exactly once."""
+    config = tmp_path / "chatd.toml"
+    config.write_text(FAST)
+    data = str(tmp_path / "data")
+
+    def start() -> tuple[subprocess.Popen, int, int]:
+        process = _twistd("--config", str(config), "--data-dir", data, "--line", "tcp:0:interface=127.0.0.1",
+                          "--http", "tcp:0:interface=127.0.0.1")  # fmt: skip
+        seen: list[str] = []
+        line = int(_wait_for(process, r"line listening on 127\.0\.0\.1:(\d+)", seen).group(1))
+        http = int(_wait_for(process, r"http listening on 127\.0\.0\.1:(\d+)", seen).group(1))
+        _wait_for(process, r"chatd ready", seen)
+        return process, line, http
+
+    process, port, _ = start()
+    try:
+        alice = Conversation(port)
+        for name in ("alice", "bob"):
+            alice.send("REGISTER_REQUEST", username=name, passwordHash="pw")
+            assert alice.expect("REGISTER_RESPONSE")["code"] == 0
+        alice.send("LOGIN_REQUEST", username="alice", passwordHash="pw")
+        assert alice.expect("LOGIN_RESPONSE")["code"] == 0
+        for n in range(60):
+            alice.send("TEXT_MESSAGE", receiver="bob", content=f"text {n}", clientMessageId=f"id-{n}")
+        first = {n: alice.expect("MESSAGE_ACK")["messageId"] for n in range(20)}  # the rest are never read
+    finally:
+        process.send_signal(signal.SIGKILL)
+        process.wait()
+    process, port, http = start()
+    try:
+        alice = Conversation(port)
+        alice.send("LOGIN_REQUEST", username="alice", passwordHash="pw")
+        assert alice.expect("LOGIN_RESPONSE")["code"] == 0
+        again = {}
+        for n in range(60):
+            alice.send("TEXT_MESSAGE", receiver="bob", content=f"text {n}", clientMessageId=f"id-{n}")
+            again[n] = alice.expect("MESSAGE_ACK")["messageId"]
+        assert all(again[n] == first[n] for n in first)
+        assert len(set(again.values())) == 60
+        login = urllib.request.Request(
+            f"http://127.0.0.1:{http}/login", data=orjson.dumps({"username": "bob", "password": "pw"}), method="POST"
+        )
+        token = orjson.loads(urllib.request.urlopen(login, timeout=10).read())["token"]
+        page = urllib.request.Request(
+            f"http://127.0.0.1:{http}/messages?cid=dm:alice:bob&after=0&limit=100",
+            headers={"Authorization": f"Bearer {token}"},
+        )
+        texts = [m["text"] for m in orjson.loads(urllib.request.urlopen(page, timeout=10).read())["messages"]]
+        assert sorted(texts) == sorted(f"text {n}" for n in range(60))
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.wait(timeout=20)

@@ -15,7 +15,8 @@ asks these BEFORE it spends an argon2 hash; a refusal is a ChatError with `retry
                            and in all (`per_second`, `burst`); past them, 7031.
     FairQueue              at most `slots` hashes at once (each takes passwords.memory_cost KiB), handed out
                            in turn to the source addresses that wait (round robin), so a flood from one
-                           address waits behind its own requests, not in front of everyone else's. One
+                           address waits behind its own requests, not in front of everyone else's; one
+                           address runs at most half the slots at once, so the others find one free. One
                            address may have at most `per_source` hashes waiting or running, all together
                            at most `queue`; past them the attempt is refused at once (7030).
 
@@ -248,13 +249,16 @@ class RegistrationThrottle:
 class _Waiting:
     jobs: deque = field(default_factory=deque)  # (Deferred, fn, args)
     held: int = 0  # jobs of this source waiting or running
+    running: int = 0
 
 
 class FairQueue:
-    """At most `slots` jobs at once, taken in turn from each source's queue; bounded per source and in all."""
+    """At most `slots` jobs at once, taken in turn from each source's queue; one source runs at most `share` of the
+    slots at once (half of them by default: the rest stay free for everyone else); bounded per source and in all."""
 
-    def __init__(self, slots: int, per_source: int, queue: int):
+    def __init__(self, slots: int, per_source: int, queue: int, share: int | None = None):
         self.slots, self.per_source, self.queue = slots, per_source, queue
+        self.share = share if share is not None else max(1, slots // 2)
         self._sources: OrderedDict[str, _Waiting] = OrderedDict()  # sources with jobs waiting or running
         self._turns: OrderedDict[str, None] = OrderedDict()  # sources with jobs waiting, next turn first
         self.running = 0
@@ -276,21 +280,30 @@ class FairQueue:
         self._pump()
         return d
 
+    def _next(self) -> str | None:
+        """The first source in line that may run one more job now (under its share), or None."""
+        for source in self._turns:
+            if self._sources[source].running < self.share:
+                return source
+        return None
+
     def _pump(self) -> None:
-        while self.running < self.slots and self._turns:
-            source, _ = self._turns.popitem(last=False)
+        while self.running < self.slots and (source := self._next()) is not None:
+            del self._turns[source]
             waiting = self._sources[source]
             d, fn, args = waiting.jobs.popleft()
             if waiting.jobs:
                 self._turns[source] = None  # back of the line
             self.waiting -= 1
             self.running += 1
+            waiting.running += 1
             maybeDeferred(fn, *args).addBoth(self._done, source).chainDeferred(d)
 
     def _done(self, result, source: str):
         self.running -= 1
         waiting = self._sources[source]
         waiting.held -= 1
+        waiting.running -= 1
         if not waiting.held:
             del self._sources[source]
         self._pump()

@@ -166,30 +166,41 @@ def test_registrations_per_address_and_in_all():
     throttle.check("10.0.0.1")  # one more per 50 s from an address
 
 
-def test_the_fair_queue_serves_waiting_sources_in_turn():
-    queue = FairQueue(slots=2, per_source=8, queue=100)
+def test_the_fair_queue_keeps_slots_for_others_and_serves_waiting_sources_in_turn():
+    queue = FairQueue(slots=4, per_source=8, queue=100)  # a source runs at most 2 at once
     started: list[str] = []
-    gates: list[Deferred] = []
+    gates: dict[str, Deferred] = {}
 
     def job(name: str) -> Deferred:
         started.append(name)
-        gate: Deferred = Deferred()
-        gates.append(gate)
-        return gate
+        gates[name] = Deferred()
+        return gates[name]
 
     done = [queue.run("flood", job, f"f{i}") for i in range(6)]
-    assert started == ["f0", "f1"]
+    assert started == ["f0", "f1"]  # half the slots; the rest of the flood waits
     mine = queue.run("alice", job, "a0")
-    gates[0].callback(None)  # a slot frees: the flood had its turn queued first
-    gates[1].callback(None)  # the next one goes to alice, not to the rest of the flood
-    assert started == ["f0", "f1", "f2", "a0"]
-    assert done[0].called and not mine.called
-    gates[3].callback("alice's")
-    assert mine.result == "alice's"
-    while not all(gate.called for gate in gates):
-        next(gate for gate in gates if not gate.called).callback(None)
-    assert started == ["f0", "f1", "f2", "a0", "f3", "f4", "f5"]
+    queue.run("bob", job, "b0")
+    assert started == ["f0", "f1", "a0", "b0"]  # others find a slot at once
+    queue.run("carol", job, "c0")
+    gates["f0"].callback(None)  # the flood was in line before carol: its turn
+    gates["a0"].callback("alice's")
+    assert started == ["f0", "f1", "a0", "b0", "f2", "c0"]
+    assert done[0].called and mine.result == "alice's"
+    while not all(gate.called for gate in gates.values()):
+        next(gate for gate in gates.values() if not gate.called).callback(None)
+    assert started == ["f0", "f1", "a0", "b0", "f2", "c0", "f3", "f4", "f5"]
     assert all(d.called for d in done) and queue.waiting == queue.running == 0
+
+
+def test_one_source_alone_may_use_only_its_share():
+    queue = FairQueue(slots=4, per_source=8, queue=100, share=4)
+    gates = [Deferred() for _ in range(5)]
+    for gate in gates:
+        queue.run("flood", lambda gate=gate: gate)
+    assert queue.running == 4 and queue.waiting == 1
+    for gate in gates:
+        gate.callback(None)
+    assert queue.running == queue.waiting == 0
 
 
 def test_the_fair_queue_refuses_past_a_sources_share_and_past_its_length():

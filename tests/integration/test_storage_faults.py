@@ -186,3 +186,58 @@ async def test_the_servers_space_for_files_refuses_new_uploads_with_9021_and_kee
             await client.close()
     finally:
         await service.stopService()
+
+
+def bind_read_only(path) -> None:
+    """Make `path` a read-only view of itself (a bind mount); what is open for writing there stays open."""
+    for command in (["mount", "--bind", str(path), str(path)], ["mount", "-o", "remount,bind,ro", str(path)]):
+        done = subprocess.run(command, capture_output=True, text=True)
+        if done.returncode != 0:
+            subprocess.run(["umount", str(path)], check=False, capture_output=True)
+            need(f"READ-ONLY TEST: cannot bind-mount read-only (needs root): {done.stderr.strip()}")
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_read_only_file_system_refuses_uploads_with_9020_and_recovers(data_dir):
+    service = await start_service(dataclasses.replace(make_config(data_dir), storage=Storage(probe_interval=0.2)))
+    mounted = []
+    try:
+        colon = await connect(service)
+        colon.send_raw(b'{"type": "USER:REGISTER", "data": {"username": "alice", "password": "secret"}}\n')
+        colon.send_raw(b'{"type": "USER:LOGIN", "data": {"username": "alice", "password": "secret"}}\n')
+        colon.send_raw(b'{"type": "GROUP:JOIN_GROUP", "data": "pics"}\n')
+
+        async def post() -> dict:
+            image = base64.b64encode(os.urandom(1000)).decode()
+            colon.send_raw(
+                orjson.dumps({"type": "CHAT:SEND_MESSAGE_IMAGE", "data": {"groupId": "pics", "data": image}})
+            )
+            colon.send_raw(b"\n")
+            while True:
+                frame = orjson.loads(await colon.line())
+                if frame["type"] in ("ERROR", "CHAT:MESSAGE_RETURN_IMAGE"):
+                    return frame
+
+        for part in ("uploads", "files"):
+            bind_read_only(data_dir / part)
+            mounted.append(data_dir / part)
+        refused = await post()
+        assert refused["type"] == "ERROR" and refused["data"]["code"] == errors.STORAGE_UNWRITABLE
+        assert "read-only file system" in refused["data"]["message"]
+        status, body = await health(service)
+        assert status == 503 and body["storage"] == "files: read-only file system"
+        for path in mounted:
+            subprocess.run(["umount", str(path)], check=True)
+        mounted.clear()
+        for _ in range(100):
+            status, body = await health(service)
+            if status == 200:
+                break
+            await task.deferLater(reactor, 0.1, lambda: None)
+        assert (status, body) == (200, {"status": "ok"})
+        assert (await post())["type"] == "CHAT:MESSAGE_RETURN_IMAGE"
+        await colon.close()
+    finally:
+        for path in mounted:
+            subprocess.run(["umount", str(path)], check=False)
+        await service.stopService()

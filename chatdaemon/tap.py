@@ -3,12 +3,13 @@
 import os
 import signal
 
+from twisted.application.service import MultiService
 from twisted.internet import reactor
 from twisted.python import usage
 
 from . import config as configuration
 from . import logs
-from .listeners import check_endpoint
+from .listeners import CannotBind, check_endpoint
 from .service import ChatService
 from .tls import PREFIX as TLS_PREFIX
 from .tls import ReloadableTLS, TLSFileError
@@ -33,7 +34,13 @@ class Options(usage.Options):
     optParameters = [  # noqa: RUF012 (usage.Options reads it from the class)
         ["data-dir", "d", None, "Directory for the database and the SSH host key (default: ./var, or data_dir)."],
         ["config", "c", None, "TOML configuration file; every key is documented in etc/chatd.toml."],
-        ["admin-keys", None, None, "authorized_keys file of the admin shell (default: admin.authorized_keys)."],
+        [
+            "admin-keys",
+            None,
+            None,
+            "OpenSSH authorized_keys file of the admin shell (default: the config file's admin.authorized_keys,"
+            f" else {configuration.Admin().authorized_keys}).",
+        ],
         [
             "log-format",
             None,
@@ -104,8 +111,26 @@ def _handle_signals(service: ChatService) -> None:
     signal.signal(signal.SIGHUP, lambda *_: reactor.callFromThread(service.reload))
 
 
-def makeService(options: Options) -> ChatService:
+class Daemon(MultiService):
+    """What twistd runs: the chat service, once `[log] level` is on twistd's log observers (twistd
+    begins logging after makeService, before this starts); a port that cannot be bound ends start-up
+    with one line and exit status 1, like a bad config value."""
+
+    def __init__(self, chat: ChatService):
+        super().__init__()
+        self.chat = chat
+        chat.setServiceParent(self)
+
+    def privilegedStartService(self) -> None:
+        logs.apply_level(self.chat.config.log)
+        try:
+            super().privilegedStartService()
+        except CannotBind as e:
+            raise _stop(str(e)) from None
+
+
+def makeService(options: Options) -> Daemon:
     service = ChatService(options.config, reactor, options.source)
     # after twistd's handlers, which are installed during startup
     reactor.addSystemEventTrigger("after", "startup", _handle_signals, service)
-    return service
+    return Daemon(service)

@@ -3,6 +3,7 @@ the WebSocket at /ws, the REST API (transports/rest.py) and the web page (web/st
 
 import orjson
 from prometheus_client.twisted import MetricsResource
+from twisted.logger import Logger
 from twisted.web.http import HTTPChannel
 from twisted.web.pages import notFound
 from twisted.web.resource import Resource
@@ -80,9 +81,14 @@ class CountedChannel(HTTPChannel):
 
 
 class GuardedSite(Site):
-    """A Site that lets each address hold at most so many connections; past it: 503 and close."""
+    """A Site that lets each address hold at most so many connections; past it: 503 and close.
+
+    Its access log is one debug event per request (`http_request`: method, path without the query,
+    which may hold a session key, status, bytes, peer): seen with `[log] level = "debug"`."""
 
     protocol = CountedChannel
+    noisy = False
+    access = Logger(namespace="chatdaemon.http.access")
 
     def __init__(self, root, addresses, refused: bytes, on_refused):
         super().__init__(root)
@@ -96,6 +102,14 @@ class GuardedSite(Site):
         channel = super().buildProtocol(addr)
         channel.host = host
         return channel
+
+    def log(self, request) -> None:
+        self.access.debug(
+            "{method} {path} {code} {length} {peer}",
+            event="http_request", method=request.method.decode("latin-1"),
+            path=request.path.decode("latin-1"), code=request.code, length=request.sentLength,
+            peer=getattr(request.getClientAddress(), "host", "-"),
+        )  # fmt: skip
 
 
 def too_many_connections() -> bytes:

@@ -67,6 +67,8 @@ class LineProtocol(Protocol):
 
 
 class LineFactory(Factory):
+    noisy = False  # no "Starting factory <...>" lines: the listeners log what they bind
+
     def __init__(self, connections: Connections):
         self.connections = connections
 

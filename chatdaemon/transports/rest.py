@@ -225,7 +225,10 @@ class RegisterEndpoint(Endpoint):
 
 
 class LoginEndpoint(Endpoint):
+    """A login is logged as a connection's is (login_ok / login_failed), with transport "rest"."""
+
     auth = False
+    log = Logger(namespace="chatdaemon.session")
 
     async def post(self, request):
         data = self.body(request)
@@ -233,7 +236,17 @@ class LoginEndpoint(Endpoint):
             command = c.Login(session_key=self.field(data, "token"))
         else:
             command = c.Login(self.field(data, "username"), self.field(data, "password"))
-        result = await self.core.execute(ApiClient(peer=request.getClientAddress().host), command)
+        peer = request.getClientAddress().host
+        try:
+            result = await self.core.execute(ApiClient(peer=peer), command)
+        except ChatError as e:
+            self.log.info(
+                "login failed: rest {peer}: {code}", event="login_failed", transport="rest", peer=peer, code=e.code
+            )
+            raise
+        self.log.info(
+            "login ok: {user} on rest {peer}", event="login_ok", user=result.user, transport="rest", peer=peer
+        )
         return 200, {"username": result.user, "token": result.session_key, "session_key": result.session_key}
 
 

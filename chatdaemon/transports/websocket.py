@@ -11,7 +11,9 @@ browser asked for (scheme, Host name and port) is accepted too: that is the
 page this listener serves at `/`. Others get HTTP 400, the "null" origin
 included (Autobahn refuses it before `onConnect`). Frame and message sizes,
 the opening-handshake timeout and auto-ping are set from the `[http]` config;
-compression is off unless configured, and bounded when on.
+compression is off unless configured, and bounded when on. Autobahn's own
+logging stays quiet (no per-frame lines: logs.py holds its namespaces to
+errors); a refused handshake is logged here, once, with its reason.
 
 Back-pressure: the Session is registered as the streaming producer of the TCP
 (or TLS) transport underneath (Autobahn passes registerProducer through), so
@@ -26,16 +28,19 @@ from autobahn.twisted.websocket import WebSocketServerFactory, WebSocketServerPr
 from autobahn.util import wildcards2patterns
 from autobahn.websocket.compress import PerMessageDeflateOffer, PerMessageDeflateOfferAccept
 from autobahn.websocket.types import ConnectionDeny
+from twisted.internet.defer import maybeDeferred
 from twisted.internet.interfaces import ISSLTransport
+from twisted.logger import Logger
 from zope.interface import implementer
 
 from .. import errors
 from ..dialects import DIALECTS
 from ..errors import ChatError
 from ..session import ISessionTransport, Session
-from .connection import Connections
+from .connection import Connections, peer_name
 
 DEFAULT_PORTS = {"http": 80, "https": 443}
+log = Logger(namespace="chatdaemon.transports.websocket")
 
 
 def _scheme_host_port(scheme: str, netloc: str) -> tuple[str, str, int] | None:
@@ -74,6 +79,22 @@ class ChatWebSocket(WebSocketServerProtocol):
     _token = _dialect = ""
 
     def onConnect(self, request):
+        d = maybeDeferred(self._check_handshake, request)
+        d.addErrback(self._refused, request)
+        return d
+
+    def _refused(self, failure, request):
+        peer = peer_name(self.transport)
+        if not failure.check(ConnectionDeny):
+            log.failure("websocket handshake from {peer} failed", failure, peer=peer)
+            raise ConnectionDeny(ConnectionDeny.INTERNAL_SERVER_ERROR, "server error")
+        log.info(
+            "websocket refused: {peer}: {reason}",
+            event="websocket_refused", peer=peer, code=failure.value.code, reason=failure.value.reason,
+        )  # fmt: skip
+        return failure
+
+    def _check_handshake(self, request):
         factory = self.factory
         secure = ISSLTransport.providedBy(self.transport)
         origin = request.headers.get("origin", "")
@@ -153,6 +174,7 @@ class ChatWebSocketFactory(WebSocketServerFactory):
         super().__init__()
         self.connections = connections
         self.addresses = addresses  # the HTTP site's per-address count: a WebSocket connection keeps its place
+        self.logOctets = self.logFrames = self.trackTimings = False  # Autobahn's per-frame logging, never on
         self.configure(options)
 
     def buildProtocol(self, addr):

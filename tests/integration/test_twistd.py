@@ -2,6 +2,7 @@
 
 import os
 import re
+import shutil
 import signal
 import socket
 import subprocess
@@ -340,3 +341,61 @@ async def test_the_log_level_of_the_config_holds_without_a_logger_option(tmp_pat
     finally:
         lines = _stop(process)
     assert any("#debug] GET /chat.css 200" in text for text in lines), "\n".join(lines)
+
+
+def _read_only_mounts() -> str | None:
+    """Why read-only bind mounts (as systemd's ProtectSystem=strict makes) cannot be made here, or None."""
+    if shutil.which("unshare") is None or shutil.which("mount") is None:
+        return "PLUGIN CACHE TEST NOT RUN: needs unshare and mount (util-linux)"
+    probe = subprocess.run(["unshare", "-m", "true"], capture_output=True, text=True)
+    if probe.returncode != 0:
+        return f"PLUGIN CACHE TEST NOT RUN: cannot make a mount namespace (root needed): {probe.stderr.strip()}"
+    return None
+
+
+def _twistd_read_only(directories: list[str], tmp_path, env: dict) -> str:
+    """Run twistd until it serves, with `directories` mounted read-only; its output."""
+    mounts = " && ".join(f'mount --bind "{d}" "{d}" && mount -o remount,bind,ro "{d}"' for d in directories)
+    command = " ".join(
+        [TWISTD, "-n", "--pidfile=", "chatd", "--data-dir", str(tmp_path / "data"), "--line",
+         "tcp:0:interface=127.0.0.1", "--http", "tcp:0:interface=127.0.0.1", "--admin", "tcp:0:interface=127.0.0.1"]
+    )  # fmt: skip
+    process = subprocess.Popen(
+        ["unshare", "-m", "sh", "-c", f"{mounts} && exec {command}"],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
+    )  # fmt: skip
+    seen: list[str] = []
+    try:
+        _wait_for(process, r"chatd ready", seen)
+        process.send_signal(signal.SIGTERM)
+        seen.append(process.communicate(timeout=30)[0])
+    finally:
+        if process.poll() is None:
+            process.kill()
+        process.wait()
+    return "".join(seen)
+
+
+def test_a_read_only_install_logs_no_plugin_cache_warning_once_the_cache_is_built(tmp_path):
+    reason = _read_only_mounts()
+    if reason:
+        pytest.skip(reason)
+    # A plugin directory of its own, without a cache: the control, where twistd must complain.
+    extra = tmp_path / "extra"
+    (extra / "twisted" / "plugins").mkdir(parents=True)
+    (extra / "twisted" / "plugins" / "nothing.py").write_text("# no plugin here\n")
+    env = {**os.environ, "PYTHONPATH": str(extra)}
+    build = [sys.executable, "-m", "chatdaemon.plugin_cache"]
+    assert subprocess.run(build, capture_output=True, text=True).returncode == 0  # the install step: make venv's
+    listing = "from chatdaemon.plugin_cache import directories; print('\\n'.join(directories()))"
+    directories = subprocess.run(
+        [sys.executable, "-c", listing], capture_output=True, text=True, env=env, check=True
+    ).stdout.split()
+    assert str(extra / "twisted" / "plugins") in directories and len(directories) >= 3
+
+    output = _twistd_read_only(directories, tmp_path, env)
+    assert f"Unable to write to plugin cache {extra}/twisted/plugins/dropin.cache" in output
+
+    assert subprocess.run(build, capture_output=True, text=True, env=env).returncode == 0
+    output = _twistd_read_only(directories, tmp_path, env)
+    assert "dropin.cache" not in output and "plugin cache" not in output, output

@@ -16,8 +16,9 @@ Exit status 1, naming the directory, if a cache could not be written.
 import os
 import sys
 
-import twisted.plugins
 from twisted.plugin import IPlugin, getPlugins
+
+import twisted.plugins
 
 CACHE = "dropin.cache"
 

@@ -73,7 +73,9 @@ class ChatService(MultiService):
         children = {
             **page_children(),
             b"ws": websocket_resource(self.ws_factory),
-            **rest_children(self.core, self.file_store),
+            **rest_children(
+                self.core, self.file_store, min(config.files.chunk_bytes, config.http_options.max_body_bytes)
+            ),
         }
         site = make_site(
             lambda: self.state, self.metrics.registry, http_addresses, self._refused_per_ip, children=children

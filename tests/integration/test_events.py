@@ -190,3 +190,44 @@ async def test_events_login_by_token_and_typed_sees_events_messages(chatd):
     for c in (a, again):
         await c.close()
     await t.close()
+
+
+@pytest_twisted.ensureDeferred
+async def test_room_presence_reaches_room_mates_and_a_join_without_following_gets_every_room(chatd):
+    ann = await events_user(chatd, "ann")
+    ben = await events_user(chatd, "ben")
+    for cid in ("one", "two"):
+        ann.send(ev("CLIENT_CHAT_JOIN", cid=cid, follow=False))
+        await ann.next(event="SERVER_CHAT_JOINED")
+        ben.send(ev("CLIENT_CHAT_JOIN", cid=cid))  # ben follows "one", then "two"
+        await ben.next(event="SERVER_CHAT_JOINED")
+    # ann follows nothing: a message in either room reaches her
+    for cid in ("one", "two"):
+        ben.send(ev("CLIENT_CHAT_SEND", cid=cid, text=f"in {cid}"))
+        assert (await ann.next(event="SERVER_CHAT_RECEIVE"))["data"]["message"]["text"] == f"in {cid}"
+    # ben follows "two" only: ann's message in "one" does not reach him live (the barrier: his own send after it)
+    ann.send(ev("CLIENT_CHAT_SEND", cid="one", text="not followed"))
+    await ann.next(event="SERVER_CHAT_MESSAGE_STATUS")
+    ben.send(ev("CLIENT_CHAT_SEND", cid="two", text="barrier"))
+    seen = []
+    while not seen or seen[-1] != "barrier":
+        seen.append((await ben.next(event="SERVER_CHAT_RECEIVE"))["data"]["message"]["text"])
+    assert seen == ["in one", "in two", "barrier"]
+    ann.send(ev("CLIENT_CHAT_JOIN", cid="one", follow="yes"))
+    assert (await ann.next(event="SERVER_ERROR"))["data"]["code"] == 7004
+    # room presence: ben and ann are not friends, yet each is told when the other comes and goes
+    await ben.close()
+    assert (await ann.next(event="SERVER_USER_OFFLINE"))["data"] == {"user": "ben", "friend": False}
+    ben = await events_user(chatd, "ben", register=False)
+    online = await ann.next(event="SERVER_USER_ONLINE")
+    assert online["data"] == {"user": "ben", "status": "online", "friend": False}
+    # friends get the friend's presence, marked so
+    typed = await typed_user(chatd, "cy")
+    other = await typed_user(chatd, "dee")
+    await typed_friends(typed, "cy", other, "dee")
+    watcher = await events_user(chatd, "cy", register=False)
+    await other.close()
+    assert (await watcher.next(event="SERVER_USER_OFFLINE"))["data"] == {"user": "dee", "friend": True}
+    for client in (ann, ben, watcher):
+        await client.close()
+    await typed.close()

@@ -21,7 +21,7 @@ PAGE_FILES = {
     b"chat.css": ("chat.css", "text/css; charset=utf-8"),
 }
 PAGE_POLICY = (
-    b"default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src 'self' data:; "
+    b"default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src 'self' data: blob:; "
     b"base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
 )
 

@@ -83,9 +83,9 @@ class Browser:
         future.add_done_callback(lambda f: reactor.callFromThread(done, f))
         return result
 
-    def new_context(self, viewport: dict | None = None):
+    def new_context(self, viewport: dict | None = None, color_scheme: str = "light"):
         """A fresh profile (its own sessionStorage); call in the browser's thread."""
-        context = self._browser.new_context(**({"viewport": viewport} if viewport else {}))
+        context = self._browser.new_context(color_scheme=color_scheme, **({"viewport": viewport} if viewport else {}))
         context.set_default_timeout(WAIT_MS)
         return context
 
@@ -120,8 +120,7 @@ BOXES_JS = """(selectors) => selectors.map((s) => {
     const node = document.querySelector(s);
     if (!node) return [s, null];
     const r = node.getBoundingClientRect();
-    const style = getComputedStyle(node);
-    const shown = r.width > 0 && r.height > 0 && style.visibility !== 'hidden' && style.display !== 'none';
+    const shown = r.width > 0 && r.height > 0 && node.checkVisibility({visibilityProperty: true});
     return [s, {x: r.x, y: r.y, right: r.right, bottom: r.bottom, shown}];
 })"""
 PHONE = {"width": 390, "height": 844}
@@ -131,14 +130,14 @@ DESKTOP = {"width": 1280, "height": 800}
 class WebUser:
     """One browser tab with the page open, as one person."""
 
-    def __init__(self, browser: Browser, base_url: str, viewport: dict | None = None):
-        self.browser, self.base_url, self.viewport = browser, base_url, viewport
+    def __init__(self, browser: Browser, base_url: str, viewport: dict | None = None, color_scheme: str = "light"):
+        self.browser, self.base_url, self.viewport, self.color_scheme = browser, base_url, viewport, color_scheme
         self.context = self.page = None
         self.problems: list[str] = []  # console errors, uncaught exceptions, CSP violations
 
     async def open(self) -> "WebUser":
         def open_page():
-            self.context = self.browser.new_context(self.viewport)
+            self.context = self.browser.new_context(self.viewport, self.color_scheme)
             self.page = self.context.new_page()
             self.page.on("console", lambda m: m.type == "error" and self.problems.append(m.text))
             self.page.on("pageerror", lambda e: self.problems.append(str(e)))

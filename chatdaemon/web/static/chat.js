@@ -679,6 +679,7 @@
     showError("chat-error", "");
     if (send("CLIENT_CHAT_SEND", { cid: state.cid, text, tempId: "t" + state.nextTemp++ })) {
       input.value = "";
+      fitInput();
       stopTyping();
     }
     input.focus();
@@ -693,7 +694,14 @@
 
   // -- typing
 
+  function fitInput() {  // the input grows with its text, up to the CSS max-height, then scrolls
+    const input = $("message-input");
+    input.style.height = "auto";
+    input.style.height = input.scrollHeight + 2 + "px";
+  }
+
   function onInput() {
+    fitInput();
     if (!state.cid) return;
     const now = Date.now();
     if ($("message-input").value === "") { stopTyping(); return; }

@@ -23,7 +23,7 @@ from .core.chat import Core
 from .core.events import Notice
 from .dialects import fallback_error
 from .errors import ChatError
-from .listeners import AddressCounter, Listeners, PerAddressLimit
+from .listeners import AddressCounter, Listeners
 from .metrics import Metrics, Sampler, ServiceCollector
 from .store.files import FileStore
 from .store.sqlite import SQLiteStore
@@ -61,14 +61,13 @@ class ChatService(MultiService):
         TimerService(60, self.core.files.expire).setServiceParent(self)
         TimerService(config.storage.cursor_interval, self.core.delivery.save_cursors).setServiceParent(self)
         self.connections = Connections(self.core, config.limits, reactor, self.metrics)
-        self.line_factory = LineFactory(self.connections)
         self.tls = ReloadableTLS(config.tls.certificate, config.tls.private_key) if config.tls.certificate else None
         self.listeners = Listeners(reactor, self.tls)
         farewell = fallback_error(ChatError(errors.TOO_MANY_CONNECTIONS)) + b"\n"
         per_ip = lambda: self.config.limits.max_connections_per_ip  # noqa: E731 (read at each connection)
-        guarded = PerAddressLimit(self.line_factory, AddressCounter(per_ip), farewell, self._refused_per_ip)
+        self.line_factory = LineFactory(self.connections, AddressCounter(per_ip), farewell, self._refused_per_ip)
         for description in config.line:
-            self.listeners.add("line", description, guarded)
+            self.listeners.add("line", description, self.line_factory)
         http_addresses = AddressCounter(per_ip)
         self.ws_factory = ChatWebSocketFactory(self.connections, config.http_options, http_addresses)
         self.socketio = socketio_server(self.connections, config, reactor, http_addresses)

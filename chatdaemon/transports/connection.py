@@ -10,6 +10,7 @@ connections (no timer per connection):
                    (7009); "anything" is a frame, or for a WebSocket also the pong to the server's ping
 """
 
+from twisted.internet import tcp
 from twisted.internet.interfaces import ISSLTransport
 from twisted.internet.task import LoopingCall
 from twisted.logger import Logger
@@ -113,3 +114,25 @@ class Connections:
     def stop(self) -> None:
         if self._check.running:
             self._check.stop()
+
+
+def direct_writer(transport):
+    """A write function for `transport` that sends at once when nothing is waiting in its buffer, or None
+    if the transport is not plain TCP (TLS and wrappers keep their own write path).
+
+    Twisted's `write` only buffers: the descriptor is registered for writability, written on the next
+    reactor turn, then unregistered, three system calls for what one `send` does on a connection whose
+    kernel buffer has room (nearly always, for a chat client). What the kernel does not take goes
+    through `transport.write`, so Twisted's buffering, producers and errors apply as before."""
+    if not isinstance(transport, tcp.Server):
+        return None
+
+    def write(data: bytes) -> None:
+        if transport._tempDataLen or len(transport.dataBuffer) > transport.offset or not transport.connected:
+            transport.write(data)
+            return
+        sent = transport.writeSomeData(data)
+        if sent != len(data):  # partly sent (the rest waits in Twisted's buffer), or an error for its write path
+            transport.write(data[sent:] if isinstance(sent, int) else data)
+
+    return write

@@ -106,7 +106,7 @@ async def test_polling_then_upgrade_chats_with_a_line_user_and_a_page_user(chatd
     await registered(chatd, "sio")
     page_key = await registered(chatd, "page")
     app = await node_client(chatd, auth={"username": "sio", "password": "pw"})
-    assert (await app.next(open="polling"))  # socket.io-client's default: polling first ...
+    assert await app.next(open="polling")  # socket.io-client's default: polling first ...
     await app.next(upgrade="websocket")  # ... then the upgrade
     assert (await app.event("SERVER_AUTH_OK"))["username"] == "sio"
     joined = await app.ask("CLIENT_CHAT_JOIN", {"cid": "lobby"})
@@ -141,7 +141,7 @@ async def test_polling_then_upgrade_chats_with_a_line_user_and_a_page_user(chatd
 async def test_websocket_only_colon_app_with_token_acks_errors_and_binary_media(chatd):
     key = await registered(chatd, "gallery")
     app = await node_client(chatd, auth={"token": key, "dialect": "colon"}, transports=["websocket"])
-    assert (await app.next(open="websocket"))
+    assert await app.next(open="websocket")
     assert (await app.event("USER:LOGGED_IN"))["username"] == "gallery"
     assert (await app.ask("GROUP:JOIN_GROUP", "photos"))[0]["type"] == "GROUP:USER_JOINED"
     # a refusal comes back as the ack's error value
@@ -173,7 +173,7 @@ async def test_a_refused_login_is_a_connect_error(chatd):
     assert error == {"message": "invalid credentials", "data": {"code": 2001}}
     await app.close()
     app = await node_client(chatd, auth={"token": "forged"}, reconnection=False)
-    assert (await app.next(connect_error={"message": "unknown or revoked session key", "data": {"code": 2001}}))
+    assert await app.next(connect_error={"message": "unknown or revoked session key", "data": {"code": 2001}})
     await app.close()
 
 
@@ -184,7 +184,7 @@ async def test_a_kick_reaches_the_app_and_it_stays_away(chatd):
     await app.event("SERVER_AUTH_OK")
     assert await chatd.core.execute(Operator("root"), c.Kick("rowdy", "calm down")) == 1
     assert (await app.event("SERVER_NOTICE")) == {"code": 7014, "message": "calm down"}
-    assert (await app.next(disconnect="io server disconnect"))  # told to go: socket.io-client does not come back
+    assert await app.next(disconnect="io server disconnect")  # told to go: socket.io-client does not come back
     await app.close()
 
 
@@ -218,7 +218,7 @@ async def test_after_a_daemon_restart_the_app_reconnects_and_loses_nothing(data_
             texts.append((await app.event("SERVER_CHAT_RECEIVE"))["message"]["text"])
         assert texts == [f"after {n}" for n in range(5)]
         history = await app.ask("CLIENT_CHAT_HISTORY", {"cid": "news"})
-        assert [m["text"] for m in history[0]["data"]["messages"]] == ["before"] + texts
+        assert [m["text"] for m in history[0]["data"]["messages"]] == ["before", *texts]
         await app.close()
         await poster.close()
     finally:

@@ -140,6 +140,9 @@ class AdminCommands:
                 f"rooms        {sum(snap['rooms'].values())}: {_counts(snap['rooms'])}",
                 f"messages     {snap['chat_messages']} since start, {self.service.sampler.messages_per_second():.1f}/s"
                 " over the last minute",
+                f"overload     {'HOLDING: taking no new work' if snap['overload']['holding'] else 'no'}"
+                f" (event loop lag {snap['overload']['loop_lag'] * 1000:.0f} ms; {snap['overload']['episodes']} episodes,"
+                f" {snap['overload']['held_seconds']:.1f} s in all)",
                 f"queues       {snap['pending_writes']} writes waiting to commit, {snap['queued_bytes']} bytes waiting"
                 f" for clients; offline: {backlog['messages']} messages, {backlog['notices']} notices (counted each minute)",
             ]

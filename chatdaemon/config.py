@@ -29,6 +29,16 @@ class Limits:
     offline_page: int = 500
     handshake_timeout: float = 30.0
     max_connections_per_ip: int = 100
+    max_in_flight: int = 100
+
+
+@dataclass(frozen=True)
+class Overload:
+    """When to stop taking new work (session/governor.py)."""
+
+    max_loop_lag: float = 0.1
+    max_pending_writes: int = 50_000
+    max_queued_bytes: int = 256 << 20
 
 
 @dataclass(frozen=True)
@@ -120,6 +130,7 @@ class Config:
     files: Files = field(default_factory=Files)
     http_options: Http = field(default_factory=Http)  # Config.http is the list of HTTP listeners
     socketio: SocketIO = field(default_factory=SocketIO)
+    overload: Overload = field(default_factory=Overload)
     tls: TLS = field(default_factory=TLS)
     admin_shell: Admin = field(default_factory=Admin)
     log: Log = field(default_factory=Log)
@@ -133,6 +144,7 @@ _SECTIONS = {
     "files": ("files", Files),
     "http": ("http_options", Http),
     "socketio": ("socketio", SocketIO),
+    "overload": ("overload", Overload),
     "tls": ("tls", TLS),
     "admin": ("admin_shell", Admin),
     "log": ("log", Log),

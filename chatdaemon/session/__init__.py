@@ -60,7 +60,8 @@ class Session:
     log = Logger()
     operator = False
 
-    def __init__(self, core, transport, flusher: Flusher, limits, clock, kind: str, peer: str, metrics=UNREAD):
+    def __init__(self, core, transport, flusher: Flusher, limits, clock, kind: str, peer: str, metrics=UNREAD,
+                 governor=None):  # fmt: skip
         self.core = core
         self.transport = transport
         self.limits = limits
@@ -73,7 +74,7 @@ class Session:
         self._clock = clock
         self.outbox = Outbox(self._write, flusher, limits, clock, lambda: core.fanout_upto, self._slow)
         self.inbox = Inbox(clock, limits, self._decode, self._start, transport.pause_reading,
-                           transport.resume_reading, self._drained)  # fmt: skip
+                           transport.resume_reading, self._drained, governor)  # fmt: skip
         self._replies: deque[list] = deque()  # reply slots, in request order: [frames or _PENDING, answer]
         self._bad_frames = 0
         self._timers: set = set()  # pending `expires` calls of requests

@@ -15,6 +15,7 @@ from .writer import GroupCommitWriter
 DB_FILE = "chatd.sqlite3"
 MESSAGE_COLUMNS = "id, room_id, sender, kind, body, ts"
 NO_LIMIT = 1 << 62
+INSERT_MESSAGE = "INSERT INTO messages (id, room_id, sender, kind, body, ts) VALUES (?, ?, ?, ?, ?, ?)"
 
 
 def _messages(rows) -> list[Message]:
@@ -87,6 +88,11 @@ class SQLiteStore:
         if self.writer is None:
             return fail(RuntimeError("the store is closed"))
         return self.writer.submit(fn)
+
+    def _submit_row(self, sql: str, row: tuple):
+        if self.writer is None:
+            return fail(RuntimeError("the store is closed"))
+        return self.writer.submit_row(sql, row)
 
     def _write(self, sql, *args):
         return self._submit(lambda cursor: cursor.execute(sql, args).rowcount)
@@ -175,8 +181,7 @@ class SQLiteStore:
 
     def append_message(self, m: Message):
         kind, body = bodies.encode(m.body)
-        sql = "INSERT INTO messages (id, room_id, sender, kind, body, ts) VALUES (?, ?, ?, ?, ?, ?)"
-        return self._write(sql, m.id, m.room_id, m.sender, kind, body, m.ts)
+        return self._submit_row(INSERT_MESSAGE, (m.id, m.room_id, m.sender, kind, body, m.ts))
 
     def add_friends(self, a, b, ts):
         def befriend(cursor):

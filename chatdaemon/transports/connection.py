@@ -31,8 +31,8 @@ def peer_name(transport) -> str:
 class Connections:
     log = Logger(namespace="chatdaemon.connections")
 
-    def __init__(self, core, limits, clock, metrics=UNREAD):
-        self.core, self.limits, self.clock, self.metrics = core, limits, clock, metrics
+    def __init__(self, core, limits, clock, metrics=UNREAD, governor=None):
+        self.core, self.limits, self.clock, self.metrics, self.governor = core, limits, clock, metrics, governor
         self.flusher = Flusher(clock)
         self.sessions: set[Session] = set()
         # session -> (when it opened, or None once it has logged in; when the client was last heard from)
@@ -54,7 +54,8 @@ class Connections:
         """A new Session writing through `surface`, the streaming producer of `consumer` (anything with
         registerProducer). Without `idle`, only the login deadline applies (a transport with its own
         heartbeat, such as Engine.IO's, closes dead connections itself)."""
-        session = Session(self.core, surface, self.flusher, self.limits, self.clock, kind, peer, self.metrics)
+        session = Session(self.core, surface, self.flusher, self.limits, self.clock, kind, peer, self.metrics,
+                          self.governor)  # fmt: skip
         consumer.registerProducer(session, True)
         self.sessions.add(session)
         now = self.clock.seconds()

@@ -1,12 +1,13 @@
-# make venv: set up .venv (both targets below use it); make run: the daemon in the foreground; make test: every test
-# (after npm-deps: the npm socket.io-client the Socket.IO tests drive, and axe-core for the page's accessibility test).
+# make venv: set up .venv (the targets below use it); make run: the daemon in the foreground; make lint: ruff (format
+# and lint) and mypy; make test: lint, then every test (after npm-deps: the npm socket.io-client the Socket.IO tests
+# drive, and axe-core for the page's accessibility test).
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
 CHROMIUM := /usr/bin/chromium
 
-.PHONY: venv run test system-deps npm-deps clean
+.PHONY: venv run lint test system-deps npm-deps clean
 
 venv: $(VENV)/.installed
 
@@ -22,7 +23,13 @@ $(VENV)/.installed: setup.py
 run: venv
 	$(BIN)/twistd -n --pidfile= chatd --data-dir var
 
-test: venv system-deps npm-deps
+# Formatting, lint and types (mypy with the mypy-zope plugin; configured in pyproject.toml): an error stops `make test`.
+lint: venv
+	$(BIN)/ruff format --check .
+	$(BIN)/ruff check .
+	$(BIN)/mypy
+
+test: venv lint system-deps npm-deps
 	$(BIN)/python -m pytest tests
 
 # Two tests drive real clients from Debian: the web page's (Chromium, through the playwright package of the

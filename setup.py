@@ -22,5 +22,16 @@ setup(
         "prometheus-client>=0.20",
     ],
     # playwright drives Debian's /usr/bin/chromium (installed by `make test`); its own browser downloads are never used.
-    extras_require={"test": ["pytest>=8", "pytest-twisted>=1.14", "hypothesis", "playwright>=1.45"]},
+    # ruff, mypy and mypy-zope: `make lint` (run by `make test`); the versions it was last checked with.
+    extras_require={
+        "test": [
+            "pytest>=8",
+            "pytest-twisted>=1.14",
+            "hypothesis",
+            "playwright>=1.45",
+            "ruff>=0.17.6",
+            "mypy>=2.4.1",
+            "mypy-zope>=1.0.17",
+        ]
+    },
 )

@@ -7,6 +7,7 @@ the clients' rules and persistence; the others read the live state.
 import fnmatch
 import secrets
 import time
+from collections.abc import Awaitable, Callable
 
 from twisted.internet.defer import Deferred
 from twisted.logger import Logger
@@ -67,7 +68,8 @@ class AdminCommands:
         self.core = service.core
         self.operator = Operator(operator)
         self.manhole = manhole
-        self._table = {
+        # name -> (what runs it, None for one the transport runs; usage; help)
+        self._table: dict[str, tuple[Callable[[list[str]], Awaitable[str]] | None, str, str]] = {
             "help": (self._help, "", "this list"),
             "stats": (self._stats, "", "connections, users, rooms, messages/s, queues, uptime"),
             "users": (self._users, "[PATTERN]", "users (a glob such as 'a*'), online or not, banned or not"),
@@ -138,6 +140,9 @@ class AdminCommands:
                 f"rooms        {sum(snap['rooms'].values())}: {_counts(snap['rooms'])}",
                 f"messages     {snap['chat_messages']} since start, {self.service.sampler.messages_per_second():.1f}/s"
                 " over the last minute",
+                f"overload     {'HOLDING: taking no new work' if snap['overload']['holding'] else 'no'}"
+                f" (event loop lag {snap['overload']['loop_lag'] * 1000:.0f} ms; {snap['overload']['episodes']} episodes,"
+                f" {snap['overload']['held_seconds']:.1f} s in all)",
                 f"queues       {snap['pending_writes']} writes waiting to commit, {snap['queued_bytes']} bytes waiting"
                 f" for clients; offline: {backlog['messages']} messages, {backlog['notices']} notices (counted each minute)",
             ]

@@ -7,6 +7,7 @@ two in step. A bad key or value raises ConfigError naming it.
 import dataclasses
 import tomllib
 from dataclasses import dataclass, field
+from typing import Any
 
 
 class ConfigError(ValueError):
@@ -28,6 +29,16 @@ class Limits:
     offline_page: int = 500
     handshake_timeout: float = 30.0
     max_connections_per_ip: int = 100
+    max_in_flight: int = 100
+
+
+@dataclass(frozen=True)
+class Overload:
+    """When to stop taking new work (session/governor.py)."""
+
+    max_loop_lag: float = 0.1
+    max_pending_writes: int = 50_000
+    max_queued_bytes: int = 256 << 20
 
 
 @dataclass(frozen=True)
@@ -74,6 +85,22 @@ class Http:
 
 
 @dataclass(frozen=True)
+class SocketIO:
+    """Socket.IO at /socket.io/ on the HTTP listener (Engine.IO 4, Socket.IO 5)."""
+
+    ping_interval: float = 25.0
+    ping_timeout: float = 20.0
+    max_payload: int = 1_000_000
+    max_sessions: int = 10_000
+    max_sessions_per_address: int = 32
+    polls_per_second: float = 20.0
+    poll_burst: int = 40
+    max_outgoing_bytes: int = 1 << 20
+    connect_timeout: float = 45.0
+    max_attachments: int = 10
+
+
+@dataclass(frozen=True)
 class TLS:
     certificate: str = ""
     private_key: str = ""
@@ -102,6 +129,8 @@ class Config:
     storage: Storage = field(default_factory=Storage)
     files: Files = field(default_factory=Files)
     http_options: Http = field(default_factory=Http)  # Config.http is the list of HTTP listeners
+    socketio: SocketIO = field(default_factory=SocketIO)
+    overload: Overload = field(default_factory=Overload)
     tls: TLS = field(default_factory=TLS)
     admin_shell: Admin = field(default_factory=Admin)
     log: Log = field(default_factory=Log)
@@ -114,6 +143,8 @@ _SECTIONS = {
     "storage": ("storage", Storage),
     "files": ("files", Files),
     "http": ("http_options", Http),
+    "socketio": ("socketio", SocketIO),
+    "overload": ("overload", Overload),
     "tls": ("tls", TLS),
     "admin": ("admin_shell", Admin),
     "log": ("log", Log),
@@ -155,7 +186,7 @@ def _section(name: str, cls, table) -> object:
     if not isinstance(table, dict):
         raise ConfigError(f"[{name}]: expected a table")
     defaults = cls()
-    values = {}
+    values: dict[str, Any] = {}
     for key, value in table.items():
         if not hasattr(defaults, key):
             raise ConfigError(f"{name}.{key}: unknown key")
@@ -168,7 +199,7 @@ def _section(name: str, cls, table) -> object:
 
 def from_mapping(data: dict) -> Config:
     """Build a Config from a parsed TOML document."""
-    values = {}
+    values: dict[str, Any] = {}
     for key, value in data.items():
         if key in _SECTIONS:
             attribute, cls = _SECTIONS[key]

@@ -11,12 +11,15 @@ A description "tls:ENDPOINT" is ENDPOINT with TLS from the [tls] files (see tls.
 import errno
 import os
 from collections import defaultdict
+from typing import Any, cast
 
 from twisted.application.service import Service
 from twisted.internet import endpoints
 from twisted.internet.defer import DeferredList
 from twisted.internet.error import CannotListenError
+from twisted.internet.interfaces import IProtocolFactory, ITransport
 from twisted.internet.protocol import Protocol
+from twisted.internet.tcp import Port
 from twisted.logger import Logger
 from twisted.protocols.policies import ProtocolWrapper, WrappingFactory
 from twisted.protocols.tls import TLSMemoryBIOFactory
@@ -85,6 +88,8 @@ class _Counted(ProtocolWrapper):
 class Refused(Protocol):
     """Says `farewell` and closes: a connection past a limit."""
 
+    transport: ITransport
+
     def __init__(self, farewell: bytes):
         self._farewell = farewell
 
@@ -112,7 +117,7 @@ class PerAddressLimit(WrappingFactory):
         if not self.addresses.acquire(host):
             self._on_refused()
             return Refused(self._farewell)
-        protocol = super().buildProtocol(addr)
+        protocol = cast(_Counted, super().buildProtocol(addr))  # built from self.protocol
         protocol.host = host
         return protocol
 
@@ -127,8 +132,8 @@ class Listeners(Service):
     def __init__(self, reactor, tls=None):
         self._reactor = reactor
         self._tls = tls  # a ReloadableTLS for "tls:" descriptions
-        self._wanted: list[tuple[str, str, object]] = []  # (role, description, factory)
-        self.ports: list[tuple[str, object]] = []  # (role, IListeningPort)
+        self._wanted: list[tuple[str, str, IProtocolFactory]] = []  # (role, description, factory)
+        self.ports: list[tuple[str, Port]] = []  # (role, port: every stream port of the reactor is a tcp.Port)
 
     def add(self, role: str, description: str, factory) -> None:
         self._wanted.append((role, description, factory))
@@ -138,7 +143,7 @@ class Listeners(Service):
         for role, description, factory in self._wanted:
             if description.startswith(TLS_PREFIX):
                 factory = TLSMemoryBIOFactory(self._tls, False, factory)
-            outcome = []
+            outcome: list[Any] = []  # the port, or the Failure
             d = endpoints.serverFromString(self._reactor, description.removeprefix(TLS_PREFIX)).listen(factory)
             d.addBoth(outcome.append)
             if not outcome:

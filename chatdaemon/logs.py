@@ -15,6 +15,7 @@ dialect, peer, user, code, ...) beside the formatted message, for journald and l
 
 import sys
 from datetime import UTC, datetime
+from typing import TypedDict
 
 import orjson
 from twisted.logger import (
@@ -32,7 +33,13 @@ from zope.interface import provider
 
 from .config import Log
 
-_settings = {"log": Log(), "in_use": False}
+
+class _Settings(TypedDict):
+    log: Log
+    in_use: bool
+
+
+_settings: _Settings = {"log": Log(), "in_use": False}
 
 
 def configure(log: Log) -> None:

@@ -21,7 +21,7 @@ def _flat(config: Config) -> dict:
     flat = {}
     for f in dataclasses.fields(config):
         value = getattr(config, f.name)
-        if dataclasses.is_dataclass(value):
+        if dataclasses.is_dataclass(value) and not isinstance(value, type):
             flat.update({f"{f.name}.{k}": v for k, v in dataclasses.asdict(value).items()})
         else:
             flat[f.name] = value

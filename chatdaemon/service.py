@@ -5,6 +5,7 @@ state is loaded, STOPPING=1 when it begins to stop, RELOADING=1 around a
 reload, and WATCHDOG=1 if the unit has a watchdog.
 """
 
+import gc
 import time
 from collections import Counter
 
@@ -23,8 +24,9 @@ from .core.chat import Core
 from .core.events import Notice
 from .dialects import fallback_error
 from .errors import ChatError
-from .listeners import AddressCounter, Listeners, PerAddressLimit
+from .listeners import AddressCounter, Listeners
 from .metrics import Metrics, Sampler, ServiceCollector
+from .session.governor import Governor
 from .store.files import FileStore
 from .store.sqlite import SQLiteStore
 from .tls import ReloadableTLS
@@ -33,9 +35,21 @@ from .transports.connection import Connections
 from .transports.http import make_site, page_children
 from .transports.line import LineFactory
 from .transports.rest import bounded_request, rest_children
+from .transports.socketio_chat import socketio_server
 from .transports.websocket import ChatWebSocketFactory, websocket_resource
 
 STOP_GRACE_SECONDS = 5.0
+# Collect young objects 10x less often than CPython's default (700): a chat daemon allocates many short-lived
+# objects per message, and each young collection walks them all (docs/performance.md has the measurements).
+GC_THRESHOLDS = (7000, 10, 100)
+
+
+def settle_garbage_collector() -> None:
+    """Once the state is loaded: collect, then freeze what survives (users, rooms, modules) into the permanent
+    generation, so that no later full collection walks it again; then raise the thresholds."""
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(*GC_THRESHOLDS)
 
 
 class ChatService(MultiService):
@@ -59,20 +73,27 @@ class ChatService(MultiService):
         self.core = Core(self.store, self.file_store, self.bus, passwords, config.limits, config.files, reactor)
         TimerService(60, self.core.files.expire).setServiceParent(self)
         TimerService(config.storage.cursor_interval, self.core.delivery.save_cursors).setServiceParent(self)
-        self.connections = Connections(self.core, config.limits, reactor, self.metrics)
-        self.line_factory = LineFactory(self.connections)
+        self.governor = Governor(
+            reactor,
+            config.overload,
+            self.store.pending_writes,
+            lambda: (s.queued_bytes for s in self.connections.sessions),
+        )
+        self.connections = Connections(self.core, config.limits, reactor, self.metrics, self.governor)
         self.tls = ReloadableTLS(config.tls.certificate, config.tls.private_key) if config.tls.certificate else None
         self.listeners = Listeners(reactor, self.tls)
         farewell = fallback_error(ChatError(errors.TOO_MANY_CONNECTIONS)) + b"\n"
         per_ip = lambda: self.config.limits.max_connections_per_ip  # noqa: E731 (read at each connection)
-        guarded = PerAddressLimit(self.line_factory, AddressCounter(per_ip), farewell, self._refused_per_ip)
+        self.line_factory = LineFactory(self.connections, AddressCounter(per_ip), farewell, self._refused_per_ip)
         for description in config.line:
-            self.listeners.add("line", description, guarded)
+            self.listeners.add("line", description, self.line_factory)
         http_addresses = AddressCounter(per_ip)
         self.ws_factory = ChatWebSocketFactory(self.connections, config.http_options, http_addresses)
+        self.socketio = socketio_server(self.connections, config, reactor, http_addresses)
         children = {
             **page_children(),
             b"ws": websocket_resource(self.ws_factory),
+            b"socket.io": self.socketio.resource,
             **rest_children(
                 self.core, self.file_store, min(config.files.chunk_bytes, config.http_options.max_body_bytes)
             ),
@@ -80,7 +101,9 @@ class ChatService(MultiService):
         site = make_site(
             lambda: self.state, self.metrics.registry, http_addresses, self._refused_per_ip, children=children
         )
-        site.requestFactory = bounded_request(config.http_options.max_body_bytes)
+        site.requestFactory = bounded_request(
+            config.http_options.max_body_bytes, {b"/socket.io/": config.socketio.max_payload}
+        )
         for description in config.http:
             self.listeners.add("http", description, site)
         self.admin_keys = AdminKeys()
@@ -92,7 +115,7 @@ class ChatService(MultiService):
         self.sampler = Sampler(self, reactor)
         self._watchdog = None
         self._stop_asked = False
-        self.started = Deferred()  # fires once clients are accepted
+        self.started: Deferred[ChatService] = Deferred()  # fires once clients are accepted
 
     def _refused_per_ip(self) -> None:
         self.metrics.refused["per_ip"] += 1
@@ -121,9 +144,11 @@ class ChatService(MultiService):
             self.started.errback()
             self.reactor.stop()
             return
+        settle_garbage_collector()
         self.store.observe_commits(self.metrics.observe_commit)
         self._first_message_id = self.core.fanout_upto
         self.listeners.accept()
+        self.governor.start()
         self.state = "ok"
         self.sampler.start()
         sdnotify.notify("READY=1", "STATUS=serving")
@@ -181,6 +206,12 @@ class ChatService(MultiService):
             "offline_backlog": dict(self.sampler.backlog),
             "pending_writes": self.store.pending_writes(),
             "queued_bytes": sum(s.queued_bytes for s in sessions),
+            "overload": {
+                "holding": self.governor.holding,
+                "episodes": self.governor.episodes,
+                "held_seconds": self.governor.held_seconds,
+                "loop_lag": self.governor.lag,
+            },
             "started_at": self.started_at,
             "chat_messages": self.chat_messages(),
         }
@@ -201,6 +232,7 @@ class ChatService(MultiService):
         self.state = "stopping"
         sdnotify.notify("STOPPING=1", "STATUS=stopping")
         self.sampler.stop()
+        self.governor.stop()
         if self._watchdog is not None and self._watchdog.running:
             self._watchdog.stop()
         await super().stopService()
@@ -210,6 +242,7 @@ class ChatService(MultiService):
         if self.admin_factory is not None:
             for admin in list(self.admin_factory.sessions):
                 admin.avatar.conn.transport.sendDisconnect(DISCONNECT_BY_APPLICATION, b"chatd is stopping")
+        self.socketio.close_all()
         await self._until_closed(STOP_GRACE_SECONDS)
         for session in list(self.connections.sessions):
             session.transport.abort()

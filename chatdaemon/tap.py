@@ -5,6 +5,7 @@ import signal
 
 from twisted.application.service import MultiService
 from twisted.internet import reactor
+from twisted.internet.interfaces import IReactorFromThreads
 from twisted.python import usage
 
 from . import config as configuration
@@ -107,8 +108,10 @@ def _check_listener(role: str, description: str, config) -> None:
 def _handle_signals(service: ChatService) -> None:
     """SIGTERM stops gracefully and lets the process exit 0 (twistd's own handler has it die by
     the signal once stopped); SIGHUP reloads the configuration."""
-    signal.signal(signal.SIGTERM, lambda *_: reactor.callFromThread(service.shutdown, "SIGTERM"))
-    signal.signal(signal.SIGHUP, lambda *_: reactor.callFromThread(service.reload))
+    # adapted, as Twisted advises: the global reactor is typed by its common interfaces only
+    threads = IReactorFromThreads(reactor)
+    signal.signal(signal.SIGTERM, lambda *_: threads.callFromThread(service.shutdown, "SIGTERM"))
+    signal.signal(signal.SIGHUP, lambda *_: threads.callFromThread(service.reload))
 
 
 class Daemon(MultiService):

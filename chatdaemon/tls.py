@@ -32,8 +32,9 @@ def _options(certificate: str, private_key: str) -> CertificateOptions:
         raise TLSFileError(f"{certificate} / {private_key}: {e}") from None
     if chain[0].public_key() != key.public_key():
         raise TLSFileError(f"{private_key} is not the key of the certificate in {certificate}")
-    # pyOpenSSL takes cryptography's objects as they are (its own PKey/X509 are deprecated)
-    return CertificateOptions(privateKey=key, certificate=chain[0], extraCertChain=chain[1:])
+    # pyOpenSSL takes cryptography's objects as they are (its own PKey/X509 are deprecated);
+    # Twisted's annotations still name only PKey and X509.
+    return CertificateOptions(privateKey=key, certificate=chain[0], extraCertChain=chain[1:])  # type: ignore[arg-type]
 
 
 @implementer(IOpenSSLServerConnectionCreator)

@@ -14,6 +14,8 @@ import os
 import pytest
 from twisted.internet import defer, reactor
 
+from tests.conftest import need
+
 CHROMIUM = os.environ.get("CHATD_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = [
     "--headless=new",
@@ -106,9 +108,7 @@ class Browser:
 
 @pytest.fixture(scope="session")
 def browser():
-    reason = why_no_browser()
-    if reason:
-        pytest.skip(reason)
+    need(why_no_browser())
     chromium = Browser()
     chromium.start()
     yield chromium

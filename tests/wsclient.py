@@ -9,7 +9,7 @@ from twisted.internet import defer, endpoints, reactor, ssl
 from twisted.internet.protocol import Protocol
 from twisted.web.client import HTTPConnectionPool
 
-from tests.conftest import TIMEOUT, _sleep
+from tests.conftest import TIMEOUT, UnexpectedError, _nonces, _sleep, is_error, is_pong, ping_frame
 
 
 def http_port(service, index: int = 0) -> int:
@@ -19,8 +19,24 @@ def http_port(service, index: int = 0) -> int:
     return service.listeners.address("http", index).port
 
 
+def dialect_of(frame: dict) -> str:
+    """The dialect a client frame speaks (CONTRACT.md's detection)."""
+    if "action" in frame:
+        return "action"
+    if "type" in frame and "payload" in frame:
+        return "typed"
+    if ":" in str(frame.get("type", "")):
+        return "colon"
+    return "events"
+
+
 class WSClient(WebSocketClientProtocol):
-    """Send JSON frames; await the ones you expect (any dialect: match on any fields)."""
+    """Send JSON frames; await the ones you expect (any dialect: match on any fields).
+
+    As LineClient: waiting skips other frames but fails on an error frame (unless one is awaited), and
+    `sync()` is the ping barrier."""
+
+    dialect: str | None = None
 
     def __init__(self):
         super().__init__()
@@ -51,9 +67,12 @@ class WSClient(WebSocketClientProtocol):
             waiter.callback(None)
 
     def send(self, obj) -> None:
+        if isinstance(obj, dict):
+            self.dialect = self.dialect or dialect_of(obj)
         self.sendMessage(obj if isinstance(obj, bytes) else orjson.dumps(obj))
 
     def say(self, line: str) -> None:
+        self.dialect = self.dialect or "text"
         self.sendMessage(line.encode("utf-8"))
 
     async def raw(self, timeout: float = TIMEOUT) -> bytes:
@@ -65,22 +84,34 @@ class WSClient(WebSocketClientProtocol):
         return self.messages.popleft()
 
     async def next(self, timeout: float = TIMEOUT, **fields) -> dict:
-        """The next JSON frame whose top-level fields include `fields`, skipping others."""
+        """The next JSON frame whose top-level fields include `fields`, skipping others (but not errors)."""
         while True:
-            frame = orjson.loads(await self.raw(timeout))
+            raw = await self.raw(timeout)
+            frame = orjson.loads(raw)
             if all(frame.get(k) == v for k, v in fields.items()):
                 return frame
+            if is_error(self.dialect, raw) and not is_error(self.dialect, orjson.dumps(fields)):
+                raise UnexpectedError(f"waiting for {fields}, got an error: {raw[:500]!r}")
 
     async def text(self, startswith: str = "", timeout: float = TIMEOUT) -> str:
         while True:
-            line = (await self.raw(timeout)).decode("utf-8")
+            raw = await self.raw(timeout)
+            line = raw.decode("utf-8")
             if line.startswith(startswith):
                 return line
+            if not startswith.startswith("!") and is_error("text", raw):
+                raise UnexpectedError(f"waiting for {startswith!r}, got an error: {line[:500]!r}")
 
-    async def silence(self, seconds: float = 0.3) -> list[dict]:
-        await _sleep(seconds)
-        got, self.messages = [orjson.loads(m) for m in self.messages], deque()
-        return got
+    async def sync(self, timeout: float = TIMEOUT) -> list[bytes]:
+        """Send a ping and wait for its answer; the raw frames that arrived before it."""
+        nonce = f"sync-{next(_nonces)}"
+        self.sendMessage(ping_frame(self.dialect or "typed", nonce))
+        got = []
+        while True:
+            raw = await self.raw(timeout)
+            if is_pong(self.dialect or "typed", raw, nonce):
+                return got
+            got.append(raw)
 
     async def close(self):
         if not self.closed.called:

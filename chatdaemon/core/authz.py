@@ -93,10 +93,12 @@ def may_create_group(invitees: Iterable[str], friends: set[str]) -> None:
         raise ChatError(errors.NOT_ALL_FRIENDS, f"not your friends: {', '.join(strangers)}", not_friends=strangers)
 
 
-def may_lead(user: str, room: Room) -> None:
-    """Hand the lead over: the leader of a group."""
+def may_hand_lead(user: str, room: Room, successor: str) -> None:
+    """Hand the lead over: the leader of a group, to one of its members."""
     if room.kind != GROUP or room.leader != user:
         raise ChatError(errors.NOT_LEADER, f"only the leader of {room.name} may do that")
+    if successor not in room.members:
+        raise ChatError(errors.NOT_A_MEMBER, f"{successor} is not a member of {room.name}")
 
 
 def may_delete_room(principal, room: Room) -> None:

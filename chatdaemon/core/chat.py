@@ -19,6 +19,9 @@ shell's operator: see core/interfaces.py); it fires with the handler's result or
 commands marked `anonymous`.
 """
 
+from collections.abc import Awaitable, Callable
+from typing import Any
+
 from twisted.internet.defer import Deferred, fail
 
 from .. import errors
@@ -54,7 +57,7 @@ class Core:
         self.friends = Friends(state, store, bus, self.delivery, clock)
         self.profiles = Profiles(state, store, bus, self.presence, self.messages, limits, clock)
         self.moderation = Moderation(state, store, bus, passwords, self.rooms, self.files, limits)
-        self._handlers: dict[type, object] = {}
+        self._handlers: dict[type, Callable[..., Awaitable[Any]]] = {}
         for concern in (self.presence, self.accounts, self.rooms, self.messages, self.receipts, self.typing,
                         self.files, self.friends, self.profiles, self.moderation):  # fmt: skip
             for kind, method in handlers_of(concern):

@@ -76,7 +76,7 @@ class Files:
         key = (client.user, cmd.key)
         old = self.uploads.get(key)
         same = old is not None and (old.room, old.size, old.mime) == (room, cmd.size, cmd.mime)
-        if same and cmd.data is None and cmd.chunks in (0, old.total):
+        if same and old is not None and cmd.data is None and cmd.chunks in (0, old.total):
             return old  # announced again: resume
         if old is not None:
             self.drop(key)

@@ -245,9 +245,7 @@ class Rooms:
     @handles(ChangeLeader)
     async def change_leader(self, client, cmd: ChangeLeader) -> Room:
         room = self.state.group(client.user, cmd.room)
-        authz.may_lead(client.user, room)
-        if cmd.leader not in room.members:
-            raise ChatError(errors.NOT_A_MEMBER, f"{cmd.leader} is not a member of {room.name}")
+        authz.may_hand_lead(client.user, room, cmd.leader)
         await self.set_leader(room, cmd.leader, by=client.user, client=client)
         return room
 

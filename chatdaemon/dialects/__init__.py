@@ -37,6 +37,7 @@ class Request:
     close: bool = False
     expires: Callable[[float], list[bytes]] | None = None
     follow: Callable[[], "Request | None"] | None = None
+    answer: Callable[[list[bytes]], None] | None = None  # set by the session: where the reply goes instead
 
     @property
     def barrier(self) -> bool:

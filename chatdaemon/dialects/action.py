@@ -13,6 +13,7 @@ import datetime
 import re
 import unicodedata
 from collections import Counter
+from typing import Any
 
 import orjson
 
@@ -61,7 +62,7 @@ def parse_time(value, key: str = "from_time") -> int:
 
 
 def frame(action: str, data: dict | None = None, status: str | None = None, message: str | None = None, **top) -> bytes:
-    out = {"action": action}
+    out: dict[str, Any] = {"action": action}
     if status is not None:
         out["status"] = status
     if message is not None:
@@ -225,6 +226,10 @@ class ActionDialect(Dialect):
         return answering(action, build)
 
     # -- accounts
+
+    def _on_ping(self, d: dict) -> Request:
+        """Answered `pong` with the same data: proves every earlier frame was handled; a keepalive."""
+        return Request(None, lambda _: [success("pong", "Pong.", d)], self._errors)
 
     def _on_register(self, d: dict) -> Request:
         name = _text(d, "chatid")

@@ -148,6 +148,10 @@ class ColonDialect(Dialect):
 
     # USER:*
 
+    def _on_SYSTEM__PING(self, d) -> Request:
+        """Answered SYSTEM:PONG with the same data: proves every earlier frame was handled; a keepalive."""
+        return Request(None, lambda _: [frame("SYSTEM:PONG", d)], self._errors)
+
     def _on_USER__REGISTER(self, d) -> Request:
         return self._simple(
             c.Register(_str(d, "username"), _str(d, "password")), lambda u: [frame("USER:REGISTERED", {"username": u})]

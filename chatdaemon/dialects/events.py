@@ -169,6 +169,10 @@ class EventsDialect(Dialect):
 
     # -- accounts
 
+    def _on_CLIENT_PING(self, d: dict) -> Request:
+        """Answered SERVER_PONG with the same data: proves every earlier frame was handled; a keepalive."""
+        return Request(None, lambda _: [frame("SERVER_PONG", d)], self._errors)
+
     def _on_CLIENT_REGISTER(self, d: dict) -> Request:
         return self._simple(
             c.Register(_str(d, "username"), _str(d, "password")),

@@ -48,6 +48,7 @@ HELP = """\
 *   /friend add|accept|reject|remove USER, /friends   friends (presence goes to friends)
 *   /block USER, /unblock USER   stop (or again allow) a user's messages and requests
 *   /info USER                what is known of a user
+*   /ping [WORDS]             answered "* pong WORDS" (a line client's keepalive)
 *   /logout, /quit, /help
 * any other line is said in the current room"""
 
@@ -201,6 +202,10 @@ class TextDialect(Dialect):
         return words[0], words[1]
 
     # -- accounts
+
+    def _cmd_ping(self, rest: str) -> Request:
+        """`/ping [WORDS]` -> `* pong [WORDS]`: proves every earlier line was handled; keeps an idle connection alive."""
+        return Request(None, lambda _: [_line(f"* pong {_clean(rest)}".rstrip())], self._errors)
 
     def _cmd_help(self, rest: str) -> Request:
         return Request(None, lambda _: [_line(HELP)], self._errors)

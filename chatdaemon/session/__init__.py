@@ -13,6 +13,7 @@ the client's reading.
 """
 
 from collections import deque
+from collections.abc import Callable
 from typing import Any
 
 from twisted.internet.defer import Deferred
@@ -40,8 +41,9 @@ class ISessionTransport(Interface):
     def write_frames(frames):
         """Send these frames (bytes each), in order, now."""
 
-    def close():
-        """Close after what was written."""
+    def close(restarting=False):
+        """Close after what was written. `restarting`: the server is going down for a restart; a transport
+        that can tell its client to come back by itself (Socket.IO) does so."""
 
     def abort():
         """Close at once, dropping what was not sent."""
@@ -58,7 +60,8 @@ class Session:
     log = Logger()
     operator = False
 
-    def __init__(self, core, transport, flusher: Flusher, limits, clock, kind: str, peer: str, metrics=UNREAD):
+    def __init__(self, core, transport, flusher: Flusher, limits, clock, kind: str, peer: str, metrics=UNREAD,
+                 governor=None):  # fmt: skip
         self.core = core
         self.transport = transport
         self.limits = limits
@@ -71,8 +74,8 @@ class Session:
         self._clock = clock
         self.outbox = Outbox(self._write, flusher, limits, clock, lambda: core.fanout_upto, self._slow)
         self.inbox = Inbox(clock, limits, self._decode, self._start, transport.pause_reading,
-                           transport.resume_reading, self._drained)  # fmt: skip
-        self._replies: deque[list] = deque()  # reply slots, in request order
+                           transport.resume_reading, self._drained, governor)  # fmt: skip
+        self._replies: deque[list] = deque()  # reply slots, in request order: [frames or _PENDING, answer]
         self._bad_frames = 0
         self._timers: set = set()  # pending `expires` calls of requests
         self._token = ""  # a session key given at a WebSocket handshake: logged in once the dialect is known
@@ -98,10 +101,11 @@ class Session:
 
     # -- input
 
-    def frame_received(self, raw: bytes) -> None:
-        """One frame from the transport, in arrival order."""
+    def frame_received(self, raw: bytes, answer: Callable[[list[bytes]], None] | None = None) -> None:
+        """One frame from the transport, in arrival order. With `answer`, the frames replying to it go there
+        (in their turn) instead of to the output: a Socket.IO acknowledgement."""
         if self.open:
-            self.inbox.push(raw)
+            self.inbox.push(raw if answer is None else (raw, answer))
 
     def frame_refused(self, error: ChatError) -> None:
         """A frame the transport could not take (e.g. a binary WebSocket message)."""
@@ -110,8 +114,10 @@ class Session:
     def frame_too_long(self) -> None:
         self._refuse(ChatError(errors.LINE_TOO_LONG, f"lines are at most {self.limits.max_line_bytes} bytes"))
 
-    def _decode(self, raw: bytes):
-        """A Request for this frame, or None if it was answered here (a bad frame) or decides nothing yet."""
+    def _decode(self, item):
+        """A Request for this frame (raw bytes, or (raw, answer)), or None if it was answered here (a bad
+        frame) or decides nothing yet."""
+        raw, answer = item if isinstance(item, tuple) else (item, None)
         try:
             if self.dialect is None:
                 dialect = dialect_for(raw)
@@ -119,15 +125,19 @@ class Session:
                     return None
                 self._set_dialect(dialect)
                 if self._token:  # log in first; this frame follows
-                    self.inbox.insert(raw)
-                    request = self.dialect.token_login(self._token)
+                    self.inbox.insert(item)
+                    request = dialect.token_login(self._token)
                     self._token = ""
                     return request
             self.metrics.frames_in(self.dialect)
             request = self.dialect.decode(raw)
         except ChatError as e:
+            if answer is not None:
+                answer([self.dialect.error(e) if self.dialect else fallback_error(e)])
+                return None
             self._refuse(e)
             return None
+        request.answer = answer
         self._bad_frames = 0
         return request
 
@@ -137,7 +147,7 @@ class Session:
             self._expire_later(request.expires)
         if request.follow is not None:
             request.close = False  # a stream closes nothing
-        box = [_PENDING]
+        box = [_PENDING, request.answer]
         self._replies.append(box)
         if request.command is None:
             self._answer(request.reply(None), box, request.close)
@@ -191,7 +201,7 @@ class Session:
         self.outbox.writable().addCallback(next_step).addErrback(lambda f: self.log.failure("stream failed", f))
 
     def _failed(self, failure: Failure, request) -> list[bytes]:
-        if failure.check(ChatError):
+        if isinstance(failure.value, ChatError):
             self.metrics.errors[failure.value.code] += 1
             return request.fail(failure.value)
         self.log.failure("request failed", failure)
@@ -200,7 +210,12 @@ class Session:
     def _answer(self, frames: list[bytes], box: list, close: bool = False) -> None:
         box[0] = frames
         while self._replies and self._replies[0][0] is not _PENDING:
-            for frame in self._replies.popleft()[0]:
+            frames, answer = self._replies.popleft()
+            if answer is not None:
+                if self.open:
+                    answer(frames)
+                continue
+            for frame in frames:
                 self.send(frame)
         if close:
             self.close()
@@ -309,7 +324,7 @@ class Session:
             self.send(self._farewell(error))
         self.outbox.flush()
         self._shut()
-        self.transport.close()
+        self.transport.close(restarting=error is not None and error.code == errors.SHUTTING_DOWN)
 
     def _shut(self) -> None:
         self.open = False

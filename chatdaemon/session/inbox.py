@@ -6,8 +6,9 @@ it has finished, and the frames after it wait until it has. So a history read se
 message sees that message, whatever the dialect.
 
 Rate: a token bucket (`rate_per_second`, `rate_burst`) is charged one token per frame. Without a
-token, or while frames wait behind a barrier, the transport stops reading (TCP pushes back on the
-client); nothing the client sent is dropped.
+token, while frames wait behind a barrier, while `max_in_flight` requests of this connection are
+unfinished, or while the daemon is overloaded (the Governor is holding), the transport stops reading
+(TCP pushes back on the client); nothing the client sent is dropped.
 
 After the connection is lost, the frames it had delivered are still carried out, in order, with
 no rate limit; then `on_drained` is called once.
@@ -18,6 +19,8 @@ from collections.abc import Callable
 from typing import Any
 
 from twisted.internet.defer import Deferred
+
+from .governor import NoGovernor
 
 
 class TokenBucket:
@@ -38,16 +41,18 @@ class TokenBucket:
 
 
 class Inbox:
-    def __init__(self, clock, limits, decode: Callable[[bytes], Any], start: Callable[[Any], Deferred | None],
+    def __init__(self, clock, limits, decode: Callable[[Any], Any], start: Callable[[Any], Deferred | None],
                  pause_reading: Callable[[], None], resume_reading: Callable[[], None],
-                 on_drained: Callable[[], None]):  # fmt: skip
+                 on_drained: Callable[[], None], governor=None):  # fmt: skip
         self._clock = clock
-        self._decode = decode  # raw frame -> a Request, or None if it was answered already
+        self._decode = decode  # a pushed frame -> a Request, or None if it was answered already
         self._start = start  # Request -> Deferred that fires when it is done, or None if it is done now
         self._pause_reading, self._resume_reading = pause_reading, resume_reading
         self._on_drained = on_drained
         self._bucket = TokenBucket(clock, limits.rate_per_second, limits.rate_burst)
-        self._frames: deque[bytes] = deque()
+        self._max_in_flight = limits.max_in_flight
+        self._governor = governor if governor is not None else NoGovernor()
+        self._frames: deque = deque()  # raw frames (or what the session pushed with them)
         self._waiting = None  # a decoded barrier request, waiting for those before it
         self._in_flight = 0
         self._barrier = False  # a barrier request is running
@@ -57,18 +62,23 @@ class Inbox:
         self._lost = False
         self._drained = False
 
-    def push(self, raw: bytes) -> None:
+    def push(self, raw) -> None:
         """One frame from the transport, in arrival order."""
         if self._open:
             self._frames.append(raw)
             self.pump()
 
-    def insert(self, raw: bytes) -> None:
+    def insert(self, raw) -> None:
         """Put a frame back at the front (it is handled next)."""
         self._frames.appendleft(raw)
 
     def pump(self) -> None:
         while (self._frames or self._waiting) and not self._barrier and self._wakeup is None:
+            if self._in_flight >= self._max_in_flight and not self._lost:
+                break  # resumed as they finish
+            if self._governor.holding and not self._lost:
+                self._governor.wait(self, self.pump)
+                break
             if self._waiting is not None:
                 if self._in_flight:
                     break

@@ -15,6 +15,7 @@ from .writer import GroupCommitWriter
 DB_FILE = "chatd.sqlite3"
 MESSAGE_COLUMNS = "id, room_id, sender, kind, body, ts"
 NO_LIMIT = 1 << 62
+INSERT_MESSAGE = "INSERT INTO messages (id, room_id, sender, kind, body, ts) VALUES (?, ?, ?, ?, ?, ?)"
 
 
 def _messages(rows) -> list[Message]:
@@ -29,9 +30,11 @@ class SQLiteStore:
         self._synchronous = synchronous
         self._group_commit_max = group_commit_max
         self._next_id = 1
-        self._writer_pool = self._reader_pool = self.writer = None
+        self._writer_pool: adbapi.ConnectionPool | None = None
+        self._reader_pool: adbapi.ConnectionPool | None = None
+        self.writer: GroupCommitWriter | None = None
 
-    def _pool(self, readers: int):
+    def _pool(self, readers: int) -> adbapi.ConnectionPool:
         def pragmas(conn):
             conn.execute("PRAGMA journal_mode = WAL")
             conn.execute("PRAGMA foreign_keys = ON")
@@ -74,15 +77,22 @@ class SQLiteStore:
         return self.writer.pending if self.writer is not None else 0
 
     def observe_commits(self, observer) -> None:
+        assert self.writer is not None, "the store is not open"
         self.writer.observe_commit = observer
 
     def _read(self, sql, *args):
+        assert self._reader_pool is not None, "the store is not open"
         return self._reader_pool.runQuery(sql, args)
 
     def _submit(self, fn):
         if self.writer is None:
             return fail(RuntimeError("the store is closed"))
         return self.writer.submit(fn)
+
+    def _submit_row(self, sql: str, row: tuple):
+        if self.writer is None:
+            return fail(RuntimeError("the store is closed"))
+        return self.writer.submit_row(sql, row)
 
     def _write(self, sql, *args):
         return self._submit(lambda cursor: cursor.execute(sql, args).rowcount)
@@ -109,6 +119,7 @@ class SQLiteStore:
             snap.last_message_id = cursor.execute("SELECT coalesce(max(id), 0) FROM messages").fetchone()[0]
             return snap
 
+        assert self._reader_pool is not None, "the store is not open"
         return self._reader_pool.runInteraction(snapshot)
 
     def next_message_id(self) -> int:
@@ -170,8 +181,7 @@ class SQLiteStore:
 
     def append_message(self, m: Message):
         kind, body = bodies.encode(m.body)
-        sql = "INSERT INTO messages (id, room_id, sender, kind, body, ts) VALUES (?, ?, ?, ?, ?, ?)"
-        return self._write(sql, m.id, m.room_id, m.sender, kind, body, m.ts)
+        return self._submit_row(INSERT_MESSAGE, (m.id, m.room_id, m.sender, kind, body, m.ts))
 
     def add_friends(self, a, b, ts):
         def befriend(cursor):
@@ -325,6 +335,7 @@ class SQLiteStore:
             )
             return per_user, cursor.execute("SELECT count(*) FROM inbox").fetchone()[0]
 
+        assert self._reader_pool is not None, "the store is not open"
         return self._reader_pool.runInteraction(count)
 
     # -- edits, deletions, reactions, read marks, summaries
@@ -402,6 +413,7 @@ class SQLiteStore:
                 entry["reactions"].setdefault(emoji, []).append(user)
             return out
 
+        assert self._reader_pool is not None, "the store is not open"
         return self._reader_pool.runInteraction(read)
 
     def summaries(self, user: str, room_ids: list[str]):
@@ -428,4 +440,5 @@ class SQLiteStore:
                 out[rid] = (bodies.message(row) if row else None, unread)
             return out
 
+        assert self._reader_pool is not None, "the store is not open"
         return self._reader_pool.runInteraction(read)

@@ -1,12 +1,17 @@
 """Group commit: every write goes through one queue, many writes share one transaction.
 
-A write is a function run with the database cursor. While a transaction is in
-flight new writes wait; when it commits, everything that arrived meanwhile
-goes out in the next one. Under load thousands of writes share a commit; when
-idle a write waits at most one reactor turn. Each write runs inside its own
-savepoint, so a constraint violation fails that write alone. Deferreds fire
-in submission order, and only after the commit.
+A write is a function run with the database cursor (`submit`), or one row of an
+SQL statement (`submit_row`). While a transaction is in flight new writes wait;
+when it commits, everything that arrived meanwhile goes out in the next one.
+Under load thousands of writes share a commit; when idle a write waits at most
+one reactor turn. Each write runs inside its own savepoint, so a constraint
+violation fails that write alone; consecutive rows of one statement (messages,
+under load) share one `executemany` and one savepoint, and are retried one by
+one only if that fails. Deferreds fire in submission order, and only after the
+commit.
 """
+
+from typing import Any
 
 from twisted.internet.defer import Deferred, succeed
 from twisted.logger import Logger
@@ -35,8 +40,15 @@ class GroupCommitWriter:
 
     def submit(self, fn, *args) -> Deferred:
         """Queue `fn(cursor, *args)`; the Deferred fires with its result after the commit."""
-        d = Deferred()
-        self._queue.append((fn, args, d))
+        return self._queued((fn, args))
+
+    def submit_row(self, sql: str, row: tuple) -> Deferred:
+        """Queue one row of `sql` (an INSERT); the Deferred fires with 1 after the commit."""
+        return self._queued((sql, row))
+
+    def _queued(self, write: tuple) -> Deferred:
+        d: Deferred[Any] = Deferred()
+        self._queue.append((*write, d))
         if self._in_flight is None and self._scheduled is None:
             self._scheduled = self._clock.callLater(0, self._flush)
         return d
@@ -45,7 +57,7 @@ class GroupCommitWriter:
         """Fire once everything submitted so far is committed (or failed)."""
         if not self._queue and self._in_flight is None:
             return succeed(None)
-        d = Deferred()
+        d: Deferred[None] = Deferred()
         self._idle_waiters.append(d)
         return d
 
@@ -59,25 +71,49 @@ class GroupCommitWriter:
         self._in_flight.addCallbacks(self._committed, self._failed, callbackArgs=(batch,), errbackArgs=(batch,))
 
     def _run(self, cursor, batch):
-        """In the database thread: one transaction, one savepoint per write."""
+        """In the database thread: one transaction; a savepoint per write, or per run of rows of one statement."""
         cursor.execute("BEGIN IMMEDIATE")
-        outcomes = []
-        for fn, args, _ in batch:
+        outcomes: list[tuple[bool, Any]] = []
+        i, n = 0, len(batch)
+        while i < n:
+            what = batch[i][0]
+            if not isinstance(what, str):
+                outcomes.append(self._one(cursor, what, batch[i][1]))
+                i += 1
+                continue
+            j = i + 1
+            while j < n and batch[j][0] == what:
+                j += 1
+            rows = [batch[k][1] for k in range(i, j)]
             cursor.execute("SAVEPOINT w")
             try:
-                outcomes.append((True, fn(cursor, *args)))
-            except self._item_errors as e:
+                cursor.executemany(what, rows)
+            except self._item_errors:
                 cursor.execute("ROLLBACK TO w")
-                outcomes.append((False, e))
-            cursor.execute("RELEASE w")
+                cursor.execute("RELEASE w")
+                outcomes.extend(self._one(cursor, _execute, (what, row)) for row in rows)
+            else:
+                cursor.execute("RELEASE w")
+                outcomes.extend([(True, 1)] * (j - i))
+            i = j
         return outcomes
+
+    def _one(self, cursor, fn, args) -> tuple[bool, Any]:
+        cursor.execute("SAVEPOINT w")
+        try:
+            outcome: tuple[bool, Any] = (True, fn(cursor, *args))
+        except self._item_errors as e:
+            cursor.execute("ROLLBACK TO w")
+            outcome = (False, e)
+        cursor.execute("RELEASE w")
+        return outcome
 
     def _committed(self, outcomes, batch) -> None:
         self.commits += 1
         self.observe_commit(self._clock.seconds() - self._began, len(batch))
         self._in_flight = None
         self._next()
-        for (_, _, d), (ok, value) in zip(batch, outcomes, strict=False):
+        for (_, _, d), (ok, value) in zip(batch, outcomes, strict=True):
             if ok:
                 d.callback(value)
             else:
@@ -101,3 +137,7 @@ class GroupCommitWriter:
             waiters, self._idle_waiters = self._idle_waiters, []
             for d in waiters:
                 d.callback(None)
+
+
+def _execute(cursor, sql: str, row: tuple) -> int:
+    return cursor.execute(sql, row).rowcount

@@ -20,6 +20,7 @@ from twisted.conch.interfaces import IConchUser, ISession
 from twisted.conch.manhole_ssh import ConchFactory, TerminalSessionTransport
 from twisted.conch.ssh import keys, session
 from twisted.cred.portal import IRealm, Portal
+from twisted.internet.defer import Deferred
 from twisted.internet.error import ProcessDone, ProcessTerminated
 from twisted.logger import Logger
 from twisted.python import components
@@ -79,7 +80,7 @@ class AdminShell(recvline.HistoricRecvLine):
         self.commands = commands
         self._end = end  # ends the session with exit status 0
         self._waiting: deque[str] = deque()  # lines typed while a command runs
-        self._running = None  # the command being run, if any
+        self._running: Deferred[str] | None = None  # the command being run, if any
         self._connected = True
 
     def connectionMade(self) -> None:
@@ -138,9 +139,10 @@ class AdminShell(recvline.HistoricRecvLine):
         self._connected = False
 
     def _python(self) -> None:
-        """Hand the terminal to a Python prompt (manhole) for the rest of the session."""
+        """Hand the terminal to a Python prompt (manhole) for the rest of the session: `service` (its `store`,
+        `bus`, `config`, ...) and `core` are in scope."""
         service = self.commands.service
-        repl = manhole.ColoredManhole({"service": service, "core": service.core, "store": service.store})
+        repl = manhole.ColoredManhole({"service": service, "core": service.core})
         self.terminal.terminalProtocol = repl
         repl.makeConnection(self.terminal)
 
@@ -149,7 +151,7 @@ def describe(failure: Failure) -> str:
     """What an operator is told when a command fails."""
     if failure.check(UsageError):
         return str(failure.value)
-    if failure.check(ChatError):
+    if isinstance(failure.value, ChatError):
         return f"error {failure.value.code}: {failure.value.message}"
     log.failure("admin command failed", failure)
     return f"failed: {failure.getErrorMessage()}"
@@ -173,8 +175,8 @@ class AdminSession:
 
     def __init__(self, avatar: AdminUser):
         self.avatar = avatar
-        self.size = None  # (columns, rows) once a terminal is asked for
-        self.shell = None
+        self.size: tuple[int, int] | None = None  # (columns, rows) once a terminal is asked for
+        self.shell: insults.ServerProtocol | None = None
 
     def _commands(self) -> AdminCommands:
         factory = self.avatar.factory
@@ -206,7 +208,9 @@ class AdminSession:
     def windowChanged(self, newWindowSize) -> None:
         self.size = (newWindowSize[1], newWindowSize[0])
         if self.shell is not None:
-            self.shell.terminalProtocol.terminalSize(*self.size)
+            terminal = self.shell.terminalProtocol
+            assert terminal is not None, "openShell connected the shell"
+            terminal.terminalSize(*self.size)
 
     def eofReceived(self) -> None:
         """The client's input ended; a command needs none, a shell ends with the connection."""
@@ -244,4 +248,5 @@ class AdminFactory(ConchFactory):
     def use_host_key(self, key: keys.Key) -> None:
         # ConchFactory's key dicts are class attributes: give this factory its own
         self.publicKeys = {key.sshType(): key.public()}
-        self.privateKeys = {key.sshType(): key}
+        # keys.Key objects, as SSHFactory reads them (ConchFactory annotates its dicts as bytes)
+        self.privateKeys = {key.sshType(): key}  # type: ignore[dict-item]

@@ -10,6 +10,7 @@ connections (no timer per connection):
                    (7009); "anything" is a frame, or for a WebSocket also the pong to the server's ping
 """
 
+from twisted.internet import tcp
 from twisted.internet.interfaces import ISSLTransport
 from twisted.internet.task import LoopingCall
 from twisted.logger import Logger
@@ -30,12 +31,13 @@ def peer_name(transport) -> str:
 class Connections:
     log = Logger(namespace="chatdaemon.connections")
 
-    def __init__(self, core, limits, clock, metrics=UNREAD):
-        self.core, self.limits, self.clock, self.metrics = core, limits, clock, metrics
+    def __init__(self, core, limits, clock, metrics=UNREAD, governor=None):
+        self.core, self.limits, self.clock, self.metrics, self.governor = core, limits, clock, metrics, governor
         self.flusher = Flusher(clock)
         self.sessions: set[Session] = set()
         # session -> (when it opened, or None once it has logged in; when the client was last heard from)
         self._seen: dict[Session, tuple[float | None, float]] = {}
+        self._unwatched: set[Session] = set()  # sessions the idle rule does not apply to
         self._check = LoopingCall(self._expire)
         self._check.clock = clock
         self._tick = 0.0
@@ -44,14 +46,22 @@ class Connections:
         """A new connection on `transport` (the byte transport) whose Session writes through `surface`."""
         secure = ISSLTransport.providedBy(transport)
         kind = {"tcp": "tls", "ws": "wss"}[kind] if secure else kind
-        peer = peer_name(transport)
-        session = Session(self.core, surface, self.flusher, self.limits, self.clock, kind, peer, self.metrics)
         if getattr(transport, "producer", None) is not None:
             transport.unregisterProducer()  # e.g. the HTTPChannel whose transport a WebSocket took over
-        transport.registerProducer(session, True)
+        return self.open_on(transport, surface, kind, peer_name(transport))
+
+    def open_on(self, consumer, surface, kind: str, peer: str, idle: bool = True) -> Session:
+        """A new Session writing through `surface`, the streaming producer of `consumer` (anything with
+        registerProducer). Without `idle`, only the login deadline applies (a transport with its own
+        heartbeat, such as Engine.IO's, closes dead connections itself)."""
+        session = Session(self.core, surface, self.flusher, self.limits, self.clock, kind, peer, self.metrics,
+                          self.governor)  # fmt: skip
+        consumer.registerProducer(session, True)
         self.sessions.add(session)
         now = self.clock.seconds()
         self._seen[session] = (now, now)
+        if not idle:
+            self._unwatched.add(session)
         self._watch()
         self.log.info("connection opened: {transport} {peer}", event="connection_opened", transport=kind, peer=peer)
         return session
@@ -65,6 +75,7 @@ class Connections:
     def lost(self, session: Session, detail: str = "") -> None:
         self.sessions.discard(session)
         self._seen.pop(session, None)
+        self._unwatched.discard(session)
         self.log.info(
             "connection closed: {transport} {peer} ({dialect}) {user}{detail}",
             event="connection_closed", transport=session.kind, peer=session.peer,
@@ -95,7 +106,7 @@ class Connections:
                 self._seen[session] = opened, heard = None, now  # logged in: from now on, the idle rule
             if opened is not None and now - opened >= limits.login_timeout:
                 reason = f"not logged in within {limits.login_timeout:g} seconds"
-            elif opened is None and now - heard >= limits.idle_timeout:
+            elif opened is None and now - heard >= limits.idle_timeout and session not in self._unwatched:
                 reason = f"nothing heard for {limits.idle_timeout:g} seconds"
             else:
                 continue
@@ -104,3 +115,25 @@ class Connections:
     def stop(self) -> None:
         if self._check.running:
             self._check.stop()
+
+
+def direct_writer(transport):
+    """A write function for `transport` that sends at once when nothing is waiting in its buffer, or None
+    if the transport is not plain TCP (TLS and wrappers keep their own write path).
+
+    Twisted's `write` only buffers: the descriptor is registered for writability, written on the next
+    reactor turn, then unregistered, three system calls for what one `send` does on a connection whose
+    kernel buffer has room (nearly always, for a chat client). What the kernel does not take goes
+    through `transport.write`, so Twisted's buffering, producers and errors apply as before."""
+    if not isinstance(transport, tcp.Server):
+        return None
+
+    def write(data: bytes) -> None:
+        if transport._tempDataLen or len(transport.dataBuffer) > transport.offset or not transport.connected:
+            transport.write(data)
+            return
+        sent = transport.writeSomeData(data)
+        if sent != len(data):  # partly sent (the rest waits in Twisted's buffer), or an error for its write path
+            transport.write(data[sent:] if isinstance(sent, int) else data)
+
+    return write

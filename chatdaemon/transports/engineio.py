@@ -74,7 +74,7 @@ import secrets
 from collections import Counter, deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Protocol, cast
 
 import orjson
 from autobahn.twisted.resource import WebSocketResource
@@ -90,6 +90,7 @@ from twisted.web.server import NOT_DONE_YET, Request
 from zope.interface import implementer
 
 from ..config import Http
+from . import IStreamTransport
 from .websocket import origin_allowed
 
 OPEN, CLOSE, PING, PONG, MESSAGE, UPGRADE, NOOP = range(7)
@@ -763,14 +764,15 @@ class EngineIOResource(Resource):
             refused = self.engine.refusal(address)
             if refused:
                 return _error(request, refused[0], FORBIDDEN, refused[1])
-            session = self.engine.open(address, peer, "polling")
-            return _reply(request, 200, session.handshake(), TEXT_PLAIN)
+            opened = self.engine.open(address, peer, "polling")
+            return _reply(request, 200, opened.handshake(), TEXT_PLAIN)
         session = self.engine.sessions.get(sid)
         if session is None:
             return _error(request, 400, UNKNOWN_SID)
         if request.method == b"GET":
             return session.poll(request)
         if request.method == b"POST":
+            assert request.content is not None, "the body is read before render"
             return session.post(request, request.content.read(options.max_payload + 1))
         return _error(request, 400, BAD_REQUEST)
 
@@ -781,6 +783,7 @@ class EngineIOResource(Resource):
 class EngineIOWebSocket(WebSocketServerProtocol):
     """A WebSocket at /socket.io/: the transport of a new session, or one upgrading a polling session."""
 
+    transport: IStreamTransport
     log = Logger()
 
     def __init__(self):
@@ -855,6 +858,6 @@ class EngineIOWebSocketFactory(WebSocketServerFactory):
         )
 
     def buildProtocol(self, addr):
-        protocol = super().buildProtocol(addr)
+        protocol = cast(EngineIOWebSocket, super().buildProtocol(addr))  # built from self.protocol
         protocol.peer_host = getattr(addr, "host", None)
         return protocol

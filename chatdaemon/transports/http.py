@@ -4,6 +4,8 @@ the WebSocket at /ws, the REST API (transports/rest.py) and the web page (web/st
 import orjson
 from prometheus_client.twisted import MetricsResource
 from twisted.logger import Logger
+from twisted.internet.protocol import connectionDone
+from twisted.python.failure import Failure
 from twisted.web.http import HTTPChannel
 from twisted.web.pages import notFound
 from twisted.web.resource import Resource
@@ -73,9 +75,10 @@ class CountedChannel(HTTPChannel):
     """An HTTP connection that gives back its place in the site's per-address count when it ends.
     (One the WebSocket took over never ends here: the WebSocket protocol gives the place back.)"""
 
+    site: "GuardedSite"  # set by Site.buildProtocol
     host = None
 
-    def connectionLost(self, reason) -> None:
+    def connectionLost(self, reason: Failure = connectionDone) -> None:
         super().connectionLost(reason)
         self.site.addresses.release(self.host)
 
@@ -86,7 +89,8 @@ class GuardedSite(Site):
     Its access log is one debug event per request (`http_request`: method, path without the query,
     which may hold a session key, status, bytes, peer): seen with `[log] level = "debug"`."""
 
-    protocol = CountedChannel
+    # Twisted types HTTPFactory.protocol as its own channel factory; Site.buildProtocol calls any channel class.
+    protocol = CountedChannel  # type: ignore[assignment]
     noisy = False
     access = Logger(namespace="chatdaemon.http.access")
 

@@ -1,29 +1,48 @@
 """The line transport: one frame per line over TCP or TLS (any stream endpoint).
 
 Lines end in "\\n" ("\\r\\n" is accepted). A line longer than the limit is skipped up to its end and
-answered with an error; the connection goes on. Sessions, deadlines and logging: connection.py.
+answered with an error; the connection goes on. Output is written at once when the socket has room
+(`direct_writer`), with Nagle off (TCP_NODELAY): a chat frame should not wait for an ACK. Each peer
+address may hold at most `max_connections_per_ip` connections; one more is told so and closed.
+Sessions, deadlines and logging: connection.py.
 """
 
-from twisted.internet.protocol import Factory, Protocol
+from collections.abc import Callable
+
+from twisted.internet.protocol import Factory, Protocol, connectionDone
+from twisted.python.failure import Failure
 from zope.interface import implementer
 
-from ..session import ISessionTransport
-from .connection import Connections
+from ..listeners import AddressCounter, Refused
+from ..session import ISessionTransport, Session
+from . import IStreamTransport
+from .connection import Connections, direct_writer
 
 
 @implementer(ISessionTransport)
 class LineProtocol(Protocol):
-    def __init__(self, connections: Connections):
-        self.connections = connections
-        self.session = None
+    transport: IStreamTransport
+
+    def __init__(self, factory: "LineFactory", host: str | None):
+        self.factory = factory
+        self.connections = factory.connections
+        self.host = host
+        self.session: Session | None = None
         self._buffer = b""
         self._skipping = False  # inside an over-long line
+        self._send: Callable[[bytes], None] | None = None
 
     def connectionMade(self) -> None:
         self.session = self.connections.open(self.transport, self, "tcp")
+        self._send = direct_writer(self.transport)
+        if self._send is not None:
+            self.transport.setTcpNoDelay(True)
+        else:
+            self._send = self.transport.write
 
     def dataReceived(self, data: bytes) -> None:
         session = self.session
+        assert session is not None  # connectionMade came first
         self.connections.heard(session)
         buffer, start, limit = self._buffer + data, 0, session.limits.max_line_bytes
         while session.open:
@@ -45,15 +64,18 @@ class LineProtocol(Protocol):
             rest = b""
         self._buffer = rest
 
-    def connectionLost(self, reason) -> None:
-        self.connections.lost(self.session)
+    def connectionLost(self, reason: Failure = connectionDone) -> None:
+        self.factory.release(self.host)
+        if self.session is not None:
+            self.connections.lost(self.session)
 
     # ISessionTransport
     def write_frames(self, frames: list[bytes]) -> None:
         frames.append(b"")
-        self.transport.write(b"\n".join(frames))
+        assert self._send is not None
+        self._send(b"\n".join(frames))
 
-    def close(self) -> None:
+    def close(self, restarting: bool = False) -> None:
         self.transport.loseConnection()
 
     def abort(self) -> None:
@@ -69,8 +91,18 @@ class LineProtocol(Protocol):
 class LineFactory(Factory):
     noisy = False  # no "Starting factory <...>" lines: the listeners log what they bind
 
-    def __init__(self, connections: Connections):
+    def __init__(self, connections: Connections, addresses: AddressCounter | None = None, farewell: bytes = b"",
+                 on_refused: Callable[[], None] = lambda: None):  # fmt: skip
         self.connections = connections
+        self.addresses, self.farewell, self.on_refused = addresses, farewell, on_refused
 
-    def buildProtocol(self, addr) -> LineProtocol:
-        return LineProtocol(self.connections)
+    def buildProtocol(self, addr) -> Protocol:
+        host = getattr(addr, "host", None)
+        if self.addresses is not None and not self.addresses.acquire(host):
+            self.on_refused()
+            return Refused(self.farewell)
+        return LineProtocol(self, host)
+
+    def release(self, host: str | None) -> None:
+        if self.addresses is not None:
+            self.addresses.release(host)

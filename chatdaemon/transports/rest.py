@@ -14,6 +14,7 @@ import os
 import re
 import secrets
 import urllib.parse
+from typing import cast
 
 import orjson
 from twisted.internet.defer import Deferred
@@ -73,13 +74,18 @@ def _error_body(error: ChatError) -> bytes:
 
 
 class BoundedRequest(Request):
-    """A Request whose body may not exceed `max_body` bytes."""
+    """A Request whose body may not exceed `max_body` bytes (or, under a path prefix of `max_body_under`,
+    that prefix's bound)."""
 
     max_body = 65536
+    max_body_under: dict[bytes, int] = {}  # noqa: RUF012 (set per Site by bounded_request)
     _refused = False
     _received = 0
 
     def gotLength(self, length):
+        # the request line is parsed (by the channel) before the headers end: choose the bound by path
+        path = getattr(self.channel, "_path", b"") or b""
+        self.max_body = next((n for prefix, n in self.max_body_under.items() if path.startswith(prefix)), self.max_body)
         if length is not None and length > self.max_body:
             self._refuse()
         super().gotLength(None if self._refused else length)
@@ -103,6 +109,7 @@ class BoundedRequest(Request):
             b"Content-Length: " + str(len(body)).encode() + b"\r\n\r\n"
         )
         transport = self.channel.transport
+        assert transport is not None, "a body is arriving"
         transport.write(head + body)
         transport.loseConnection()
 
@@ -112,8 +119,9 @@ class BoundedRequest(Request):
         super().requestReceived(command, path, version)
 
 
-def bounded_request(max_body: int) -> type:
-    return type("BoundedRequest", (BoundedRequest,), {"max_body": max_body})
+def bounded_request(max_body: int, under: dict[bytes, int] | None = None) -> type[BoundedRequest]:
+    attributes = {"max_body": max_body, "max_body_under": dict(under or {})}
+    return cast(type[BoundedRequest], type("BoundedRequest", (BoundedRequest,), attributes))
 
 
 @implementer(IPrincipal)

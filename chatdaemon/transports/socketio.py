@@ -98,6 +98,11 @@ class ISocket(Interface):
         """End this socket: the client is sent DISCONNECT (it will not reconnect by itself); the handler gets
         disconnected("server namespace disconnect"). With no namespace left, the session is closed too."""
 
+    def drop() -> None:
+        """Close the whole Engine.IO session after what is queued, with no DISCONNECT: the client sees its
+        transport close and reconnects by itself (a server going down for a restart). The handler gets
+        disconnected("server close")."""
+
     def registerProducer(producer: IPushProducer, streaming: bool) -> None:
         """Have `producer` paused and resumed with the outgoing queue, and stopped when the socket ends.
         Only streaming (push) producers."""
@@ -303,6 +308,10 @@ class Socket:
         self._connection.send(Packet(DISCONNECT, self.namespace))
         self._connection.remove(self, "server namespace disconnect")
 
+    def drop(self) -> None:
+        if self.connected:
+            self._connection.session.close("server close")
+
     def registerProducer(self, producer: IPushProducer, streaming: bool) -> None:
         if not streaming:
             raise ValueError("only streaming producers")
@@ -507,8 +516,8 @@ class SocketIOConnection:
 
     def _refused(self, failure: Failure, namespace: str) -> None:
         self._connecting.discard(namespace)
-        if failure.check(ConnectRefused):
-            refusal = failure.value
+        refusal = failure.value
+        if isinstance(refusal, ConnectRefused):
             reply = {"message": refusal.message}
             if refusal.data is not None:
                 reply["data"] = refusal.data

@@ -22,6 +22,8 @@ without bound; reading pauses while the Session's inbox is busy.
 """
 
 import urllib.parse
+from collections.abc import Callable
+from typing import cast
 
 from autobahn.twisted.resource import WebSocketResource
 from autobahn.twisted.websocket import WebSocketServerFactory, WebSocketServerProtocol
@@ -31,12 +33,15 @@ from autobahn.websocket.types import ConnectionDeny
 from twisted.internet.defer import maybeDeferred
 from twisted.internet.interfaces import ISSLTransport
 from twisted.logger import Logger
+from twisted.internet.protocol import connectionDone
+from twisted.python.failure import Failure
 from zope.interface import implementer
 
 from .. import errors
 from ..dialects import DIALECTS
 from ..errors import ChatError
 from ..session import ISessionTransport, Session
+from . import IStreamTransport
 from .connection import Connections, peer_name
 
 DEFAULT_PORTS = {"http": 80, "https": 443}
@@ -75,6 +80,8 @@ def origin_allowed(origin: str, host_header: str, secure: bool, patterns, same_o
 
 @implementer(ISessionTransport)
 class ChatWebSocket(WebSocketServerProtocol):
+    transport: IStreamTransport
+    peer_host: str | None  # set by the factory
     session: Session | None = None
     _token = _dialect = ""
 
@@ -137,7 +144,7 @@ class ChatWebSocket(WebSocketServerProtocol):
         if self.session is not None:
             self.factory.connections.heard(self.session)
 
-    def connectionLost(self, reason) -> None:
+    def connectionLost(self, reason: Failure = connectionDone) -> None:
         super().connectionLost(reason)
         self.factory.addresses.release(self.peer_host)  # this connection was counted as an HTTP one
 
@@ -153,7 +160,7 @@ class ChatWebSocket(WebSocketServerProtocol):
         for frame in frames:
             self.sendMessage(frame, isBinary=False)
 
-    def close(self) -> None:
+    def close(self, restarting: bool = False) -> None:
         if self.state == self.STATE_OPEN:
             self.sendClose(1000)
 
@@ -178,7 +185,7 @@ class ChatWebSocketFactory(WebSocketServerFactory):
         self.configure(options)
 
     def buildProtocol(self, addr):
-        protocol = super().buildProtocol(addr)
+        protocol = cast(ChatWebSocket, super().buildProtocol(addr))  # built from self.protocol
         protocol.peer_host = getattr(addr, "host", None)
         return protocol
 
@@ -188,7 +195,7 @@ class ChatWebSocketFactory(WebSocketServerFactory):
         # allow-list, and the same-origin rule, which needs the Host header Autobahn does not compare.
         self.origin_patterns = wildcards2patterns(list(options.allowed_origins))
         self.same_origin = options.same_origin
-        accept = None
+        accept: Callable[[list], PerMessageDeflateOfferAccept | None] | None = None
         if options.compression:
 
             def accept(offers):

@@ -171,7 +171,7 @@ async def test_send_message_handshake_stores_acks_and_forwards(chatd):
     assert count["data"]["letter_frequencies"] == letter_frequencies(content)
     assert count["data"]["letter_frequencies"]["s"] == 2 and "4" not in count["data"]["letter_frequencies"]
     assert count["data"]["original_action"] == "send_message"
-    assert not await bob.silence(0.2)  # nothing is forwarded before the confirmation
+    assert not await bob.sync()  # nothing is forwarded before the confirmation
     tx = count["data"]["transaction_id"]
     act(alice, "confirm_count", transaction_id=tx, confirm=True)
     ack = await action_frame(alice)
@@ -183,7 +183,7 @@ async def test_send_message_handshake_stores_acks_and_forwards(chatd):
     assert (data["room_id"], data["sender_chatid"], data["content"]) == ("lobby", "alice", content)
     assert data["transaction_id"] == f"msg-{ack['data']['message_id']}"
     assert data["timestamp"].endswith("Z") and data["timestamp"][10] == "T" and len(data["timestamp"]) == 20
-    assert not [line for line in await alice.silence(0.2) if b"receive_message" in line]  # not echoed to the sender
+    assert not [line for line in await alice.sync() if b"receive_message" in line]  # not echoed to the sender
 
 
 @pytest_twisted.ensureDeferred
@@ -229,7 +229,7 @@ async def test_no_confirm_within_the_configured_time_drops_the_message(data_dir)
         )
         act(alice, "confirm_count", transaction_id=tx, confirm=True)
         assert (await action_frame(alice))["code"] == errors.NO_SUCH_TRANSACTION
-        assert not [line for line in await bob.silence(0.3) if b"receive_message" in line]
+        assert not [line for line in await bob.sync() if b"receive_message" in line]
         # and a prompt answer still works
         await action_send(alice, "lobby", "in time")
         assert (await action_frame(bob, "receive_message"))["data"]["content"] == "in time"
@@ -501,7 +501,7 @@ async def test_an_interrupted_upload_is_invisible_and_can_be_restarted(chatd):
         errors.INCOMPLETE_MEDIA,
         [1, 3],
     )
-    assert not [line for line in await bob.silence(0.2) if b"receive_file" in line]
+    assert not [line for line in await bob.sync() if b"receive_file" in line]
     # restarted from the beginning: every packet again, then fin
     await upload(alice, "share", "half.bin", data)
     assert (await action_frame(bob, "receive_file"))["data"]["file_size"] == len(data)

@@ -18,7 +18,7 @@ from twisted.internet.utils import getProcessOutputAndValue
 from twisted.python.filepath import FilePath
 
 from chatdaemon.transports.admin import HOST_KEY_FILE
-from tests.conftest import connect, make_config, start_service, text_user, typed_user
+from tests.conftest import connect, make_config, need, start_service, text_user, typed_user
 
 LOOPBACK = "tcp:0:interface=127.0.0.1"
 
@@ -236,9 +236,11 @@ async def test_the_host_key_is_made_once_in_the_data_dir_readable_by_chatd_only(
 
 
 SSH = shutil.which("ssh")
-needs_openssh = pytest.mark.skipif(
-    SSH is None, reason="NO OPENSSH CLIENT: the real-ssh admin shell tests did not run (apt-get install openssh-client)"
-)
+
+
+@pytest.fixture
+def needs_openssh():
+    need("" if SSH else "NO OPENSSH CLIENT: the real-ssh admin shell tests (apt-get install openssh-client)")
 
 
 def _ssh_args(service, private, *extra) -> list[str]:
@@ -264,7 +266,7 @@ def _ssh_args(service, private, *extra) -> list[str]:
     ]
 
 
-@needs_openssh
+@pytest.mark.usefixtures("needs_openssh")
 async def test_the_openssh_client_runs_a_command(shell, operator_key):
     out, err, code = await getProcessOutputAndValue(SSH, [*_ssh_args(shell, operator_key[2]), "stats"], env=os.environ)
     assert code == 0, err
@@ -275,7 +277,7 @@ async def test_the_openssh_client_runs_a_command(shell, operator_key):
     assert code == 1 and b"8001" in out
 
 
-@needs_openssh
+@pytest.mark.usefixtures("needs_openssh")
 async def test_the_openssh_client_gets_an_interactive_shell_with_a_prompt(shell, operator_key):
     out, err, code = await getProcessOutputAndValue(
         "/bin/sh",

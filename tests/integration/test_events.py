@@ -119,7 +119,7 @@ async def test_every_events_flow(chatd):
         await a.next(event="SERVER_CHAT_JOINED")
         b.send_json(ev("CLIENT_CHAT_SEND", cid="general", text="unseen by ann's socket"))
         await b.next(event="SERVER_CHAT_RECEIVE")
-        assert not [f for f in await a.silence() if f["event"] == "SERVER_CHAT_RECEIVE"]
+        assert not [f for f in map(orjson.loads, await a.sync()) if f["event"] == "SERVER_CHAT_RECEIVE"]
         code, body = await http.json("GET", "/conversations", token=a.token)
         assert {c["cid"]: c["unread"] for c in body["conversations"]}["general"] == 1
         # leaving for real

@@ -87,7 +87,7 @@ async def test_direct_message_to_offline_user_arrives_at_login_in_order_once(cha
     await bob.close()
     # once: the next login replays nothing
     again = await typed_user(chatd, "bob", register=False)
-    assert not [line for line in await again.silence() if b"OFFLINE_MESSAGE" in line]
+    assert not [line for line in await again.sync() if b"OFFLINE_MESSAGE" in line]
     await again.close()
     await alice.close()
 
@@ -104,7 +104,7 @@ async def test_nack_for_unknown_user_and_for_a_room_one_is_not_in(chatd):
     assert (await alice.payload("MESSAGE_NACK"))["code"] == errors.NOT_A_MEMBER
     alice.send("TEXT_MESSAGE", sender="mallory", receiver="bob", content="spoofed")
     assert (await alice.payload("MESSAGE_NACK"))["code"] == errors.BAD_FIELD
-    assert not [line for line in await bob.silence() if b"TEXT_MESSAGE" in line]
+    assert not [line for line in await bob.sync() if b"TEXT_MESSAGE" in line]
     await alice.close()
     await bob.close()
 
@@ -120,7 +120,7 @@ async def test_room_message_reaches_every_member_but_the_sender(chatd):
     for name in ("ben", "cy", "dee"):
         got = await users[name].payload("TEXT_MESSAGE")
         assert (got["sender"], got["room"], got["content"]) == ("ann", "lobby", "hello all")
-    assert not [line for line in await users["ann"].silence() if b"TEXT_MESSAGE" in line]
+    assert not [line for line in await users["ann"].sync() if b"TEXT_MESSAGE" in line]
     for client in users.values():
         await client.close()
 

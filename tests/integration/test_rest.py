@@ -47,9 +47,16 @@ async def test_register_login_conversations_and_paging(chatd):
             "GET", f"/messages?cid=lobby&limit=2&after={older['messages'][0]['id']}", token=token
         )
         assert [m["text"] for m in newer["messages"]] == ["m2", "m3"]
-        # reading marks them read
-        rita.send("READ_RECEIPT", messageId=page["messages"][-1]["id"])
-        await rita.silence(0.2)
+        # a typed READ_RECEIPT of the fifth marks five read (the sync proves the receipt was handled)
+        rita.send("READ_RECEIPT", messageId=page["messages"][0]["id"])
+        await rita.sync()
+        code, body = await http.json("GET", "/conversations", token=token)
+        assert body["conversations"][0]["unread"] == 2
+        code, page = await http.json("GET", "/messages?cid=lobby&limit=3", token=token)
+        assert page["read_upto"] == page["messages"][0]["id"] and page["messages"][0]["read_by"] == ["rita"]
+        # whole pages forward from the first message: after=0 is the start, not "no bound"
+        code, start = await http.json("GET", "/messages?cid=lobby&limit=2&after=0", token=token)
+        assert [m["text"] for m in start["messages"]] == ["m0", "m1"] and start["has_more"]
         await poster.close()
         await rita.close()
     finally:

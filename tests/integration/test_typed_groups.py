@@ -3,7 +3,7 @@
 import pytest_twisted
 
 from chatdaemon import errors
-from tests.conftest import not_in, typed_friends, typed_user
+from tests.conftest import of_type, typed_friends, typed_user
 
 
 async def crew(chatd):
@@ -55,7 +55,7 @@ async def test_create_needs_friends_then_invites_answers_and_group_messages(chat
     ann.send("TEXT_MESSAGE", groupId=group_id, content="by id too")
     assert (await ann.payload("MESSAGE_ACK"))["code"] == 0
     assert (await lead.payload("GROUP_MESSAGE"))["content"] == "by id too"
-    assert not_in(ben, "GROUP_MESSAGE", await ben.silence())  # declined: not a member
+    assert not of_type("GROUP_MESSAGE", await ben.sync())  # declined: not a member
     stranger.send("GROUP_MESSAGE", group=group_id, content="let me in")
     assert (await stranger.payload("MESSAGE_NACK"))["code"] == errors.NOT_A_MEMBER
     for client in (lead, ann, ben, stranger):

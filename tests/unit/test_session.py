@@ -30,8 +30,9 @@ class FakeTransport:
     def write_frames(self, frames):
         self.writes.append(list(frames))
 
-    def close(self):
+    def close(self, restarting=False):
         self.closed = True
+        self.restarting = restarting
 
     def abort(self):
         self.aborted = True
@@ -341,3 +342,57 @@ def test_a_connection_closed_by_the_server_drops_what_it_had_not_read():
     session.frame_received(typed("LOGIN_REQUEST", username="u", passwordHash="p"))
     session.connection_lost()
     assert core.calls == [] and core.disconnected is session
+
+
+def test_a_connection_has_at_most_max_in_flight_requests_unfinished():
+    _clock, core, transport, session = make(max_in_flight=2)
+    for n in range(4):
+        session.frame_received(typed("TEXT_MESSAGE", receiver="b", content=f"m{n}"))
+    assert len(core.calls) == 2 and not transport.reading  # the other two wait, and the socket is not read
+    room = Room("dm:a:b", "direct", "dm:a:b", None, {"a", "b"})
+    core.calls[0][1].callback(Sent(Message(1, room.id, "a", Text("m0"), 0), room, room.members, lambda _: True))
+    assert len(core.calls) == 3
+    for n in (1, 2):
+        core.calls[n][1].callback(Sent(Message(n + 1, room.id, "a", Text("x"), 0), room, room.members, lambda _: True))
+    assert len(core.calls) == 4 and transport.reading
+
+
+def test_while_the_daemon_is_overloaded_no_new_work_starts_and_nothing_is_dropped():
+    from chatdaemon.config import Overload
+    from chatdaemon.session.governor import Governor
+
+    clock, core, transport = Clock(), ScriptedCore(), FakeTransport()
+    pending = [0]
+    governor = Governor(clock, Overload(max_loop_lag=1.0, max_pending_writes=10, max_queued_bytes=10**9),
+                        lambda: pending[0], lambda: [])  # fmt: skip
+    governor.start()
+    session = Session(core, transport, Flusher(clock), Limits(), clock, "tcp", "test", governor=governor)
+    session.frame_received(typed("PING", n=1))
+    pending[0] = 11  # the commit queue passes its bound
+    clock.advance(governor.tick)
+    assert governor.holding
+    for n in range(3):
+        session.frame_received(typed("TEXT_MESSAGE", receiver="b", content=f"held {n}"))
+    assert core.calls == [] and not transport.reading
+    pending[0] = 6  # below the bound, but not below half of it: still holding
+    clock.advance(governor.tick)
+    assert governor.holding and core.calls == []
+    pending[0] = 5
+    clock.advance(governor.tick)
+    assert not governor.holding and [c.body.text for c, _ in core.calls] == ["held 0", "held 1", "held 2"]
+    assert transport.reading and governor.episodes == 1
+    governor.stop()
+
+
+def test_event_loop_lag_holds_too():
+    from chatdaemon.config import Overload
+    from chatdaemon.session.governor import Governor
+
+    clock = Clock()
+    governor = Governor(clock, Overload(max_loop_lag=0.1), lambda: 0, lambda: [5])
+    governor.start()
+    clock.advance(governor.tick + 0.5)  # the timer fires half a second late
+    assert governor.holding and governor.lag >= 0.5
+    clock.advance(governor.tick)
+    assert not governor.holding
+    governor.stop()

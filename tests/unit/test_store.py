@@ -174,3 +174,18 @@ async def test_pages_newest_before_or_oldest_after(store):
     assert await ids(0, 7, None, 10) == [8, 9, 10]
     assert await ids(0, None, 5000, 2) == [5, 6]
     assert await ids(9, 6, None, 10) == [7, 8]
+
+
+@pytest_twisted.ensureDeferred
+async def test_rows_of_one_statement_share_a_statement_but_a_bad_row_fails_alone(store):
+    await store.create_user("a", "h", 0)
+    await store.create_room(Room("r", "public", "r", None), 0)
+    before = store.writer.commits
+    first, dup, third = (Message(n, "r", "a", Text(f"m{n}"), 0) for n in (1, 1, 2))
+    results = await defer.DeferredList(
+        [store.append_message(first), store.append_message(dup), store.append_message(third)], consumeErrors=True
+    )
+    assert [ok for ok, _ in results] == [True, False, True]
+    assert results[1][1].check(sqlite3.IntegrityError)
+    assert store.writer.commits - before == 1  # one transaction for the three
+    assert [m.body for m in await store.messages("r", 0, None, None, 10)] == [Text("m1"), Text("m2")]

@@ -1,5 +1,8 @@
 """Typed frames for accounts, presence, profiles, blocks, feedback and the connection itself."""
 
+from collections.abc import Callable
+from typing import Any
+
 from ... import __version__, errors
 from ...core import commands as c
 from ...errors import ChatError
@@ -10,6 +13,11 @@ PROTOCOL_VERSION = "1.0"
 
 
 class AccountFrames:
+    # state and replies of TypedDialect, which combines these frames
+    _sync: dict[str, Any] | None
+    _downloads: dict[str, int]
+    _errors: Callable[[ChatError], list[bytes]]
+
     @staticmethod
     def _credentials(payload: dict, login: bool):
         if login and "sessionKey" in payload:

@@ -12,6 +12,7 @@ paced by the client (one FILE_REQUEST per downloaded chunk).
 
 import base64
 import binascii
+from collections.abc import Callable
 
 from ... import errors
 from ...core import commands as c
@@ -41,6 +42,11 @@ def _encode(data: bytes) -> str:
 
 
 class MediaFrames:
+    # state and replies of TypedDialect, which combines these frames
+    user: str
+    _downloads: dict[str, int]
+    _errors: Callable[[ChatError], list[bytes]]
+
     # -- upload
 
     def _on_MEDIA_MESSAGE(self, p: dict) -> Request:

@@ -1,5 +1,8 @@
 """Typed frames for messages (text, group, encrypted), typing, read receipts and history sync."""
 
+from collections.abc import Callable
+from typing import Any
+
 from ... import errors
 from ...core import commands as c
 from ...core.model import Address, Encrypted, Text
@@ -32,6 +35,11 @@ def _address(p: dict) -> Address:
 
 
 class MessageFrames:
+    # state and replies of TypedDialect, which combines these frames
+    user: str
+    _sync: dict[str, Any] | None
+    _errors: Callable[[ChatError], list[bytes]]
+
     def _post(self, p: dict, to: Address, body) -> Request:
         """A message: MESSAGE_ACK after it is stored, MESSAGE_NACK if refused."""
         client_id = p.get("clientMessageId")
@@ -79,6 +87,7 @@ class MessageFrames:
     # -- history sync: REQUEST -> RESPONSE + BEGIN; each client ack brings the next DATA; then COMPLETE
 
     def _history_data(self, page) -> list[bytes]:
+        assert self._sync is not None, "a history transfer is in progress"
         self._sync["chunk"] += 1
         self._sync["more"] = page.more
         messages = [message_fields(m, page.rooms[m.room_id]) for m in page.messages]
@@ -115,6 +124,7 @@ class MessageFrames:
         return Request(None, lambda _: self._history_data(page), self._errors)
 
     def _history_done(self) -> list[bytes]:
+        assert self._sync is not None, "a history transfer is in progress"
         self._sync["stage"] = "complete"
         return [envelope("MESSAGE_HISTORY_COMPLETE", {"username": self.user, "code": 0})]
 

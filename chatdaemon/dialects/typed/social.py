@@ -1,5 +1,7 @@
 """Typed frames for friends and groups (seed 002), and 000's GROUP_INVITE."""
 
+from collections.abc import Callable
+
 from ... import errors
 from ...core import commands as c
 from ...errors import ChatError
@@ -12,6 +14,10 @@ def _group_ref(p: dict) -> str:
 
 
 class SocialFrames:
+    # state and replies of TypedDialect, which combines these frames
+    user: str
+    _errors: Callable[[ChatError], list[bytes]]
+
     # -- public rooms (seed 000's USER_JOIN / USER_LEAVE)
 
     def _on_USER_JOIN(self, p: dict) -> Request:

@@ -3,8 +3,8 @@ the WebSocket at /ws, the REST API (transports/rest.py) and the web page (web/st
 
 import orjson
 from prometheus_client.twisted import MetricsResource
-from twisted.logger import Logger
 from twisted.internet.protocol import connectionDone
+from twisted.logger import Logger
 from twisted.python.failure import Failure
 from twisted.web.http import HTTPChannel
 from twisted.web.pages import notFound

@@ -109,6 +109,9 @@ def test_help_lists_the_options():
     assert result.returncode == 0
     for option in ("--line", "--http", "--admin", "--data-dir", "--config", "--admin-keys", "--log-format"):
         assert option in result.stdout
+    help_text = " ".join(result.stdout.split())  # as one line: twistd wraps the descriptions
+    assert "(default: the config file's admin.authorized_keys, else /etc/chatd/admin_keys)" in help_text
+    assert "admin.authorized_keys)" not in help_text.replace("admin.authorized_keys, else", "")
 
 
 @pytest.mark.parametrize(

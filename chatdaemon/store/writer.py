@@ -15,8 +15,13 @@ from twisted.logger import Logger
 class GroupCommitWriter:
     log = Logger()
 
-    def __init__(self, pool, clock, max_batch: int, item_errors: tuple[type[Exception], ...]):
+    def __init__(self, pool, clock, max_batch: int, item_errors: tuple[type[Exception], ...], begin: str = "",
+                 wrap=None):  # fmt: skip
+        """`pool` has adbapi's runInteraction; `begin` is the SQL opening a transaction (if the driver does not);
+        `wrap(cursor)` is what the writes get (a cursor with room for per-transaction notes), by default the cursor."""
         self._pool = pool
+        self._begin = begin
+        self._wrap = wrap if wrap is not None else (lambda cursor: cursor)
         self._clock = clock
         self._max_batch = max_batch
         self._item_errors = item_errors
@@ -60,16 +65,18 @@ class GroupCommitWriter:
 
     def _run(self, cursor, batch):
         """In the database thread: one transaction, one savepoint per write."""
-        cursor.execute("BEGIN IMMEDIATE")
+        if self._begin:
+            cursor.execute(self._begin)
+        txn = self._wrap(cursor)
         outcomes = []
         for fn, args, _ in batch:
             cursor.execute("SAVEPOINT w")
             try:
-                outcomes.append((True, fn(cursor, *args)))
+                outcomes.append((True, fn(txn, *args)))
             except self._item_errors as e:
-                cursor.execute("ROLLBACK TO w")
+                cursor.execute("ROLLBACK TO SAVEPOINT w")
                 outcomes.append((False, e))
-            cursor.execute("RELEASE w")
+            cursor.execute("RELEASE SAVEPOINT w")
         return outcomes
 
     def _committed(self, outcomes, batch) -> None:

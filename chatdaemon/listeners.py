@@ -4,9 +4,12 @@ Ports are bound in privilegedStartService, before the reactor runs, so a bad
 endpoint or a port in use stops `twistd` at once with the reason. They accept
 no connection until `accept()` is called, once the state is loaded.
 
-A description "tls:ENDPOINT" is ENDPOINT with TLS from the [tls] files (see tls.py).
+A description "tls:ENDPOINT" is ENDPOINT with TLS from the [tls] files (see tls.py); "fd:N" is a
+listening socket inherited as descriptor N (a worker's, from its parent: see workers.py).
 """
 
+import os
+import socket
 from collections import defaultdict
 
 from twisted.application.service import Service
@@ -22,6 +25,11 @@ from .tls import PREFIX as TLS_PREFIX
 
 def check_endpoint(reactor, description: str) -> None:
     """Raise ValueError if `description` is not a server endpoint string."""
+    inner = description.removeprefix(TLS_PREFIX)
+    if inner.startswith("fd:"):
+        if not inner[3:].isdigit():
+            raise ValueError("fd:N takes a descriptor number")
+        return
     try:
         endpoints.serverFromString(reactor, description.removeprefix(TLS_PREFIX))
     except KeyError as e:  # systemd:...:name=X without a socket of that name
@@ -117,8 +125,14 @@ class Listeners(Service):
             if description.startswith(TLS_PREFIX):
                 factory = TLSMemoryBIOFactory(self._tls, False, factory)
             outcome = []
-            d = endpoints.serverFromString(self._reactor, description.removeprefix(TLS_PREFIX)).listen(factory)
-            d.addBoth(outcome.append)
+            inner = description.removeprefix(TLS_PREFIX)
+            if inner.startswith("fd:"):
+                fd = int(inner[3:])
+                family = socket.socket(fileno=os.dup(fd))
+                outcome.append(self._reactor.adoptStreamPort(fd, family.family, factory))
+                family.close()
+            else:
+                endpoints.serverFromString(self._reactor, inner).listen(factory).addBoth(outcome.append)
             if not outcome:
                 raise RuntimeError(f"--{role} {description}: the endpoint did not bind at start")
             if not hasattr(outcome[0], "getHost"):

@@ -74,10 +74,18 @@ class Core:
                 self._handlers[kind] = method
 
     async def start(self) -> None:
-        """Load the live state from the store."""
-        snapshot = await self.store.load()
+        """Load the live state from the store (with what other nodes change meanwhile), then fan out."""
+        self._resyncing = []
+        try:
+            snapshot = await self.store.load()
+        finally:
+            changes, self._resyncing = self._resyncing, None
         self.state.load(snapshot)
         self.state.fanout_upto = snapshot.last_message_id
+        for change in changes:
+            with contextlib.suppress(Stale):
+                self.state.apply(change)
+        self.fanout.start()
         log.info(
             "loaded {users} users, {rooms} rooms, last message {last}",
             users=len(self.state.users), rooms=len(self.state.rooms), last=self.state.fanout_upto,

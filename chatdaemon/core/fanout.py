@@ -29,6 +29,7 @@ class Fanout:
         self._reading = False
         self._again = False
         self._retry = None
+        self._started = False  # until the state is loaded, the watermark means nothing
         self.reads = 0  # catch-up reads from the store (metrics, tests)
 
     def committed(self, message: Message, prev: int, exclude=None) -> None:
@@ -44,7 +45,14 @@ class Fanout:
         """Another node committed something (or this node may have missed wake-ups): read what is new."""
         self.catch_up()
 
+    def start(self) -> None:
+        """The state is loaded: from now on wake-ups are followed (and what came during the load is read)."""
+        self._started = True
+        self.catch_up()
+
     def catch_up(self) -> None:
+        if not self._started:
+            return
         if self._reading:
             self._again = True
             return

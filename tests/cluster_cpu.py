@@ -109,7 +109,10 @@ def run(args) -> dict:
             acks = {s.name: 0 for s in senders}
             got = {c.name: 0 for c in clients}
             want = args.batch * len(senders)
-            while min(acks.values()) < args.batch or min(got[c.name] + (args.batch if c in senders else 0) for c in clients) < want:
+            while (
+                min(acks.values()) < args.batch
+                or min(got[c.name] + (args.batch if c in senders else 0) for c in clients) < want
+            ):
                 for key, _ in selector.select(30):
                     c = key.data
                     for frame in c.frames():

@@ -68,7 +68,7 @@ def copy(data_dir: str, url: str, out=sys.stdout) -> dict[str, int]:
             cursor.execute("SELECT setval('message_ids', coalesce(max(id), 0) + 1, false) FROM messages")
             copied["file bytes"] = _copy_files(source, cursor, os.path.join(data_dir, "files"), out)
             for table in TABLES:
-                there = cursor.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
+                (there,) = cursor.execute(f"SELECT count(*) FROM {table}").fetchone() or (0,)
                 if there != copied[table]:
                     raise MigrationError(f"{table}: {copied[table]} rows in SQLite, {there} in PostgreSQL")
         target.commit()

@@ -22,6 +22,7 @@ import os
 import signal
 import socket
 import sys
+from typing import Any
 
 from twisted.application.service import Service
 from twisted.internet import endpoints, protocol
@@ -123,9 +124,9 @@ class Supervisor(Service):
         self.config, self.reactor = config, reactor
         self.count = config.node.workers
         self.base = config.node.id or socket.gethostname()
-        self.ports: list[tuple[str, str, object]] = []  # (role, tls prefix, port)
+        self.ports: list[tuple[str, str, Any]] = []  # (role, tls prefix, IListeningPort)
         self.workers: dict[int, _Worker] = {}
-        self.processes: dict[int, object] = {}
+        self.processes: dict[int, Any] = {}  # IProcessTransport
         self._delays: dict[int, float] = {}
         self._stopping = False
         self._announced = False

@@ -27,9 +27,10 @@ message after its watermark (IBusListener.resync).
 import secrets
 import time
 import urllib.parse
+from typing import Any
 
 import orjson
-import txredisapi
+import txredisapi  # type: ignore[import-untyped]
 from twisted.internet import endpoints
 from twisted.internet.defer import Deferred, DeferredList
 from twisted.internet.task import LoopingCall
@@ -103,7 +104,8 @@ class RedisBus(LocalBus):
         self.boot = secrets.token_hex(8)
         self._listener = None
         self._channel = f"{prefix}:bus"
-        self._cmd = self._sub = None  # connected protocols
+        self._cmd: Any = None  # the connected protocols
+        self._sub: Any = None
         self._up = False  # both links up, subscribed, presence written and read: publishing
         self._ever_up = False
         self._syncing: list | None = None  # presence items heard while the others' presence is read
@@ -116,7 +118,7 @@ class RedisBus(LocalBus):
         self._loop = LoopingCall(self._beat)
         self._loop.clock = clock
         self._factories: list = []
-        self._first = Deferred()
+        self._first: Deferred[None] = Deferred()
         self.published = 0  # PUBLISH commands sent (metrics, tests)
 
     # -- start and stop
@@ -289,8 +291,7 @@ class RedisBus(LocalBus):
     def _presence_item(self, node: str, item: list) -> None:
         if item[0] == "p":
             self._set_count(node, item[1], item[2])
-        elif item[0] == "h":
-            self._drop_node(node)
+        elif item[0] == "h":  # (re)linked: read it again (a new boot replaces its presence; the same one stays)
             cmd = self._cmd
             if cmd is not None:
                 d = Deferred.fromCoroutine(self._read_others(cmd))

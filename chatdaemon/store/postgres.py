@@ -19,7 +19,7 @@ import urllib.parse
 
 import psycopg
 import psycopg_pool
-from twisted.internet.defer import Deferred, inlineCallbacks
+from twisted.internet.defer import Deferred, gatherResults, inlineCallbacks
 from twisted.internet.threads import deferToThreadPool
 from twisted.logger import Logger
 from twisted.python.threadpool import ThreadPool
@@ -32,6 +32,7 @@ from .writer import GroupCommitWriter
 
 ORDER_LOCK = 0x63686174_6D736773  # "chatmsgs": held by each write transaction until its commit
 PROBE_SECONDS = 1.0
+RECONNECT_SECONDS = 5.0
 FILE_CHUNK = 256 * 1024
 
 
@@ -76,6 +77,9 @@ class PgPool:
             kwargs={"connect_timeout": max(1, int(timeout)), "application_name": "chatd"},
             configure=configure,
             check=psycopg_pool.ConnectionPool.check_connection,  # a connection broken by a restart is replaced
+            # psycopg_pool backs off exponentially while the database is down; giving up after a few seconds
+            # lets the next request try at once, so that a node is back as soon as its database is
+            reconnect_timeout=RECONNECT_SECONDS,
         )
         self._started = False
 
@@ -191,8 +195,9 @@ class PostgresStore(SQLStore):
         def still_down(_):
             self._probe = self._reactor.callLater(PROBE_SECONDS, self._ask)
 
-        if self._reader is not None:
-            self._reader.runQuery("SELECT 1").addCallbacks(back, still_down)
+        if self._reader is not None and self._writer_pool is not None:  # both: reads, and the writer's connection
+            probes = [pool.runQuery("SELECT 1") for pool in (self._reader, self._writer_pool)]
+            gatherResults(probes, consumeErrors=True).addCallbacks(back, still_down)
 
     def file_store(self, uploads_dir: str) -> "PostgresFileStore":
         """Where this cluster's files go: the database (uploads in progress stay in `uploads_dir`)."""

@@ -12,12 +12,14 @@ The SQL here is portable: `?` placeholders (PostgreSQL's driver gets `%s`), the 
 """
 
 import json
+from typing import Any
 
 from twisted.internet.defer import Deferred, fail
 from twisted.python.failure import Failure
 
 from ..core.model import FileRef, Message
 from . import Conflict, Snapshot, Unavailable, bodies
+from .writer import GroupCommitWriter
 
 MESSAGE_COLUMNS = "id, room_id, sender, kind, body, ts"
 FILE_COLUMNS = "id, owner, room_id, name, mime, size, sha256, created"
@@ -35,8 +37,8 @@ class SQLStore:
     _conflicts: tuple[type[BaseException], ...] = ()
 
     def __init__(self) -> None:
-        self._reader = None
-        self.writer = None
+        self._reader: Any = None  # the engine's reader pool, once open
+        self.writer: GroupCommitWriter | None = None
         self.available = True  # False while the database is out of reach
         self._sql_cache: dict[str, str] = {}
 
@@ -91,6 +93,7 @@ class SQLStore:
         return self.writer.pending if self.writer is not None else 0
 
     def observe_commits(self, observer) -> None:
+        assert self.writer is not None, "open the store first"
         self.writer.observe_commit = observer
 
     # -- state at start (and at a resync)

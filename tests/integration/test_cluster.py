@@ -254,6 +254,7 @@ async def test_kick_ban_broadcast_and_stats_cover_the_cluster(cluster):
     assert "sent to" in await admin.run("broadcast hello everyone")
     for client in (zed, zed2):
         assert "hello everyone" in await client.text("!")
+    await eventually(lambda: all(info for info in n1.bus.nodes().values()) and len(n1.bus.nodes()) == 3)
     stats = await admin.run("stats")
     assert "one of 3" in stats and "n2" in stats and "n3" in stats
     assert await admin.run("kick zed bye") == "kicked zed: 2 connections closed"

@@ -5,6 +5,7 @@ two in step. A bad key or value raises ConfigError naming it.
 """
 
 import dataclasses
+import re
 import tomllib
 from dataclasses import dataclass, field
 from typing import Any
@@ -53,6 +54,32 @@ class Storage:
     group_commit_max: int = 1024
     synchronous: str = "FULL"
     cursor_interval: float = 30.0
+
+
+@dataclass(frozen=True)
+class Store:
+    """Where durable state lives: "sqlite:" (under data_dir) or "postgresql://user@host:port/db"."""
+
+    url: str = "sqlite:"
+    pool_size: int = 8
+    timeout: float = 5.0
+
+
+@dataclass(frozen=True)
+class Bus:
+    """What links the nodes: "local" (a node alone) or "redis://host:port/db"."""
+
+    url: str = "local"
+    prefix: str = "chatd"
+    heartbeat: float = 2.0
+    expiry: float = 10.0
+    resync_interval: float = 300.0
+
+
+@dataclass(frozen=True)
+class Node:
+    id: str = ""  # "": the host name
+    workers: int = 1
 
 
 @dataclass(frozen=True)
@@ -134,6 +161,14 @@ class Config:
     tls: TLS = field(default_factory=TLS)
     admin_shell: Admin = field(default_factory=Admin)
     log: Log = field(default_factory=Log)
+    store: Store = field(default_factory=Store)
+    bus: Bus = field(default_factory=Bus)
+    node: Node = field(default_factory=Node)
+
+    @property
+    def cluster(self) -> bool:
+        """On PostgreSQL and Redis: a node that may have others beside it."""
+        return self.store.url != "sqlite:" and self.bus.url != "local"
 
 
 # TOML table -> (Config field, dataclass)
@@ -148,6 +183,9 @@ _SECTIONS = {
     "tls": ("tls", TLS),
     "admin": ("admin_shell", Admin),
     "log": ("log", Log),
+    "store": ("store", Store),
+    "bus": ("bus", Bus),
+    "node": ("node", Node),
 }
 _LISTENERS = ("line", "http", "admin")
 _CHOICES = {
@@ -194,7 +232,20 @@ def _section(name: str, cls, table) -> object:
     result = dataclasses.replace(defaults, **values)
     if name == "tls" and bool(result.certificate) != bool(result.private_key):
         raise ConfigError("tls: certificate and private_key go together")
+    check_urls(name, result)
     return result
+
+
+def check_urls(name: str, section) -> None:
+    """[store] url and [bus] url name an engine chatd has."""
+    if name == "store" and not (section.url == "sqlite:" or section.url.startswith(("postgresql://", "postgres://"))):
+        raise ConfigError(f'store.url: "sqlite:" or "postgresql://user@host:port/db", got {section.url!r}')
+    if name == "bus" and not (section.url == "local" or section.url.startswith("redis://")):
+        raise ConfigError(f'bus.url: "local" or "redis://host:port/db", got {section.url!r}')
+    if name == "bus" and not re.fullmatch(r"[A-Za-z0-9_.\-]{1,64}", section.prefix):
+        raise ConfigError(f"bus.prefix: 1-64 of A-Z a-z 0-9 _ . -, got {section.prefix!r}")
+    if name == "node" and not re.fullmatch(r"[A-Za-z0-9_.\-]{0,64}", section.id):
+        raise ConfigError(f"node.id: up to 64 of A-Z a-z 0-9 _ . -, got {section.id!r}")
 
 
 def from_mapping(data: dict) -> Config:
@@ -246,6 +297,7 @@ def replace(config: Config, **changes) -> Config:
             attribute, _ = _SECTIONS[section]
             inner = top.get(attribute, getattr(config, attribute))
             top[attribute] = dataclasses.replace(inner, **{key: _coerce(dotted, value, getattr(inner, key))})
+            check_urls(section, top[attribute])
     return dataclasses.replace(config, **top)
 
 

@@ -78,6 +78,8 @@ NO_SUCH_REACTION = 8043
 
 # 9xxx: the server could not do it
 SERVER_ERROR = 9001
+# 9010-9019: a cluster's shared services
+STORAGE_UNAVAILABLE = 9010
 
 MESSAGES = {
     USER_EXISTS: "user already exists",
@@ -144,6 +146,7 @@ MESSAGES = {
     BAD_REACTION: "a reaction is 1-32 printable characters",
     NO_SUCH_REACTION: "no such reaction of yours",
     SERVER_ERROR: "internal server error",
+    STORAGE_UNAVAILABLE: "the database is out of reach: nothing was stored; try again shortly",
 }
 
 

@@ -5,11 +5,13 @@ endpoint or a port in use stops `twistd` at once with the reason: a CannotBind
 naming the listener and the port (tap.py turns it into one line and exit 1).
 They accept no connection until `accept()` is called, once the state is loaded.
 
-A description "tls:ENDPOINT" is ENDPOINT with TLS from the [tls] files (see tls.py).
+A description "tls:ENDPOINT" is ENDPOINT with TLS from the [tls] files (see tls.py); "fd:N" is a
+listening socket inherited as descriptor N (a worker's, from its parent: see workers.py).
 """
 
 import errno
 import os
+import socket
 from collections import defaultdict
 from typing import Any, cast
 
@@ -47,6 +49,11 @@ def bind_failure(role: str, description: str, error: CannotListenError) -> Canno
 
 def check_endpoint(reactor, description: str) -> None:
     """Raise ValueError if `description` is not a server endpoint string."""
+    inner = description.removeprefix(TLS_PREFIX)
+    if inner.startswith("fd:"):
+        if not inner[3:].isdigit():
+            raise ValueError("fd:N takes a descriptor number")
+        return
     try:
         endpoints.serverFromString(reactor, description.removeprefix(TLS_PREFIX))
     except KeyError as e:  # systemd:...:name=X without a socket of that name
@@ -144,8 +151,14 @@ class Listeners(Service):
             if description.startswith(TLS_PREFIX):
                 factory = TLSMemoryBIOFactory(self._tls, False, factory)
             outcome: list[Any] = []  # the port, or the Failure
-            d = endpoints.serverFromString(self._reactor, description.removeprefix(TLS_PREFIX)).listen(factory)
-            d.addBoth(outcome.append)
+            inner = description.removeprefix(TLS_PREFIX)
+            if inner.startswith("fd:"):
+                fd = int(inner[3:])
+                family = socket.socket(fileno=os.dup(fd))
+                outcome.append(self._reactor.adoptStreamPort(fd, family.family, factory))
+                family.close()
+            else:
+                endpoints.serverFromString(self._reactor, inner).listen(factory).addBoth(outcome.append)
             if not outcome:
                 raise RuntimeError(f"--{role} {description}: the endpoint did not bind at start")
             if not hasattr(outcome[0], "getHost"):

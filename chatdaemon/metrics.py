@@ -207,6 +207,8 @@ class ServiceCollector:
                 family.add_metric(list(key) if isinstance(key, tuple) else [str(key)], v)
             return family
 
+        yield gauge("chatd_node", "This node: its name (node.id) is the label; the value is 1.", ("node",),
+                    {snap["node"]: 1})  # fmt: skip
         yield gauge("chatd_connections", "Open client connections.", ("transport", "dialect"), snap["connections"])
         yield gauge("chatd_users_online", "Users with at least one connection logged in.", value=snap["users_online"])
         yield gauge("chatd_rooms", "Rooms, by kind.", ("kind",), snap["rooms"])

@@ -1,4 +1,8 @@
-"""ChatService: store, then state, then core, then listeners; and the reverse on stop.
+"""ChatService: bus, store, then state, then core, then listeners; and the reverse on stop.
+
+The engines come from the config: the store is SQLite under data_dir or PostgreSQL
+([store] url), the bus local or Redis ([bus] url); files go with the store (a directory
+beside SQLite, the database with PostgreSQL: see docs/scaling.md).
 
 Under systemd (Type=notify) it says READY=1 once every listener is bound and the
 state is loaded, STOPPING=1 when it begins to stop, RELOADING=1 around a
@@ -6,8 +10,11 @@ reload, and WATCHDOG=1 if the unit has a watchdog.
 """
 
 import gc
+import os
+import socket
 import time
 from collections import Counter
+from typing import Any
 
 from twisted.application.internet import TimerService
 from twisted.application.service import MultiService
@@ -17,8 +24,9 @@ from twisted.internet.defer import Deferred
 from twisted.internet.task import LoopingCall, deferLater
 from twisted.logger import Logger
 
-from . import errors, logs, reload, sdnotify
+from . import errors, logs, reload, sdnotify, workers
 from .bus.local import LocalBus
+from .bus.redis import RedisBus
 from .core.accounts import Passwords
 from .core.chat import Core
 from .core.events import Notice
@@ -52,6 +60,26 @@ def settle_garbage_collector() -> None:
     gc.set_threshold(*GC_THRESHOLDS)
 
 
+def make_store(config, reactor) -> tuple[Any, Any]:
+    """The store and the file store the config names."""
+    if config.store.url == "sqlite:":
+        sqlite = SQLiteStore(config.data_dir, reactor, config.storage.group_commit_max, config.storage.synchronous)
+        return sqlite, FileStore(config.data_dir)
+    from .store.postgres import PostgresStore
+
+    postgres = PostgresStore(
+        config.store.url, reactor, config.store.pool_size, config.storage.group_commit_max, config.store.timeout
+    )
+    return postgres, postgres.file_store(os.path.join(config.data_dir, "uploads"))
+
+
+def make_bus(config, reactor):
+    node_id = config.node.id or socket.gethostname()
+    if config.bus.url == "local":
+        return LocalBus(node_id)
+    return RedisBus(config.bus.url, config.bus.prefix, node_id, reactor, config.bus.heartbeat, config.bus.expiry)
+
+
 class ChatService(MultiService):
     log = Logger()
 
@@ -65,9 +93,9 @@ class ChatService(MultiService):
         self.started_at = time.time()
         self._first_message_id = 0
         self.metrics = Metrics()
-        self.store = SQLiteStore(config.data_dir, reactor, config.storage.group_commit_max, config.storage.synchronous)
-        self.file_store = FileStore(config.data_dir)
-        self.bus = LocalBus()
+        self.store, self.file_store = make_store(config, reactor)
+        self.bus = make_bus(config, reactor)
+        self.node_id = self.bus.node_id
         pw = config.passwords
         passwords = Passwords(pw.time_cost, pw.memory_cost, pw.parallelism)
         self.core = Core(self.store, self.file_store, self.bus, passwords, config.limits, config.files, reactor)
@@ -79,6 +107,9 @@ class ChatService(MultiService):
             self.store.pending_writes,
             lambda: (s.queued_bytes for s in self.connections.sessions),
         )
+        if isinstance(self.bus, RedisBus):
+            TimerService(config.bus.resync_interval, self._resync).setServiceParent(self)
+            TimerService(config.bus.heartbeat, self._report).setServiceParent(self)
         self.connections = Connections(self.core, config.limits, reactor, self.metrics, self.governor)
         self.tls = ReloadableTLS(config.tls.certificate, config.tls.private_key) if config.tls.certificate else None
         self.listeners = Listeners(reactor, self.tls)
@@ -98,9 +129,7 @@ class ChatService(MultiService):
                 self.core, self.file_store, min(config.files.chunk_bytes, config.http_options.max_body_bytes)
             ),
         }
-        site = make_site(
-            lambda: self.state, self.metrics.registry, http_addresses, self._refused_per_ip, children=children
-        )
+        site = make_site(self.health, self.metrics.registry, http_addresses, self._refused_per_ip, children=children)
         site.requestFactory = bounded_request(
             config.http_options.max_body_bytes, {b"/socket.io/": config.socketio.max_payload}
         )
@@ -136,6 +165,8 @@ class ChatService(MultiService):
 
     async def _start(self) -> None:
         try:
+            if isinstance(self.bus, RedisBus):
+                await self.bus.start()
             await self.store.open()
             self.file_store.open()
             await self.core.start()
@@ -159,8 +190,35 @@ class ChatService(MultiService):
             self._watchdog.start(interval)
         if self.config.log.format == "json" and not logs.in_use():
             self.log.warn("log.format = json needs `twistd --logger chatdaemon.logs.observer`: logging text")
-        self.log.info("chatd ready: data in {location}", location=self.store.location)
+        self.log.info(
+            "chatd ready: node {node}, data in {location}, files in {files}, bus {bus}",
+            node=self.node_id, location=self.store.location, files=self.file_store.location,
+            bus=getattr(self.bus, "location", "local"),
+        )  # fmt: skip
+        workers.say_ready()
         self.started.callback(self)
+
+    def health(self) -> str:
+        """What GET /health says: "ok" (200) while serving with the database in reach; otherwise (503) why not."""
+        if self.state == "ok" and not self.store.available:
+            return "storage unavailable"
+        return self.state
+
+    def _resync(self) -> None:
+        if self.state == "ok":
+            self.core.resync()
+
+    def _report(self) -> None:
+        """This node's numbers, for the admin shell's cluster-wide stats."""
+        if self.state == "ok":
+            snap = self.snapshot()
+            self.bus.report({
+                "connections": sum(snap["connections"].values()),
+                "users_here": len(self.bus.local_users()),
+                "messages_per_second": round(self.sampler.messages_per_second(), 1),
+                "pending_writes": snap["pending_writes"],
+                "started_at": self.started_at,
+            })  # fmt: skip
 
     # -- while serving
 
@@ -200,6 +258,7 @@ class ChatService(MultiService):
         if self.admin_factory is not None:
             connections["ssh", "admin"] = len(self.admin_factory.sessions)
         return {
+            "node": self.node_id,
             "connections": dict(connections),
             "users_online": len(self.bus.online_users()),
             "rooms": dict(Counter(room.kind for room in self.core.state.rooms.values())),
@@ -249,5 +308,7 @@ class ChatService(MultiService):
         self.core.stop()
         self.connections.stop()
         await self._until_closed(1.0)  # an aborted connection is lost on a later turn
+        if isinstance(self.bus, RedisBus):
+            await self.bus.stop()
         await self.store.close()
         self.log.info("chatd stopped")

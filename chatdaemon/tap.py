@@ -2,6 +2,7 @@
 
 import os
 import signal
+from typing import Any
 
 from twisted.application.service import MultiService
 from twisted.internet import reactor
@@ -9,7 +10,7 @@ from twisted.internet.interfaces import IReactorFromThreads
 from twisted.python import usage
 
 from . import config as configuration
-from . import logs
+from . import logs, workers
 from .listeners import CannotBind, check_endpoint
 from .service import ChatService
 from .tls import PREFIX as TLS_PREFIX
@@ -48,7 +49,15 @@ class Options(usage.Options):
             None,
             "text or json, with `twistd --logger chatdaemon.logs.observer` (default: log.format).",
         ],
-    ]
+        ["store", None, None, 'Where durable state lives: "sqlite:" (the default, under --data-dir) or '
+         '"postgresql://user@host:port/db" (several nodes). Default: store.url.'],
+        ["bus", None, None, 'What links the nodes: "local" (the default: a node alone) or "redis://host:port/db". '
+         "Default: bus.url."],
+        ["node-id", None, None, "This node's name in logs, /metrics and the admin shell (default: node.id, or the "
+         "host name)."],
+        ["workers", None, None, "Processes on this host sharing the listening sockets, each a node of the cluster "
+         "(needs PostgreSQL and Redis). Default: node.workers (1)."],
+    ]  # fmt: skip
 
     def __init__(self):
         super().__init__()
@@ -67,14 +76,22 @@ class Options(usage.Options):
         self["admin"].append(description)
 
     def postOptions(self) -> None:
-        overrides = {key: tuple(self[key]) for key in ("line", "http", "admin") if self[key]}
+        overrides: dict[str, Any] = {key: tuple(self[key]) for key in ("line", "http", "admin") if self[key]}
         for option, key in (
             ("data-dir", "data_dir"),
             ("admin-keys", "admin.authorized_keys"),
             ("log-format", "log.format"),
+            ("store", "store.url"),
+            ("bus", "bus.url"),
+            ("node-id", "node.id"),
         ):
             if self[option]:
                 overrides[key] = self[option]
+        if self["workers"]:
+            if not self["workers"].isdigit() or int(self["workers"]) < 1:
+                raise _stop(f"--workers {self['workers']}: a number of processes, 1 or more")
+            overrides["node.workers"] = int(self["workers"])
+        overrides.update(workers.inherited_overrides())
         self.source = configuration.Source(self["config"], overrides)
         try:
             config = self.source.load()
@@ -91,6 +108,13 @@ class Options(usage.Options):
         keys = config.admin_shell.authorized_keys
         if config.admin and os.path.exists(keys) and not os.access(keys, os.R_OK):
             raise _stop(f"config: admin.authorized_keys: {keys} is not readable")
+        if config.node.workers > 1 and not config.cluster:
+            raise _stop(
+                f"--workers {config.node.workers}: workers are nodes of a cluster and need the PostgreSQL store and "
+                "the Redis bus (--store postgresql://... --bus redis://...); with SQLite, run one process"
+            )
+        if config.node.workers > 1:
+            workers.check_listeners(config)
         logs.configure(config.log)
         self.config = config
 
@@ -132,7 +156,11 @@ class Daemon(MultiService):
             raise _stop(str(e)) from None
 
 
-def makeService(options: Options) -> Daemon:
+def makeService(options: Options):
+    if options.config.node.workers > 1:
+        supervisor = workers.Supervisor(options.config, reactor)
+        reactor.addSystemEventTrigger("after", "startup", supervisor.handle_signals)
+        return supervisor
     service = ChatService(options.config, reactor, options.source)
     # after twistd's handlers, which are installed during startup
     reactor.addSystemEventTrigger("after", "startup", _handle_signals, service)

@@ -144,7 +144,7 @@ class Files:
         size, sha256 = await self.file_store.assemble(upload.id, upload.total, file_id)
         ref = FileRef(file_id, upload.owner, upload.room.id, upload.name, upload.mime, size, sha256, now_ms(self.clock))
         await self.store.add_file(ref)
-        self.state.file_usage[ref.owner] = self.state.file_usage.get(ref.owner, 0) + size
+        self.state.add_usage(ref.owner, size)
         sent = await self.messages.post(client, upload.room, Media(ref.id, ref.name, ref.mime, ref.size, upload.media))
         return ChunkResult(upload.key, index, upload.total, [], sent.message, ref)
 
@@ -184,7 +184,7 @@ class Files:
         if not 1 <= cmd.index <= total:
             raise ChatError(errors.BAD_CHUNK, f"chunk {cmd.index} is not within 1-{total}")
         step = self.limits.chunk_bytes
-        return Chunk(ref, cmd.index, total, self.file_store.read(ref.id, (cmd.index - 1) * step, step))
+        return Chunk(ref, cmd.index, total, await self.file_store.read(ref.id, (cmd.index - 1) * step, step))
 
     @handles(ListFiles)
     async def list(self, client, cmd: ListFiles) -> tuple[Room, list[FileRef]]:

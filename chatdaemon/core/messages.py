@@ -13,7 +13,7 @@ from .. import errors
 from ..errors import ChatError
 from . import authz
 from .commands import Conversations, Delete, Edit, GetMessage, History, React, Send
-from .events import MessageDeleted, MessageEdited, MessagePosted, ReactionChanged
+from .events import MessageDeleted, MessageEdited, ReactionChanged
 from .handling import handles, now_ms
 from .model import Body, Encrypted, Media, Message, Room, Text
 from .results import Page, Sent, Summary
@@ -23,8 +23,8 @@ ENCRYPTED_FACTOR = 4  # ciphertext and its fields may take this many times max_m
 
 
 class Messages:
-    def __init__(self, state, store, bus, rooms, limits, clock):
-        self.state, self.store, self.bus, self.rooms = state, store, bus, rooms
+    def __init__(self, state, store, bus, rooms, fanout, limits, clock):
+        self.state, self.store, self.bus, self.rooms, self.fanout = state, store, bus, rooms, fanout
         self.limits, self.clock = limits, clock
 
     def _check_text(self, text: str) -> None:
@@ -44,13 +44,9 @@ class Messages:
 
     async def post(self, client, room: Room, body: Body, client_id: str = "") -> Sent:
         """Store a message, then fan it out; the caller acknowledges after this returns."""
-        message = Message(self.store.next_message_id(), room.id, client.user, body, now_ms(self.clock))
-        await self.store.append_message(message)
-        state = self.state
-        if message.id > state.fanout_upto:
-            state.fanout_upto = message.id
-        recipients = state.recipients(client.user, room)
-        self.bus.publish(MessagePosted(message, room), recipients, client)
+        message, prev = await self.store.append_message(Message(0, room.id, client.user, body, now_ms(self.clock)))
+        recipients = self.state.recipients(client.user, room)
+        self.fanout.committed(message, prev, client)
         return Sent(message, room, recipients, self.bus.online, client_id)
 
     async def visible(self, user: str, message_id: int) -> tuple[Message, Room]:

@@ -1,4 +1,4 @@
-"""Files on disk, by server-generated id: data_dir/files/<id>. Client names never become paths.
+"""IFileStore on disk (a node alone): by server-generated id, data_dir/files/<id>. Client names never become paths.
 
 An upload is a directory of chunk files (data_dir/uploads/<upload id>/<index>),
 assembled in a thread into a temporary file that is synced and then renamed
@@ -13,11 +13,15 @@ import secrets
 import shutil
 
 from twisted.internet.threads import deferToThread
+from zope.interface import implementer
+
+from . import IFileStore
 
 
+@implementer(IFileStore)
 class FileStore:
     def __init__(self, data_dir: str):
-        self.files = os.path.join(data_dir, "files")
+        self.files = self.location = os.path.join(data_dir, "files")
         self.uploads = os.path.join(data_dir, "uploads")
 
     def open(self) -> None:
@@ -65,11 +69,17 @@ class FileStore:
         self.discard(upload_id)
         return size, digest.hexdigest()
 
-    def read(self, file_id: str, offset: int, length: int) -> bytes:
+    def read(self, file_id: str, offset: int, length: int):
+        return deferToThread(self._read, file_id, offset, length)
+
+    def _read(self, file_id: str, offset: int, length: int) -> bytes:
         with open(os.path.join(self.files, file_id), "rb") as f:
             f.seek(offset)
             return f.read(length)
 
-    def remove(self, file_id: str) -> None:
+    def remove(self, file_id: str):
+        return deferToThread(self._remove, file_id)
+
+    def _remove(self, file_id: str) -> None:
         with contextlib.suppress(FileNotFoundError):
             os.remove(os.path.join(self.files, file_id))

@@ -20,8 +20,13 @@ from twisted.logger import Logger
 class GroupCommitWriter:
     log = Logger()
 
-    def __init__(self, pool, clock, max_batch: int, item_errors: tuple[type[Exception], ...]):
+    def __init__(self, pool, clock, max_batch: int, item_errors: tuple[type[Exception], ...], begin: str = "",
+                 wrap=None):  # fmt: skip
+        """`pool` has adbapi's runInteraction; `begin` is the SQL opening a transaction (if the driver does not);
+        `wrap(cursor)` is what the writes get (a cursor with room for per-transaction notes), by default the cursor."""
         self._pool = pool
+        self._begin = begin
+        self._wrap = wrap if wrap is not None else (lambda cursor: cursor)
         self._clock = clock
         self._max_batch = max_batch
         self._item_errors = item_errors
@@ -72,13 +77,15 @@ class GroupCommitWriter:
 
     def _run(self, cursor, batch):
         """In the database thread: one transaction; a savepoint per write, or per run of rows of one statement."""
-        cursor.execute("BEGIN IMMEDIATE")
+        if self._begin:
+            cursor.execute(self._begin)
+        txn = self._wrap(cursor)
         outcomes: list[tuple[bool, Any]] = []
         i, n = 0, len(batch)
         while i < n:
             what = batch[i][0]
             if not isinstance(what, str):
-                outcomes.append(self._one(cursor, what, batch[i][1]))
+                outcomes.append(self._one(cursor, what, (txn, *batch[i][1])))
                 i += 1
                 continue
             j = i + 1
@@ -89,23 +96,24 @@ class GroupCommitWriter:
             try:
                 cursor.executemany(what, rows)
             except self._item_errors:
-                cursor.execute("ROLLBACK TO w")
-                cursor.execute("RELEASE w")
-                outcomes.extend(self._one(cursor, _execute, (what, row)) for row in rows)
+                cursor.execute("ROLLBACK TO SAVEPOINT w")
+                cursor.execute("RELEASE SAVEPOINT w")
+                outcomes.extend(self._one(cursor, _execute, (cursor, what, row)) for row in rows)
             else:
-                cursor.execute("RELEASE w")
+                cursor.execute("RELEASE SAVEPOINT w")
                 outcomes.extend([(True, 1)] * (j - i))
             i = j
         return outcomes
 
-    def _one(self, cursor, fn, args) -> tuple[bool, Any]:
+    def _one(self, cursor, fn, args: tuple) -> tuple[bool, Any]:
+        """`fn(*args)` in a savepoint of its own (`args` begin with what the write gets as its cursor)."""
         cursor.execute("SAVEPOINT w")
         try:
-            outcome: tuple[bool, Any] = (True, fn(cursor, *args))
+            outcome: tuple[bool, Any] = (True, fn(*args))
         except self._item_errors as e:
-            cursor.execute("ROLLBACK TO w")
+            cursor.execute("ROLLBACK TO SAVEPOINT w")
             outcome = (False, e)
-        cursor.execute("RELEASE w")
+        cursor.execute("RELEASE SAVEPOINT w")
         return outcome
 
     def _committed(self, outcomes, batch) -> None:

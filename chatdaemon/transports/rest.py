@@ -10,16 +10,15 @@ grows past it (413, connection closed).
 """
 
 import math
-import os
 import re
 import secrets
 import urllib.parse
 from typing import cast
 
 import orjson
-from twisted.internet.defer import Deferred
+from twisted.internet.defer import Deferred, succeed
+from twisted.internet.interfaces import IPushProducer
 from twisted.logger import Logger
-from twisted.protocols.basic import FileSender
 from twisted.web.resource import Resource
 from twisted.web.server import NOT_DONE_YET, Request
 from zope.interface import implementer
@@ -64,6 +63,8 @@ def status_for(code: int) -> int:
         return 403
     if code in (errors.USER_EXISTS, errors.NAME_TAKEN):
         return 409
+    if code == errors.STORAGE_UNAVAILABLE:
+        return 503
     if code >= 9000:
         return 500
     return 400
@@ -366,6 +367,38 @@ def content_disposition(name: str, inline: bool) -> bytes:
     )
 
 
+STREAM_BYTES = 256 * 1024  # read from the file store at a time, for a download
+
+
+@implementer(IPushProducer)
+class _Paced:
+    """A download's producer: paused while the client's connection has too much unsent."""
+
+    def __init__(self):
+        self.paused = self.stopped = False
+        self._waiting: Deferred | None = None
+
+    def ready(self) -> Deferred:
+        """Fires when more may be written."""
+        if not self.paused or self.stopped:
+            return succeed(None)
+        self._waiting = Deferred()
+        return self._waiting
+
+    def pauseProducing(self) -> None:
+        self.paused = True
+
+    def resumeProducing(self) -> None:
+        self.paused = False
+        waiting, self._waiting = self._waiting, None
+        if waiting is not None:
+            waiting.callback(None)
+
+    def stopProducing(self) -> None:
+        self.stopped = True
+        self.resumeProducing()
+
+
 class FilesResource(Endpoint):
     isLeaf = True
 
@@ -378,18 +411,25 @@ class FilesResource(Endpoint):
         if not re.fullmatch(r"[0-9a-f]{32}", file_id):
             raise ChatError(errors.NO_SUCH_MEDIA, "no such file")
         ref = await self.core.execute(client, c.FileInfo(file_id))
-        path = os.path.join(self.file_store.files, ref.id)
-        handle = open(path, "rb")  # noqa: SIM115 (closed after the transfer, below)
         mime = ref.mime if re.fullmatch(r"[\w.+-]+/[\w.+-]+", ref.mime) else "application/octet-stream"
         request.setResponseCode(200)
         request.setHeader(b"Content-Type", mime.encode("ascii"))
         request.setHeader(b"Content-Length", str(ref.size).encode())
         request.setHeader(b"Content-Disposition", content_disposition(ref.name, mime in INLINE_TYPES))
         request.setHeader(b"Content-Security-Policy", b"sandbox; default-src 'none'")
+        paced = _Paced()
+        request.registerProducer(paced, True)
+        offset = 0
         try:
-            await FileSender().beginFileTransfer(handle, request)
+            while offset < ref.size and not paced.stopped:
+                data = await self.file_store.read(ref.id, offset, STREAM_BYTES)
+                if not data:
+                    break
+                request.write(data)
+                offset += len(data)
+                await paced.ready()
         finally:
-            handle.close()
+            request.unregisterProducer()
         if not request._disconnected:
             request.finish()
         return None

@@ -1,4 +1,5 @@
-"""The SQLite store: schema versions, group commit, conflicts, reads."""
+"""The store, on both engines (SQLite, and PostgreSQL in a database of the test's own): group commit, conflicts,
+reads, ids in order; and SQLite's schema versions."""
 
 import sqlite3
 
@@ -9,14 +10,32 @@ from twisted.internet import defer, reactor
 from chatdaemon.core.model import Deleted, Encrypted, Media, Message, Room, Text
 from chatdaemon.store import Conflict, migrate
 from chatdaemon.store.sqlite import DB_FILE, SQLiteStore
+from tests.services import new_database
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def engine(request, tmp_path):
+    """A function making a store of that engine (each call: the same database)."""
+    if request.param == "sqlite":
+        yield lambda: SQLiteStore(str(tmp_path), reactor)
+        return
+    from chatdaemon.store.postgres import PostgresStore
+
+    with new_database() as url:
+        yield lambda: PostgresStore(url, reactor, pool_size=2)
 
 
 @pytest_twisted.async_yield_fixture
-async def store(tmp_path):
-    store = SQLiteStore(str(tmp_path), reactor)
+async def store(engine):
+    store = engine()
     await store.open()
     yield store
     await store.close()
+
+
+async def append(store, room: str, sender: str, body, ts: int = 0) -> Message:
+    message, _ = await store.append_message(Message(0, room, sender, body, ts))
+    return message
 
 
 def test_a_new_database_gets_the_latest_schema_and_wal(tmp_path):
@@ -70,12 +89,19 @@ async def test_group_commit_shares_transactions_and_keeps_order(store):
     await store.create_user("a", "h", 0)
     await store.create_room(Room("r", "public", "r", None), 0)
     before = store.writer.commits
-    messages = [Message(store.next_message_id(), "r", "a", Text(f"m{n}"), n) for n in range(500)]
     fired = []
     await defer.gatherResults(
-        [store.append_message(m).addCallback(lambda _, m=m: fired.append(m.id)) for m in messages]
+        [
+            store.append_message(Message(0, "r", "a", Text(f"m{n}"), n)).addCallback(
+                lambda stored, n=n: fired.append((n, stored[0].id, stored[1]))
+            )
+            for n in range(500)
+        ]
     )
-    assert fired == [m.id for m in messages]
+    assert [n for n, _, _ in fired] == list(range(500))  # in the order submitted
+    ids = [mid for _, mid, _ in fired]
+    assert ids == sorted(ids) and len(set(ids)) == 500
+    assert [prev for _, _, prev in fired][1:] == ids[:-1]  # each one's prev is the one before
     assert store.writer.commits - before <= 3
     assert [m.body.text for m in await store.messages("r", 0, None, None, 1000)] == [f"m{n}" for n in range(500)]
 
@@ -93,19 +119,21 @@ async def test_one_failing_write_does_not_sink_its_batch(store):
 
 
 @pytest_twisted.ensureDeferred
-async def test_ids_continue_after_reopening(tmp_path):
-    store = SQLiteStore(str(tmp_path), reactor)
+async def test_ids_continue_after_reopening(engine):
+    store = engine()
     await store.open()
     await store.create_user("a", "h", 0)
     await store.create_room(Room("r", "public", "r", None), 0)
     for _ in range(3):
-        await store.append_message(Message(store.next_message_id(), "r", "a", Text("x"), 0))
+        last = await append(store, "r", "a", Text("x"))
     await store.close()
-    store = SQLiteStore(str(tmp_path), reactor)
+    store = engine()
     await store.open()
     try:
-        assert store.next_message_id() == 4
-        assert (await store.load()).last_message_id == 3
+        assert (await store.load()).last_message_id == last.id
+        again, prev = await store.append_message(Message(0, "r", "a", Text("y"), 0))
+        assert again.id > last.id and prev == last.id
+        assert [m.id for m in await store.messages_after(0, 10)][-2:] == [last.id, again.id]
     finally:
         await store.close()
 
@@ -116,10 +144,10 @@ async def test_missed_skips_own_messages_and_earlier_ones(store):
         await store.create_user(name, "h", 0)
     await store.create_room(Room("r", "public", "r", None), 0)
     await store.add_member("r", "a", 0)
-    await store.append_message(Message(store.next_message_id(), "r", "a", Text("before b"), 0))
+    await append(store, "r", "a", Text("before b"))
     await store.add_member("r", "b", 1)
     for sender in ("a", "b", "a"):
-        await store.append_message(Message(store.next_message_id(), "r", sender, Text(f"from {sender}"), 0))
+        await append(store, "r", sender, Text(f"from {sender}"))
     missed = await store.timeline("b", 0, 100, 10, missed_only=True)
     assert [(m.id, m.body) for m in missed] == [(2, Text("from a")), (4, Text("from a"))]
     assert [m.id for m in await store.timeline("b", 2, 100, 10, missed_only=True)] == [4]
@@ -150,7 +178,7 @@ async def test_every_kind_of_body_comes_back_typed(store):
         Media("e" * 32, "notes.txt", "text/plain", 7),
     ]
     for body in bodies:
-        await store.append_message(Message(store.next_message_id(), "r", "a", body, 0))
+        await append(store, "r", "a", body)
     assert [m.body for m in await store.messages("r", 0, None, None, 10)] == bodies
     await store.delete_message(2, "a", 1)
     assert (await store.message(2)).body == Deleted()
@@ -163,7 +191,7 @@ async def test_pages_newest_before_or_oldest_after(store):
     await store.create_user("a", "h", 0)
     await store.create_room(Room("r", "public", "r", None), 0)
     for n in range(1, 11):
-        await store.append_message(Message(store.next_message_id(), "r", "a", Text(f"m{n}"), n * 1000))
+        await append(store, "r", "a", Text(f"m{n}"), n * 1000)
 
     async def ids(before, after, since, limit):
         return [m.id for m in await store.messages("r", before, after, since, limit)]
@@ -177,15 +205,30 @@ async def test_pages_newest_before_or_oldest_after(store):
 
 
 @pytest_twisted.ensureDeferred
-async def test_rows_of_one_statement_share_a_statement_but_a_bad_row_fails_alone(store):
-    await store.create_user("a", "h", 0)
-    await store.create_room(Room("r", "public", "r", None), 0)
-    before = store.writer.commits
-    first, dup, third = (Message(n, "r", "a", Text(f"m{n}"), 0) for n in (1, 1, 2))
-    results = await defer.DeferredList(
-        [store.append_message(first), store.append_message(dup), store.append_message(third)], consumeErrors=True
-    )
-    assert [ok for ok, _ in results] == [True, False, True]
-    assert results[1][1].check(sqlite3.IntegrityError)
-    assert store.writer.commits - before == 1  # one transaction for the three
-    assert [m.body for m in await store.messages("r", 0, None, None, 10)] == [Text("m1"), Text("m2")]
+async def test_rows_of_one_statement_share_a_statement_but_a_bad_row_fails_alone(tmp_path):
+    """SQLite's messages go to the group commit as rows of one INSERT: one executemany per run of them."""
+    from chatdaemon.store.sqlite import INSERT_MESSAGE
+
+    store = SQLiteStore(str(tmp_path), reactor)
+    await store.open()
+    try:
+        await store.create_user("a", "h", 0)
+        await store.create_room(Room("r", "public", "r", None), 0)
+        before = store.writer.commits
+        rows = [(1, "r", "a", "text", "m1", 0), (1, "r", "a", "text", "again", 0), (2, "r", "a", "text", "m2", 0)]
+        results = await defer.DeferredList(
+            [store.writer.submit_row(INSERT_MESSAGE, r) for r in rows], consumeErrors=True
+        )
+        assert [ok for ok, _ in results] == [True, False, True]
+        assert results[1][1].check(sqlite3.IntegrityError)
+        assert store.writer.commits - before == 1  # one transaction for the three
+        assert [m.body for m in await store.messages("r", 0, None, None, 10)] == [Text("m1"), Text("m2")]
+    finally:
+        await store.close()
+    store = SQLiteStore(str(tmp_path), reactor)  # ids go on after the highest stored
+    await store.open()
+    try:
+        stored, previous = await store.append_message(Message(0, "r", "a", Text("m3"), 0))
+        assert (stored.id, previous, stored.body) == (3, 2, Text("m3"))
+    finally:
+        await store.close()

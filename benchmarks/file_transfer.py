@@ -119,8 +119,12 @@ def seed001(port: int, results: dict, only) -> None:
             results["seed001-up"] = reply["message"]
             return
         packets = (
-            action("file_send_data", **where, sequence_number=i,
-                   file_data=base64.b64encode(data[i * 1024:(i + 1) * 1024]).decode())  # fmt: skip
+            action(
+                "file_send_data",
+                **where,
+                sequence_number=i,
+                file_data=base64.b64encode(data[i * 1024 : (i + 1) * 1024]).decode(),
+            )
             for i in range(1024)
         )
         try:
@@ -157,8 +161,15 @@ def typed_upload(up: Conn, media: str, data: bytes, chunk: int) -> float | str:
     if reply["payload"]["code"]:
         return reply["payload"]["message"]
     frames = (
-        typed("MEDIA_MESSAGE_DATA", sender="alice", receiver="bob", mediaId=media, chunkIndex=i + 1,
-              totalChunks=total, data=base64.b64encode(data[i * chunk:(i + 1) * chunk]).decode())  # fmt: skip
+        typed(
+            "MEDIA_MESSAGE_DATA",
+            sender="alice",
+            receiver="bob",
+            mediaId=media,
+            chunkIndex=i + 1,
+            totalChunks=total,
+            data=base64.b64encode(data[i * chunk : (i + 1) * chunk]).decode(),
+        )
         for i in range(total)
     )
     try:
@@ -219,7 +230,8 @@ def main() -> None:
                    "--http", f"tcp:{free_port()}:interface=127.0.0.1", "--admin", f"tcp:{free_port()}:interface=127.0.0.1"]  # fmt: skip
         if args.config:
             command += ["--config", args.config]
-        daemon = subprocess.Popen(command, stdout=open(os.path.join(tmp, "log"), "wb"), stderr=subprocess.STDOUT)
+        log = open(os.path.join(tmp, "log"), "wb")  # noqa: SIM115 (the daemon writes it until the end)
+        daemon = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
         try:
             for _ in range(200):
                 try:
@@ -233,6 +245,7 @@ def main() -> None:
         finally:
             daemon.terminate()
             daemon.wait()
+            log.close()
     for name in [n for n in parser.get_default("only").split(",") if n in only]:
         result = results.get(name, "not run")
         if isinstance(result, tuple):

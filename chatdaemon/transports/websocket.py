@@ -13,6 +13,15 @@ included (Autobahn refuses it before `onConnect`). Frame and message sizes,
 the opening-handshake timeout and auto-ping are set from the `[http]` config;
 compression is off unless configured, and bounded when on.
 
+Sizes: a message over `http.max_message_bytes` (or a frame over
+`http.max_frame_bytes`) closes the connection with 1009, except on a
+connection that `takes_large_frames` (logged in, in a dialect that carries
+files): its messages may reach `limits.max_transfer_frame_bytes` while it
+holds a large-frame slot (connection.py; the check is made at each frame's
+header, so the slot is taken before the data is read), and its session
+refuses such a message with 7005 unless it is a file-transfer frame. With
+compression on, a message is checked once inflated.
+
 Back-pressure: the Session is registered as the streaming producer of the TCP
 (or TLS) transport underneath (Autobahn passes registerProducer through), so
 a slow reader is paused and then dropped by the Session, never buffered
@@ -20,6 +29,7 @@ without bound; reading pauses while the Session's inbox is busy.
 """
 
 import urllib.parse
+from collections import deque
 
 from autobahn.twisted.resource import WebSocketResource
 from autobahn.twisted.websocket import WebSocketServerFactory, WebSocketServerProtocol
@@ -33,7 +43,7 @@ from .. import errors
 from ..dialects import DIALECTS
 from ..errors import ChatError
 from ..session import ISessionTransport, Session
-from .connection import Connections
+from .connection import Connections, FrameGate
 
 DEFAULT_PORTS = {"http": 80, "https": 443}
 
@@ -71,6 +81,7 @@ def origin_allowed(origin: str, host_header: str, secure: bool, patterns, same_o
 @implementer(ISessionTransport)
 class ChatWebSocket(WebSocketServerProtocol):
     session: Session | None = None
+    gate: FrameGate | None = None
     _token = _dialect = ""
 
     def onConnect(self, request):
@@ -99,24 +110,69 @@ class ChatWebSocket(WebSocketServerProtocol):
         return factory.connections.core.authenticate(token).addCallback(check)
 
     def onOpen(self) -> None:
+        self._held: deque[tuple[bytes, bool]] = deque()  # messages that wait for a large-frame slot
+        self.gate = self.factory.connections.gate(self.transport, self._deliver)
         self.session = self.factory.connections.open(self.transport, self, "ws")
+        self.gate.session = self.session
         self.session.start(self._token, DIALECTS[self._dialect]() if self._dialect else None)
 
-    def onMessage(self, payload: bytes, isBinary: bool) -> None:
-        session = self.session
-        if session is None:
-            return
-        self.factory.connections.heard(session)
-        if isBinary:
-            session.frame_refused(ChatError(errors.BAD_FRAME, "send frames as text messages"))
+    @property
+    def max_frame_bytes(self) -> int:
+        return self.factory.maxMessagePayloadSize
+
+    def onMessageFrameBegin(self, length: int) -> None:
+        """Before a frame's data: its connection's bounds, and a large-frame slot if the message needs one."""
+        factory, session = self.factory, self.session
+        if session is not None and session.takes_large_frames:
+            large = session.limits.max_transfer_frame_bytes
+            self.maxMessagePayloadSize = max(factory.maxMessagePayloadSize, large)
+            self.maxFramePayloadSize = max(factory.maxFramePayloadSize, large)
         else:
-            session.frame_received(payload)
+            self.maxMessagePayloadSize = factory.maxMessagePayloadSize
+            self.maxFramePayloadSize = factory.maxFramePayloadSize
+        super().onMessageFrameBegin(length)
+        self._check_size()
+
+    def onMessageFrameData(self, payload: bytes) -> None:
+        super().onMessageFrameData(payload)
+        if self._isMessageCompressed:
+            self._check_size()  # the inflated size is known only now
+
+    def _check_size(self) -> None:
+        if self.message_data_total_length > self.factory.maxMessagePayloadSize and not self.failedByMe:
+            self.gate.reading_large()  # False: no slot free; reading pauses until one is
+
+    def onMessage(self, payload: bytes, isBinary: bool) -> None:
+        if self.session is None:
+            return
+        self.factory.connections.heard(self.session)
+        self._held.append((payload, isBinary))
+        self._deliver()
+
+    def _deliver(self) -> None:
+        """Hand the messages on, in order; one over the ordinary bound only with a slot (else wait for it)."""
+        held, gate = self._held, self.gate
+        while held and self.session is not None and self.session.open:
+            payload, binary = held[0]
+            large = len(payload) > self.factory.maxMessagePayloadSize
+            if large and not gate.reading_large():
+                return
+            held.popleft()
+            session = self.session
+            if binary:
+                session.frame_refused(ChatError(errors.BAD_FRAME, "send frames as text messages"))
+            else:
+                session.frame_received(payload)
+            if large:
+                gate.handed_over(session.inbox.holding)
 
     def onPong(self, payload: bytes) -> None:
         if self.session is not None:
             self.factory.connections.heard(self.session)
 
     def connectionLost(self, reason) -> None:
+        if self.gate is not None:
+            self.gate.close()
         super().connectionLost(reason)
         self.factory.addresses.release(self.peer_host)  # this connection was counted as an HTTP one
 
@@ -140,10 +196,10 @@ class ChatWebSocket(WebSocketServerProtocol):
         self.dropConnection(abort=True)
 
     def pause_reading(self) -> None:
-        self.transport.pauseProducing()
+        self.gate.pause()
 
     def resume_reading(self) -> None:
-        self.transport.resumeProducing()
+        self.gate.resume()
 
 
 class ChatWebSocketFactory(WebSocketServerFactory):
@@ -167,6 +223,7 @@ class ChatWebSocketFactory(WebSocketServerFactory):
         self.origin_patterns = wildcards2patterns(list(options.allowed_origins))
         self.same_origin = options.same_origin
         accept = None
+        limits = self.connections.limits
         if options.compression:
 
             def accept(offers):
@@ -176,7 +233,8 @@ class ChatWebSocketFactory(WebSocketServerFactory):
                             offer,
                             no_context_takeover=True,
                             request_no_context_takeover=True,
-                            max_message_size=options.max_message_bytes,
+                            # each connection's own bound (maxMessagePayloadSize) bounds the inflation
+                            max_message_size=max(options.max_message_bytes, limits.max_transfer_frame_bytes),
                         )
                 return None
 

@@ -59,14 +59,14 @@ def test_an_over_long_line_is_skipped_with_an_error_and_the_next_line_works():
         ("ERROR", None, errors.LINE_TOO_LONG),
         ("PONG", 3, None),
     ]
-    assert protocol._buffer == b""
+    assert protocol.buffered == 0
 
 
 def test_the_buffer_never_grows_past_the_limit():
     _clock, protocol, _transport = connect(max_line_bytes=1000)
     for _ in range(100):
         protocol.dataReceived(b"a" * 999)
-        assert len(protocol._buffer) <= 1000
+        assert protocol.buffered <= 1000
 
 
 def test_a_silent_connection_is_closed_after_the_login_timeout():
@@ -142,7 +142,7 @@ def test_any_bytes_in_any_pieces_never_break_the_connection(frames, cuts):
         position, i = position + size, i + 1
     clock.advance(0)
     assert protocol.session.open
-    assert len(protocol._buffer) <= 200
+    assert protocol.buffered <= 200
     for line in transport.value().splitlines():
         if line.startswith(b"{"):
             orjson.loads(line)  # every JSON reply is valid JSON

@@ -22,6 +22,8 @@ from chatdaemon.session import Flusher, ISessionTransport, Session
 
 @implementer(ISessionTransport)
 class FakeTransport:
+    max_frame_bytes = 65536
+
     def __init__(self):
         self.writes: list[list[bytes]] = []
         self.closed = self.aborted = False

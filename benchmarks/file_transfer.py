@@ -10,6 +10,7 @@ what `--config` adds) and drives it from this process over loopback TCP, with bl
     typed-down      the 10 MiB downloaded by the recipient: MEDIA_MESSAGE_ACK, then one
                     MEDIA_MESSAGE_DATA_ACK per chunk as each arrives (stop and wait, as the seed's flow goes)
     typed-up-1m     10 MiB in seed 002's example chunking: totalChunks 10, 1 MiB each (window of 64)
+    typed-up-1k     10 MiB in 1 KiB chunks (10,240 MEDIA_MESSAGE_DATA frames, window of 64)
 
 Usage: .venv/bin/python benchmarks/file_transfer.py [--config FILE] [--only NAME[,NAME...]]
 Prints one line per scenario: seconds and MiB/s of file data. A scenario the server refuses prints the error.
@@ -215,18 +216,24 @@ def typed_flows(port: int, results: dict, only) -> None:
     if "typed-up-1m" in only:
         took = typed_upload(up, "m1m", data, MiB)
         results["typed-up-1m"] = (took, len(data)) if isinstance(took, float) else took
+    if "typed-up-1k" in only:
+        took = typed_upload(up, "m1k", data, 1024)
+        results["typed-up-1k"] = (took, len(data)) if isinstance(took, float) else took
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--config", help="a chatd TOML file for the daemon")
-    parser.add_argument("--only", default="seed001-up,seed001-down,typed-up-32k,typed-down,typed-up-1m")
+    parser.add_argument(
+        "--twistd-args", default="", help="more twistd options, e.g. --profile=FILE --profiler=cprofile"
+    )
+    parser.add_argument("--only", default="seed001-up,seed001-down,typed-up-32k,typed-down,typed-up-1m,typed-up-1k")
     args = parser.parse_args()
     only = set(args.only.split(","))
     twistd = os.path.join(os.path.dirname(sys.executable), "twistd")
     with tempfile.TemporaryDirectory() as tmp:
         port = free_port()
-        command = [twistd, "-n", "--pidfile=", "chatd", "--data-dir", tmp, "--line", f"tcp:{port}:interface=127.0.0.1",
+        command = [twistd, "-n", "--pidfile=", *args.twistd_args.split(), "chatd", "--data-dir", tmp, "--line", f"tcp:{port}:interface=127.0.0.1",
                    "--http", f"tcp:{free_port()}:interface=127.0.0.1", "--admin", f"tcp:{free_port()}:interface=127.0.0.1"]  # fmt: skip
         if args.config:
             command += ["--config", args.config]

@@ -11,7 +11,7 @@ Sessions, deadlines and logging: connection.py.
 from twisted.internet.protocol import Factory, Protocol
 from zope.interface import implementer
 
-from ..session import ISessionTransport
+from ..session import ISessionTransport, Session
 from .connection import Connections, FrameGate
 
 _OK, _TOO_LONG, _WAIT = range(3)
@@ -19,10 +19,11 @@ _OK, _TOO_LONG, _WAIT = range(3)
 
 @implementer(ISessionTransport)
 class LineProtocol(Protocol):
+    session: Session  # the connection's, from connectionMade on
+    gate: FrameGate  # its reading, likewise
+
     def __init__(self, connections: Connections):
         self.connections = connections
-        self.session = None
-        self.gate: FrameGate | None = None
         self._partial: list[bytes] = []  # the line being read, in pieces (no "\n" in them)
         self._partial_bytes = 0
         self._unread = b""  # data held back while waiting for a large-frame slot

@@ -80,8 +80,8 @@ def origin_allowed(origin: str, host_header: str, secure: bool, patterns, same_o
 
 @implementer(ISessionTransport)
 class ChatWebSocket(WebSocketServerProtocol):
-    session: Session | None = None
-    gate: FrameGate | None = None
+    session: Session | None = None  # from onOpen until onClose
+    gate: FrameGate  # the connection's reading, from onOpen on
     _token = _dialect = ""
 
     def onConnect(self, request):
@@ -135,7 +135,7 @@ class ChatWebSocket(WebSocketServerProtocol):
 
     def onMessageFrameData(self, payload: bytes) -> None:
         super().onMessageFrameData(payload)
-        if self._isMessageCompressed:
+        if getattr(self, "_isMessageCompressed", False):
             self._check_size()  # the inflated size is known only now
 
     def _check_size(self) -> None:
@@ -171,7 +171,7 @@ class ChatWebSocket(WebSocketServerProtocol):
             self.factory.connections.heard(self.session)
 
     def connectionLost(self, reason) -> None:
-        if self.gate is not None:
+        if hasattr(self, "gate"):  # (not if the opening handshake failed)
             self.gate.close()
         super().connectionLost(reason)
         self.factory.addresses.release(self.peer_host)  # this connection was counted as an HTTP one

@@ -15,6 +15,7 @@ Upload chunks and the client's requests for download chunks are file-transfer fr
 
 import base64
 import binascii
+from collections.abc import Callable
 
 from ... import errors
 from ...core import commands as c
@@ -44,6 +45,11 @@ def _encode(data: bytes) -> str:
 
 
 class MediaFrames:
+    # from TypedDialect
+    user: str
+    _downloads: dict[str, tuple[int, str]]
+    _errors: Callable[[ChatError], list[bytes]]
+
     # -- upload
 
     def _on_MEDIA_MESSAGE(self, p: dict) -> Request:

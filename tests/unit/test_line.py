@@ -256,3 +256,39 @@ def test_any_bytes_in_any_pieces_never_break_the_connection(frames, cuts):
             orjson.loads(line)  # every JSON reply is valid JSON
         else:
             line.decode("utf-8")  # every text reply is valid UTF-8
+
+
+class AnsweringCore(RecordingCore):
+    """Keeps every command, and refuses it at once."""
+
+    def execute(self, session, command):
+        from twisted.internet.defer import fail
+
+        self.calls.append((command, None))
+        return fail(ChatError(errors.NO_SUCH_MEDIA))
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(st.one_of(st.integers(min_value=1, max_value=800), st.sampled_from(FRAMES), st.binary(max_size=300)),
+             max_size=10),
+    st.lists(st.integers(min_value=1, max_value=300), min_size=1, max_size=8),
+)  # fmt: skip
+def test_chunk_lines_in_any_pieces_reach_the_core_in_order_and_every_slot_is_given_back(frames, cuts):
+    clock, core = Clock(), AnsweringCore()
+    limits = Limits(max_line_bytes=200, max_transfer_frame_bytes=600, max_bad_frames=10**6)
+    connections = Connections(core, limits, clock)
+    protocol, transport = chatting(connections, clock)
+    lines = [chunk_line(n, size=f) if isinstance(f, int) else f + b"\n" for n, f in enumerate(frames)]
+    data = b"".join(lines)
+    position, i = 0, 0
+    while position < len(data):
+        size = cuts[i % len(cuts)]
+        protocol.dataReceived(data[position : position + size])
+        assert protocol.buffered <= 600 + size
+        position, i = position + size, i + 1
+    clock.advance(0)
+    expected = [n for n, line in enumerate(lines) if isinstance(frames[n], int) and len(line) - 1 <= 600]
+    assert [cmd.index for cmd, _ in core.calls if type(cmd).__name__ == "PutChunk"] == expected
+    assert protocol.session.open and not connections.large_frames.holders
+    assert transport.producerState == "producing"

@@ -11,6 +11,8 @@ what `--config` adds) and drives it from this process over loopback TCP, with bl
                     MEDIA_MESSAGE_DATA_ACK per chunk as each arrives (stop and wait, as the seed's flow goes)
     typed-up-1m     10 MiB in seed 002's example chunking: totalChunks 10, 1 MiB each (window of 64)
     typed-up-1k     10 MiB in 1 KiB chunks (10,240 MEDIA_MESSAGE_DATA frames, window of 64)
+    chat-flood      200 PINGs sent at once and their PONGs: chat frames keep the frame rate (20/s after a
+                    burst of 60: about 7 s); MiB/s means nothing here
 
 Usage: .venv/bin/python benchmarks/file_transfer.py [--config FILE] [--only NAME[,NAME...]]
 Prints one line per scenario: seconds and MiB/s of file data. A scenario the server refuses prints the error.
@@ -216,6 +218,13 @@ def typed_flows(port: int, results: dict, only) -> None:
     if "typed-up-1m" in only:
         took = typed_upload(up, "m1m", data, MiB)
         results["typed-up-1m"] = (took, len(data)) if isinstance(took, float) else took
+    if "chat-flood" in only:
+        start = time.perf_counter()
+        for n in range(200):
+            up.send(typed("PING", n=n))
+        for _ in range(200):
+            up.until(lambda f: f["type"] == "PONG")
+        results["chat-flood"] = time.perf_counter() - start, 200 * 64
     if "typed-up-1k" in only:
         took = typed_upload(up, "m1k", data, 1024)
         results["typed-up-1k"] = (took, len(data)) if isinstance(took, float) else took
@@ -227,7 +236,9 @@ def main() -> None:
     parser.add_argument(
         "--twistd-args", default="", help="more twistd options, e.g. --profile=FILE --profiler=cprofile"
     )
-    parser.add_argument("--only", default="seed001-up,seed001-down,typed-up-32k,typed-down,typed-up-1m,typed-up-1k")
+    parser.add_argument(
+        "--only", default="seed001-up,seed001-down,typed-up-32k,typed-down,typed-up-1m,typed-up-1k,chat-flood"
+    )
     args = parser.parse_args()
     only = set(args.only.split(","))
     twistd = os.path.join(os.path.dirname(sys.executable), "twistd")

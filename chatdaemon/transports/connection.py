@@ -67,6 +67,13 @@ class LargeFrames:
             if gate in self._queue:
                 self._queue.remove(gate)
             return
+        self._grant()
+
+    def use_limits(self, limits) -> None:
+        self.limits = limits
+        self._grant()  # (there may be more slots now)
+
+    def _grant(self) -> None:
         while self._queue and len(self.holders) < self.limits.max_large_frames:
             waiting = self._queue.popleft()
             self.holders[waiting] = self.clock.seconds()
@@ -204,7 +211,7 @@ class Connections:
         """New limits (a reload): for connections opened from now on, for the deadlines of all, and for the
         large-frame slots."""
         self.limits = limits
-        self.large_frames.limits = limits
+        self.large_frames.use_limits(limits)
         if self._check.running:
             self._check.stop()
         self._watch()

@@ -26,6 +26,11 @@ class Limits:
     max_bad_frames: int = 10
     rate_per_second: float = 20.0
     rate_burst: int = 60
+    max_transfer_frame_bytes: int = 2 * 1024 * 1024
+    max_large_frames: int = 16
+    large_frame_timeout: float = 60.0
+    transfer_bytes_per_second: int = 8 * 1024 * 1024
+    transfer_burst_bytes: int = 4 * 1024 * 1024
     history_page: int = 100
     offline_page: int = 500
     handshake_timeout: float = 30.0
@@ -233,6 +238,8 @@ def _section(name: str, cls, table) -> object:
     if name == "tls" and bool(result.certificate) != bool(result.private_key):
         raise ConfigError("tls: certificate and private_key go together")
     check_urls(name, result)
+    if name == "limits" and result.max_transfer_frame_bytes < result.max_line_bytes:
+        raise ConfigError("limits.max_transfer_frame_bytes: must be at least max_line_bytes")
     return result
 
 

@@ -43,6 +43,7 @@ UNAUTHORIZED = 7021
 NOT_FOUND = 7022
 METHOD_NOT_ALLOWED = 7023
 BAD_MEDIA = 7024
+FRAME_TIMEOUT = 7050
 
 # 8xxx: the request is well formed but the chat rules refuse it
 NO_SUCH_USER = 8001
@@ -116,6 +117,7 @@ MESSAGES = {
     NOT_FOUND: "no such resource",
     METHOD_NOT_ALLOWED: "method not allowed here",
     BAD_MEDIA: "media data is not valid base64",
+    FRAME_TIMEOUT: "a large frame took too long to arrive",
     NO_SUCH_USER: "no such user",
     NO_SUCH_ROOM: "no such room",
     NOT_A_MEMBER: "not a member of this room",

@@ -87,7 +87,12 @@ class Metrics:
     # -- hooks
 
     def track(self, session, command, d) -> None:
-        """A request has gone to the core: time chat messages, count and log logins."""
+        """A request has gone to the core: time chat messages, count and log logins (a login may be the first
+        of several commands: its reply is then the first of the results)."""
+        if isinstance(command, tuple):
+            if type(command[0]) is Login:
+                d.addBoth(self._logged_in, session)
+            return
         kind = type(command)
         if kind is Send:
             d.addCallback(self._delivered, time.perf_counter())
@@ -98,7 +103,8 @@ class Metrics:
         self.delivery.observe(time.perf_counter() - started)
         return result
 
-    def _logged_in(self, result, session):
+    def _logged_in(self, results, session):
+        result = results[0] if isinstance(results, tuple) else results
         dialect = _name(session.dialect)
         if isinstance(result, Failure):
             code = result.value.code if isinstance(result.value, ChatError) else SERVER_ERROR
@@ -121,7 +127,7 @@ class Metrics:
                 peer=session.peer,
                 dialect=dialect,
             )
-        return result
+        return results
 
     def frames_in(self, dialect) -> None:
         self.messages_in[_name(dialect)] += 1

@@ -95,11 +95,13 @@ class Files:
         return await self._finish(client, key, upload, 1)
 
     def _store_chunk(self, upload: Upload, index: int, data: bytes) -> None:
-        others = sum(n for i, n in upload.chunks.items() if i != index)
+        others = upload.received - upload.chunks.get(index, 0)  # a chunk sent again replaces itself
         if others + len(data) > upload.size:
             raise ChatError(errors.TOO_LARGE, f"more data than the {upload.size} bytes announced")
-        self.file_store.put_chunk(upload.id, index, data)
+        if not self.file_store.put_chunk(upload.id, index, data, most=2 * upload.size):
+            raise ChatError(errors.TOO_LARGE, "too many chunks sent again with other lengths than before")
         upload.chunks[index] = len(data)
+        upload.received = others + len(data)
         upload.touched = self.clock.seconds()
 
     def _upload(self, client, key: str) -> Upload:
@@ -118,9 +120,8 @@ class Files:
         self._store_chunk(upload, cmd.index, cmd.data)
         if not cmd.finish:
             return ChunkResult(cmd.key, cmd.index, total, [])
-        missing = upload.missing()
-        if missing:
-            return ChunkResult(cmd.key, cmd.index, total, missing if cmd.index == total else [])
+        if len(upload.chunks) < total:  # (indexes are 1..total: that many chunks are all of them)
+            return ChunkResult(cmd.key, cmd.index, total, upload.missing() if cmd.index == total else [])
         return await self._finish(client, (client.user, cmd.key), upload, cmd.index)
 
     @handles(FinishUpload)
@@ -136,7 +137,7 @@ class Files:
 
     async def _finish(self, client, key: tuple[str, str], upload: Upload, index: int) -> ChunkResult:
         del self.uploads[key]
-        received = sum(upload.chunks.values())
+        received = upload.received
         if received != upload.size:
             self.file_store.discard(upload.id)
             raise ChatError(errors.INCOMPLETE_MEDIA, f"received {received} bytes, announced {upload.size}")

@@ -29,6 +29,10 @@ class Request:
     and sends the frames it returns (none if the exchange was finished meanwhile).
     `follow`: after this request is answered and the connection's output has
     room, the session handles `follow()`, the next Request of a stream (None ends it).
+
+    `transfer`: the frame moves file data (an upload chunk, or a request for a download chunk). The
+    inbox charges it its size in bytes against the connection's byte allowance instead of one frame
+    against the frame rate, and it may be larger than an ordinary frame (limits.max_transfer_frame_bytes).
     """
 
     command: Command | tuple[Command, ...] | None
@@ -37,6 +41,7 @@ class Request:
     close: bool = False
     expires: Callable[[float], list[bytes]] | None = None
     follow: Callable[[], "Request | None"] | None = None
+    transfer: bool = False  # the frame moves file data: paid in bytes (session/inbox.py)
     answer: Callable[[list[bytes]], None] | None = None  # set by the session: where the reply goes instead
 
     @property
@@ -54,6 +59,7 @@ class Dialect:
     """What every dialect offers a session (a dialect subclasses this and fills it in)."""
 
     name: ClassVar[str] = ""
+    carries_files: ClassVar[bool] = False  # has frames that move file data (Request.transfer)
     wants: Callable[[Any], bool] | None = None  # a per-connection filter of events, if the dialect has one
 
     encode_event: Callable[[Any], bytes | None]

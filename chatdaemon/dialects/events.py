@@ -6,6 +6,10 @@ reactions and edits of that conversation only. Following none, it gets them for 
 conversation it is in (the web page follows none, for its unread counts). Presence,
 membership and conversation changes, read receipts of its own messages and what it missed
 while offline always arrive.
+
+Presence (as a seed-003 app shows it): the users one shares a conversation with, and one's
+friends. Right after a login, SERVER_USER_ONLINE for each of them online then; after that, each
+change as it happens (the core's PresenceChanged, to both audiences).
 """
 
 import orjson
@@ -180,15 +184,21 @@ class EventsDialect(Dialect):
         )
 
     def _on_CLIENT_AUTH(self, d: dict) -> Request:
-        command = (
+        """A login (also a token given at the WebSocket handshake): SERVER_AUTH_OK, then who of the people
+        whose presence this user sees is online now (seed 003's SERVER_USER_ONLINE after connecting)."""
+        login = (
             c.Login(session_key=_str(d, "token")) if "token" in d else c.Login(_str(d, "username"), _str(d, "password"))
         )
 
-        def ok(result):
+        def ok(results):
+            result, online = results
             self.user = result.user
-            return [frame("SERVER_AUTH_OK", {"username": result.user, "token": result.session_key})]
+            return [
+                frame("SERVER_AUTH_OK", {"username": result.user, "token": result.session_key}),
+                *(encode_event(presence) for presence in online),
+            ]
 
-        return self._simple(command, ok)
+        return self._simple((login, c.OnlineContacts()), ok)
 
     def _on_CLIENT_LOGOUT(self, d: dict) -> Request:
         def out(user):

@@ -20,7 +20,7 @@ from twisted.internet.defer import Deferred
 from twisted.internet.interfaces import IPushProducer
 from twisted.logger import Logger
 from twisted.python.failure import Failure
-from zope.interface import Interface, implementer
+from zope.interface import Attribute, Interface, implementer
 
 from .. import errors
 from ..core.interfaces import IClient
@@ -37,6 +37,11 @@ _PENDING = object()
 
 class ISessionTransport(Interface):
     """What a session asks of its transport."""
+
+    max_frame_bytes = Attribute(
+        "The transport's ordinary bound on a frame, in bytes; a frame over it (taken only from a connection"
+        " that `takes_large_frames`) must be a file-transfer frame"
+    )
 
     def write_frames(frames):
         """Send these frames (bytes each), in order, now."""
@@ -111,8 +116,19 @@ class Session:
         """A frame the transport could not take (e.g. a binary WebSocket message)."""
         self._refuse(error)
 
+    @property
+    def takes_large_frames(self) -> bool:
+        """Whether frames over the transport's ordinary bound may come (up to limits.max_transfer_frame_bytes):
+        once logged in, in a dialect that carries files."""
+        return self.user is not None and self.dialect is not None and self.dialect.carries_files
+
     def frame_too_long(self) -> None:
-        self._refuse(ChatError(errors.LINE_TOO_LONG, f"lines are at most {self.limits.max_line_bytes} bytes"))
+        limits = self.limits
+        if self.takes_large_frames:
+            text = f"file-transfer frames are at most {limits.max_transfer_frame_bytes} bytes"
+        else:
+            text = f"lines are at most {limits.max_line_bytes} bytes"
+        self._refuse(ChatError(errors.LINE_TOO_LONG, text))
 
     def _decode(self, item):
         """A Request for this frame (raw bytes, or (raw, answer)), or None if it was answered here (a bad
@@ -131,6 +147,11 @@ class Session:
                     return request
             self.metrics.frames_in(self.dialect)
             request = self.dialect.decode(raw)
+            if not request.transfer and len(raw) > self.transport.max_frame_bytes:
+                raise ChatError(
+                    errors.LINE_TOO_LONG,
+                    f"only file-transfer frames may be over {self.transport.max_frame_bytes} bytes",
+                )
         except ChatError as e:
             if answer is not None:
                 answer([self.dialect.error(e) if self.dialect else fallback_error(e)])

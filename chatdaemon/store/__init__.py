@@ -233,8 +233,9 @@ class IFileStore(Interface):
     def begin(upload_id):
         """Make room for an upload's chunks."""
 
-    def put_chunk(upload_id, index, data):
-        """Keep chunk `index` of an upload (again: the same index replaces it)."""
+    def put_chunk(upload_id, index, data, most):
+        """Keep chunk `index` of an upload (again: the same index replaces it); True, or False (and nothing
+        kept) if the upload would then hold more than `most` bytes."""
 
     def discard(upload_id):
         """Drop an upload in progress."""

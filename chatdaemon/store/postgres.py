@@ -12,6 +12,7 @@ When the database cannot be reached, calls fail with Unavailable (the core answe
 `available` turns False and a probe asks the database every PROBE_SECONDS until it answers.
 """
 
+import contextlib
 import hashlib
 import os
 import shutil
@@ -221,12 +222,17 @@ class PostgresFileStore(FileStore):
         os.makedirs(self.uploads)
 
     def assemble(self, upload_id: str, total: int, file_id: str):
+        chunks = self._chunks.pop(upload_id)
+        self._spooled.pop(upload_id, None)
+        places = [chunks[index] for index in range(1, total + 1)]
+        spool_path = self._spool(upload_id)
+
         def write(conn):
             digest, size, buffer, seq = hashlib.sha256(), 0, bytearray(), 0
-            with conn.cursor() as cursor:
-                for index in range(1, total + 1):
-                    with open(self._chunk_path(upload_id, index), "rb") as chunk:
-                        data = chunk.read()
+            with conn.cursor() as cursor, open(spool_path, "rb") as spool:
+                for offset, length in places:
+                    spool.seek(offset)
+                    data = spool.read(length)
                     digest.update(data)
                     size += len(data)
                     buffer += data
@@ -243,7 +249,8 @@ class PostgresFileStore(FileStore):
                         (file_id, seq, bytes(buffer)),
                     )
             conn.commit()
-            self.discard(upload_id)
+            with contextlib.suppress(FileNotFoundError):
+                os.remove(spool_path)
             return size, digest.hexdigest()
 
         return self._store._reader.runWithConnection(write).addErrback(self._store._unavailable)

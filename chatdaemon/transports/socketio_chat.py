@@ -62,8 +62,8 @@ def _text(value: Any) -> Any:
 
 @implementer(ISocketIOApplication)
 class ChatSocketIO:
-    def __init__(self, connections: Connections):
-        self.connections = connections
+    def __init__(self, connections: Connections, max_frame_bytes: int):
+        self.connections, self.max_frame_bytes = connections, max_frame_bytes
 
     def connect(self, auth: dict | None, peer: str) -> Deferred:
         return Deferred.fromCoroutine(self._connect(auth or {}, peer))
@@ -85,15 +85,16 @@ class ChatSocketIO:
             token = result.session_key
         else:
             raise ConnectRefused('auth is {"token": SESSION_KEY} or {"username": ..., "password": ...}')
-        return SocketSession(self.connections, dialect, token)
+        return SocketSession(self.connections, dialect, token, self.max_frame_bytes)
 
 
 @implementer(ISocketHandler, ISessionTransport)
 class SocketSession:
     """One Socket.IO socket: its Session's transport, and the handler of its events."""
 
-    def __init__(self, connections: Connections, dialect: str, token: str):
+    def __init__(self, connections: Connections, dialect: str, token: str, max_frame_bytes: int):
         self.connections, self.dialect, self._token = connections, dialect, token
+        self.max_frame_bytes = max_frame_bytes  # an event's data is bounded by Engine.IO's maxPayload
         self.key = KEYS[dialect]
         self.socket: ISocket | None = None
         self.session: Session | None = None
@@ -172,4 +173,4 @@ def socketio_server(connections: Connections, config, clock, addresses) -> Socke
     )  # fmt: skip
     options = SocketIOOptions(connect_timeout=sio.connect_timeout, max_attachments=sio.max_attachments,
                               max_attachment_bytes=sio.max_payload)  # fmt: skip
-    return SocketIOServer(ChatSocketIO(connections), clock, engineio, options, addresses=addresses)
+    return SocketIOServer(ChatSocketIO(connections, sio.max_payload), clock, engineio, options, addresses=addresses)

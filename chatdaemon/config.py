@@ -5,6 +5,7 @@ two in step. A bad key or value raises ConfigError naming it.
 """
 
 import dataclasses
+import re
 import tomllib
 from dataclasses import dataclass, field
 
@@ -74,6 +75,15 @@ class Http:
 
 
 @dataclass(frozen=True)
+class IRC:
+    """The IRC listeners: how the server names itself, and the message of the day."""
+
+    server_name: str = "chatd"
+    network: str = "chatd"
+    motd: str = "Welcome to chatd: the rooms here are shared with every other kind of chatd client."
+
+
+@dataclass(frozen=True)
 class TLS:
     certificate: str = ""
     private_key: str = ""
@@ -97,11 +107,13 @@ class Config:
     line: tuple[str, ...] = ("tcp:7070:interface=127.0.0.1",)
     http: tuple[str, ...] = ("tcp:8080:interface=127.0.0.1",)
     admin: tuple[str, ...] = ("tcp:2222:interface=127.0.0.1",)
+    irc: tuple[str, ...] = ()
     limits: Limits = field(default_factory=Limits)
     passwords: Passwords = field(default_factory=Passwords)
     storage: Storage = field(default_factory=Storage)
     files: Files = field(default_factory=Files)
     http_options: Http = field(default_factory=Http)  # Config.http is the list of HTTP listeners
+    irc_options: IRC = field(default_factory=IRC)  # Config.irc is the list of IRC listeners
     tls: TLS = field(default_factory=TLS)
     admin_shell: Admin = field(default_factory=Admin)
     log: Log = field(default_factory=Log)
@@ -114,11 +126,12 @@ _SECTIONS = {
     "storage": ("storage", Storage),
     "files": ("files", Files),
     "http": ("http_options", Http),
+    "irc": ("irc_options", IRC),
     "tls": ("tls", TLS),
     "admin": ("admin_shell", Admin),
     "log": ("log", Log),
 }
-_LISTENERS = ("line", "http", "admin")
+_LISTENERS = ("line", "http", "admin", "irc")
 _CHOICES = {
     "storage.synchronous": ("NORMAL", "FULL"),
     "log.format": ("text", "json"),
@@ -163,6 +176,10 @@ def _section(name: str, cls, table) -> object:
     result = dataclasses.replace(defaults, **values)
     if name == "tls" and bool(result.certificate) != bool(result.private_key):
         raise ConfigError("tls: certificate and private_key go together")
+    if name == "irc":
+        for key in ("server_name", "network"):
+            if not re.fullmatch(r"[A-Za-z0-9._-]{1,63}", getattr(result, key)):
+                raise ConfigError(f"irc.{key}: 1-63 of A-Z a-z 0-9 . _ -, got {getattr(result, key)!r}")
     return result
 
 

@@ -22,6 +22,7 @@ from .core.accounts import Passwords
 from .core.chat import Core
 from .core.events import Notice
 from .dialects import fallback_error
+from .dialects.irc.encode import closing
 from .errors import ChatError
 from .listeners import AddressCounter, Listeners, PerAddressLimit
 from .metrics import Metrics, Sampler, ServiceCollector
@@ -31,6 +32,7 @@ from .tls import ReloadableTLS
 from .transports.admin import AdminFactory, AdminKeys, host_key
 from .transports.connection import Connections
 from .transports.http import make_site, page_children
+from .transports.irc import IrcFactory
 from .transports.line import LineFactory
 from .transports.rest import bounded_request, rest_children
 from .transports.websocket import ChatWebSocketFactory, websocket_resource
@@ -68,6 +70,11 @@ class ChatService(MultiService):
         guarded = PerAddressLimit(self.line_factory, AddressCounter(per_ip), farewell, self._refused_per_ip)
         for description in config.line:
             self.listeners.add("line", description, guarded)
+        self.irc_factory = IrcFactory(self.connections, config.irc_options)
+        irc_farewell = closing(errors.TOO_MANY_CONNECTIONS, errors.MESSAGES[errors.TOO_MANY_CONNECTIONS]) + b"\r\n"
+        irc_guarded = PerAddressLimit(self.irc_factory, AddressCounter(per_ip), irc_farewell, self._refused_per_ip)
+        for description in config.irc:
+            self.listeners.add("irc", description, irc_guarded)
         http_addresses = AddressCounter(per_ip)
         self.ws_factory = ChatWebSocketFactory(self.connections, config.http_options, http_addresses)
         children = {

@@ -93,8 +93,9 @@ class SQLiteStore:
         def snapshot(cursor) -> Snapshot:
             snap = Snapshot()
             snap.users = dict(cursor.execute("SELECT name, status FROM users"))
-            for rid, kind, name, leader in cursor.execute("SELECT id, kind, name, leader FROM rooms"):
-                snap.rooms[rid] = Room(rid, kind, name, leader)
+            rows = cursor.execute("SELECT id, kind, name, leader, topic, topic_by, topic_at FROM rooms")
+            for rid, kind, name, leader, topic, topic_by, topic_at in rows:
+                snap.rooms[rid] = Room(rid, kind, name, leader, topic=topic, topic_by=topic_by, topic_at=topic_at)
             for rid, user in cursor.execute("SELECT room_id, user FROM members"):
                 snap.rooms[rid].members.add(user)
             for rid, user, inviter in cursor.execute("SELECT room_id, user, inviter FROM invites"):
@@ -149,6 +150,11 @@ class SQLiteStore:
 
     def set_leader(self, room_id, user):
         return self._write("UPDATE rooms SET leader = ? WHERE id = ?", user, room_id)
+
+    def set_topic(self, room_id, topic, by, ts):
+        return self._write(
+            "UPDATE rooms SET topic = ?, topic_by = ?, topic_at = ? WHERE id = ?", topic, by, ts, room_id
+        )
 
     def add_member(self, room_id, user, since):
         return self._write("INSERT INTO members (room_id, user, since) VALUES (?, ?, ?)", room_id, user, since)

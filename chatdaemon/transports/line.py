@@ -2,6 +2,9 @@
 
 Lines end in "\\n" ("\\r\\n" is accepted). A line longer than the limit is skipped up to its end and
 answered with an error; the connection goes on. Sessions, deadlines and logging: connection.py.
+
+A subclass may write another line end (`newline`) and have a fixed limit (`max_line_bytes`) instead
+of limits.max_line_bytes: the IRC transport does both.
 """
 
 from twisted.internet.protocol import Factory, Protocol
@@ -13,6 +16,9 @@ from .connection import Connections
 
 @implementer(ISessionTransport)
 class LineProtocol(Protocol):
+    newline = b"\n"  # what the server ends its lines with
+    max_line_bytes: int | None = None  # None: limits.max_line_bytes
+
     def __init__(self, connections: Connections):
         self.connections = connections
         self.session = None
@@ -25,7 +31,8 @@ class LineProtocol(Protocol):
     def dataReceived(self, data: bytes) -> None:
         session = self.session
         self.connections.heard(session)
-        buffer, start, limit = self._buffer + data, 0, session.limits.max_line_bytes
+        fixed = self.max_line_bytes
+        buffer, start, limit = self._buffer + data, 0, fixed or session.limits.max_line_bytes
         while session.open:
             end = buffer.find(b"\n", start)
             if end < 0:
@@ -33,15 +40,15 @@ class LineProtocol(Protocol):
             line, start = buffer[start:end], end + 1
             if self._skipping:
                 self._skipping = False
-            elif len(line) > limit:
-                session.frame_too_long()
+            elif len(line) > limit + line.endswith(b"\r"):
+                session.frame_too_long(fixed)
             else:
                 session.frame_received(line[:-1] if line.endswith(b"\r") else line)
         rest = buffer[start:]
-        if len(rest) > limit:
+        if len(rest) > limit + 1:  # (+1: the "\r" of a line whose "\n" is still to come)
             if not self._skipping:
                 self._skipping = True
-                session.frame_too_long()
+                session.frame_too_long(fixed)
             rest = b""
         self._buffer = rest
 
@@ -51,7 +58,7 @@ class LineProtocol(Protocol):
     # ISessionTransport
     def write_frames(self, frames: list[bytes]) -> None:
         frames.append(b"")
-        self.transport.write(b"\n".join(frames))
+        self.transport.write(self.newline.join(frames))
 
     def close(self) -> None:
         self.transport.loseConnection()

@@ -61,6 +61,9 @@ class LineProtocol(Protocol):
         self.transport.write(self.newline.join(frames))
 
     def close(self) -> None:
+        # TLS (TLSMemoryBIOProtocol) sends its close alert only once no producer is registered: without
+        # this, a connection the server closes over TLS would stay open
+        self.transport.unregisterProducer()
         self.transport.loseConnection()
 
     def abort(self) -> None:

@@ -109,10 +109,22 @@ def _clean(param: str) -> str:
     return param
 
 
+# commands whose last parameter is a text: written after ":" always, as servers do (PART: its reason)
+_TEXT_LAST = {"PRIVMSG", "NOTICE", "TOPIC", "KICK", "CAP", "QUIT", "ERROR", "AWAY"}
+
+
 def line(source: str, command: str, *params: str, tags: dict[str, str] | None = None) -> bytes:
-    """One line; the last parameter may hold spaces (it is written after ":" when it must be)."""
+    """One line; the last parameter may hold spaces. It is written after ":" when it must be, and always
+    when it is a text (a numeric's, or a message's)."""
     words = [_clean(p) for p in params]
-    if words and (not words[-1] or " " in words[-1] or words[-1].startswith(":")):
+    if words and (
+        not words[-1]
+        or " " in words[-1]
+        or words[-1].startswith(":")
+        or command.isdigit()
+        or command in _TEXT_LAST
+        or (command == "PART" and len(words) > 1)
+    ):
         words[-1] = ":" + words[-1]
     text = " ".join([f":{source}" if source else "", command, *words]).lstrip(" ")
     if tags:

@@ -635,3 +635,58 @@ def test_nothing_reaches_a_client_before_its_welcome_and_then_all_in_order():
         ":bob!bob@chatd PRIVMSG #lobby :[2026-11-21 18:40] missed"
     )
     assert got[-1] == ":bob!bob@chatd PRIVMSG #lobby :live"
+
+
+def irc_session():
+    clock, core, transport = Clock(), ScriptedCore(), FakeTransport()
+    session = Session(core, transport, Flusher(clock), Limits(), clock, "tcp", "test")
+    session.start(dialect=IrcDialect(IRC()))
+    return clock, core, transport, session
+
+
+def written(transport: FakeTransport) -> list[str]:
+    return lines([f for w in transport.writes for f in w])
+
+
+def test_a_refused_registration_closes_the_connection_after_saying_why():
+    clock, core, transport, session = irc_session()
+    session.frame_received(b"PASS wrong")
+    session.frame_received(b"NICK alice")
+    session.frame_received(b"USER u 0 * :x")
+    ((command, d),) = core.calls
+    assert command == c.Login("alice", "wrong")
+    d.errback(ChatError(errors.INVALID_CREDENTIALS))
+    clock.advance(0)
+    assert written(transport)[-2:] == [
+        ":chatd 464 alice :invalid credentials (chatd 2001)",
+        "ERROR :Closing link: invalid credentials (chatd 2001)",
+    ]
+    assert transport.closed and not session.open
+
+
+def test_one_refused_channel_of_a_join_does_not_stop_the_others():
+    clock, core, transport, session = irc_session()
+    session.dialect.registered = session.dialect.ready = True
+    session.dialect.nick = session.dialect.user = "alice"
+    session.user = "alice"
+    session.frame_received(b"JOIN #secret,#lobby")
+    core.calls[0][1].errback(ChatError(errors.PRIVATE_ROOM, "secret is private"))
+    assert [command for command, _ in core.calls] == [c.JoinRoom("secret"), c.JoinRoom("lobby")]
+    core.calls[1][1].callback(LOBBY)
+    clock.advance(0)
+    assert written(transport)[1:3] == [
+        ":chatd 473 alice #secret :Cannot join channel (+i): secret is private",
+        ":alice!alice@chatd JOIN #lobby",
+    ]
+
+
+def test_holds_nest_what_is_held_leaves_at_the_last_release():
+    clock, _core, transport, session = irc_session()  # not ready: one hold
+    session.hold()  # a replay: another
+    session.deliver(MessagePosted(message(Text("live")), LOBBY), {})
+    session.release()
+    clock.advance(0)
+    assert not [x for x in written(transport) if "PRIVMSG" in x]
+    session.release()
+    clock.advance(0)
+    assert written(transport)[-1] == ":bob!bob@chatd PRIVMSG #lobby :live"

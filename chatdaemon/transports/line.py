@@ -7,6 +7,9 @@ A subclass may write another line end (`newline`) and have a fixed limit (`max_l
 of limits.max_line_bytes: the IRC transport does both.
 """
 
+from typing import cast
+
+from twisted.internet.interfaces import IConsumer
 from twisted.internet.protocol import Factory, Protocol
 from zope.interface import implementer
 
@@ -63,7 +66,7 @@ class LineProtocol(Protocol):
     def close(self) -> None:
         # TLS (TLSMemoryBIOProtocol) sends its close alert only once no producer is registered: without
         # this, a connection the server closes over TLS would stay open
-        self.transport.unregisterProducer()
+        cast(IConsumer, self.transport).unregisterProducer()
         self.transport.loseConnection()
 
     def abort(self) -> None:

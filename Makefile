@@ -32,11 +32,13 @@ lint: venv
 test: venv lint system-deps npm-deps
 	$(BIN)/python -m pytest tests
 
-# Two tests drive real clients from Debian: the web page's (Chromium, through the playwright package of the
-# test extra; never `playwright install`) and the admin shell's (the OpenSSH client). Installed once,
-# quietly, if missing and apt-get can run as root; else those tests are skipped and pytest's summary says why.
+# Some tests drive real clients from Debian: the web page's (Chromium, through the playwright package of the
+# test extra; never `playwright install`), the admin shell's (the OpenSSH client) and IRC's (irssi, in tmux).
+# Installed once, quietly, if missing and apt-get can run as root; else those tests are skipped and pytest's
+# summary says why (with CI=true, the IRC one fails).
 system-deps:
 	@missing=""; [ -x $(CHROMIUM) ] || missing=" chromium"; command -v ssh >/dev/null || missing="$$missing openssh-client"; \
+	for tool in irssi tmux; do command -v $$tool >/dev/null || missing="$$missing $$tool"; done; \
 	if [ -n "$$missing" ]; then \
 	  log=$${TMPDIR:-/tmp}/chatd-system-deps.log; \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \

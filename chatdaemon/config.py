@@ -133,6 +133,15 @@ class SocketIO:
 
 
 @dataclass(frozen=True)
+class IRC:
+    """The IRC listeners: how the server names itself, and the message of the day."""
+
+    server_name: str = "chatd"
+    network: str = "chatd"
+    motd: str = "Welcome to chatd: the rooms here are shared with every other kind of chatd client."
+
+
+@dataclass(frozen=True)
 class TLS:
     certificate: str = ""
     private_key: str = ""
@@ -156,6 +165,7 @@ class Config:
     line: tuple[str, ...] = ("tcp:7070:interface=127.0.0.1",)
     http: tuple[str, ...] = ("tcp:8080:interface=127.0.0.1",)
     admin: tuple[str, ...] = ("tcp:2222:interface=127.0.0.1",)
+    irc: tuple[str, ...] = ()
     limits: Limits = field(default_factory=Limits)
     passwords: Passwords = field(default_factory=Passwords)
     storage: Storage = field(default_factory=Storage)
@@ -163,6 +173,7 @@ class Config:
     http_options: Http = field(default_factory=Http)  # Config.http is the list of HTTP listeners
     socketio: SocketIO = field(default_factory=SocketIO)
     overload: Overload = field(default_factory=Overload)
+    irc_options: IRC = field(default_factory=IRC)  # Config.irc is the list of IRC listeners
     tls: TLS = field(default_factory=TLS)
     admin_shell: Admin = field(default_factory=Admin)
     log: Log = field(default_factory=Log)
@@ -185,6 +196,7 @@ _SECTIONS = {
     "http": ("http_options", Http),
     "socketio": ("socketio", SocketIO),
     "overload": ("overload", Overload),
+    "irc": ("irc_options", IRC),
     "tls": ("tls", TLS),
     "admin": ("admin_shell", Admin),
     "log": ("log", Log),
@@ -192,7 +204,7 @@ _SECTIONS = {
     "bus": ("bus", Bus),
     "node": ("node", Node),
 }
-_LISTENERS = ("line", "http", "admin")
+_LISTENERS = ("line", "http", "admin", "irc")
 _CHOICES = {
     "storage.synchronous": ("NORMAL", "FULL"),
     "log.format": ("text", "json"),
@@ -240,6 +252,10 @@ def _section(name: str, cls, table) -> object:
     check_urls(name, result)
     if name == "limits" and result.max_transfer_frame_bytes < result.max_line_bytes:
         raise ConfigError("limits.max_transfer_frame_bytes: must be at least max_line_bytes")
+    if name == "irc":
+        for key in ("server_name", "network"):
+            if not re.fullmatch(r"[A-Za-z0-9._-]{1,63}", getattr(result, key)):
+                raise ConfigError(f"irc.{key}: 1-63 of A-Z a-z 0-9 . _ -, got {getattr(result, key)!r}")
     return result
 
 

@@ -31,6 +31,7 @@ from .core.accounts import Passwords
 from .core.chat import Core
 from .core.events import Notice
 from .dialects import fallback_error
+from .dialects.irc.encode import closing
 from .errors import ChatError
 from .listeners import AddressCounter, Listeners
 from .metrics import Metrics, Sampler, ServiceCollector
@@ -41,6 +42,7 @@ from .tls import ReloadableTLS
 from .transports.admin import AdminFactory, AdminKeys, host_key
 from .transports.connection import Connections
 from .transports.http import make_site, page_children
+from .transports.irc import IrcFactory
 from .transports.line import LineFactory
 from .transports.rest import bounded_request, rest_children
 from .transports.socketio_chat import socketio_server
@@ -118,6 +120,12 @@ class ChatService(MultiService):
         self.line_factory = LineFactory(self.connections, AddressCounter(per_ip), farewell, self._refused_per_ip)
         for description in config.line:
             self.listeners.add("line", description, self.line_factory)
+        irc_farewell = closing(errors.TOO_MANY_CONNECTIONS, errors.MESSAGES[errors.TOO_MANY_CONNECTIONS]) + b"\r\n"
+        self.irc_factory = IrcFactory(
+            self.connections, config.irc_options, AddressCounter(per_ip), irc_farewell, self._refused_per_ip
+        )
+        for description in config.irc:
+            self.listeners.add("irc", description, self.irc_factory)
         http_addresses = AddressCounter(per_ip)
         self.ws_factory = ChatWebSocketFactory(self.connections, config.http_options, http_addresses)
         self.socketio = socketio_server(self.connections, config, reactor, http_addresses)

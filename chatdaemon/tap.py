@@ -23,15 +23,18 @@ def _stop(message: str) -> SystemExit:
 
 
 class Options(usage.Options):
-    synopsis = "[--line ENDPOINT]... [--http ENDPOINT]... [--admin ENDPOINT]... [--data-dir DIR] [--config FILE]"
+    synopsis = (
+        "[--line ENDPOINT]... [--http ENDPOINT]... [--admin ENDPOINT]... [--irc ENDPOINT]... [--data-dir DIR] "
+        "[--config FILE]"
+    )
     longdesc = (
         "chatd: one chat core speaking five dialects (typed: seeds 000/002, action: 001, events: 003, colon: 004, "
-        "and text for nc/telnet) over line transports (TCP, TLS) and WebSocket, with a REST API, a web chat page "
-        "and an SSH admin shell. Listener options take Twisted endpoint strings (tcp:PORT[:interface=ADDR], "
+        "and text for nc/telnet) over line transports (TCP, TLS) and WebSocket, and IRC on its own listeners, with a "
+        "REST API, a web chat page and an SSH admin shell. Listener options take Twisted endpoint strings (tcp:PORT[:interface=ADDR], "
         "ssl:PORT:privateKey=KEY.pem:certKey=CERT.pem, systemd:domain=INET:name=NAME, or tls:ENDPOINT for TLS "
         "with the [tls] files of the config) and may repeat; given on the command line they replace the config "
         "file's list. Defaults: --line tcp:7070:interface=127.0.0.1, --http tcp:8080:interface=127.0.0.1, "
-        "--admin tcp:2222:interface=127.0.0.1. SIGHUP reloads the config file; SIGTERM stops gracefully."
+        "--admin tcp:2222:interface=127.0.0.1, no --irc. SIGHUP reloads the config file; SIGTERM stops gracefully."
     )
     optParameters = [  # noqa: RUF012 (usage.Options reads it from the class)
         ["data-dir", "d", None, "Directory for the database and the SSH host key (default: ./var, or data_dir)."],
@@ -61,7 +64,7 @@ class Options(usage.Options):
 
     def __init__(self):
         super().__init__()
-        self["line"], self["http"], self["admin"] = [], [], []
+        self["line"], self["http"], self["admin"], self["irc"] = [], [], [], []
 
     def opt_line(self, description: str) -> None:
         """Line transport endpoint (one JSON object or text command per line), e.g. tcp:7070 or ssl:7071:privateKey=key.pem:certKey=cert.pem. Repeatable."""
@@ -75,8 +78,12 @@ class Options(usage.Options):
         """SSH admin shell endpoint; keep it on loopback or a private network. Repeatable."""
         self["admin"].append(description)
 
+    def opt_irc(self, description: str) -> None:
+        """IRC endpoint, plain or TLS (e.g. tcp:6667, or tls:tcp:6697 with the [tls] files): IRC clients log in to chatd accounts and share its rooms. Repeatable."""
+        self["irc"].append(description)
+
     def postOptions(self) -> None:
-        overrides: dict[str, Any] = {key: tuple(self[key]) for key in ("line", "http", "admin") if self[key]}
+        overrides: dict[str, Any] = {key: tuple(self[key]) for key in ("line", "http", "admin", "irc") if self[key]}
         for option, key in (
             ("data-dir", "data_dir"),
             ("admin-keys", "admin.authorized_keys"),
@@ -97,7 +104,7 @@ class Options(usage.Options):
             config = self.source.load()
         except configuration.ConfigError as e:
             raise _stop(f"config: {e}") from None
-        for role in ("line", "http", "admin"):
+        for role in ("line", "http", "admin", "irc"):
             for description in getattr(config, role):
                 _check_listener(role, description, config)
         if config.tls.certificate:

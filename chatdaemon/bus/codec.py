@@ -1,7 +1,7 @@
 """Core events as JSON-able values, for the trip from one node to another.
 
 An event is [its class name in core.events, {field: value}]. A Room travels whole (id, kind, name,
-leader, members, invitations), as the publishing node saw it, so that every node renders the event
+leader, members, invitations, topic), as the publishing node saw it, so that every node renders the event
 alike; a Message travels as its stored row (store.bodies types its body again on arrival).
 """
 
@@ -14,7 +14,8 @@ from ..store import bodies
 
 def _value(value):
     if isinstance(value, Room):
-        return {"$room": [value.id, value.kind, value.name, value.leader, sorted(value.members), value.invited]}
+        room = [value.id, value.kind, value.name, value.leader, sorted(value.members), value.invited]
+        return {"$room": [*room, value.topic, value.topic_by, value.topic_at]}
     if isinstance(value, Message):
         kind, body = bodies.encode(value.body)
         return {"$message": [value.id, value.room_id, value.sender, kind, body, value.ts]}
@@ -24,8 +25,8 @@ def _value(value):
 def _unvalue(value):
     if isinstance(value, dict):
         if "$room" in value:
-            rid, kind, name, leader, members, invited = value["$room"]
-            return Room(rid, kind, name, leader, set(members), dict(invited))
+            rid, kind, name, leader, members, invited, topic, by, at = value["$room"]
+            return Room(rid, kind, name, leader, set(members), dict(invited), topic, by, at)
         if "$message" in value:
             return bodies.message(value["$message"])
     return value

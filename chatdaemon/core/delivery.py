@@ -4,7 +4,8 @@ Offline delivery costs O(1) per message: a message is stored once, and each user
 the last message id they surely got, written when their last connection closes (and, while they
 are online, every storage.cursor_interval seconds, so that a crash loses little). At login,
 whatever is newer than the cursor in the user's rooms is replayed, oldest first, page by page,
-paced to what the connection can take, while live events wait (`hold`/`release`).
+paced to what the connection can take (and begun only once it takes anything: an IRC client
+registers first), while live events wait (`hold`/`release`).
 
 Notices (friend requests and answers, invitations and answers, removals) go to a connected
 user at once, or into their inbox for the next login.
@@ -88,6 +89,7 @@ class Delivery:
         async def replay() -> None:
             try:
                 missed, told = 0, 0
+                await client.writable()  # nothing before the client can take it (IRC: once registered)
                 notices = await self.store.inbox(user)
                 if notices and client.open:
                     for _, kind, payload, _ in notices:

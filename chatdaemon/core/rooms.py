@@ -5,6 +5,7 @@
   of its leader to the leader's friends; the last member leaving removes it, and a leader who
   leaves hands the lead to the first remaining member by name.
 - A direct conversation exists for any two users, made (and stored) on first use.
+- A public room or group may have a topic, set by a member (by the leader, if it has one).
 - An Address names a user (their direct conversation), a room id, or one of the caller's groups
   by name (`target`); with `enter`, a public room is joined on the way, and made if new.
 """
@@ -27,13 +28,24 @@ from .commands import (
     LeaveRoom,
     ListRooms,
     Members,
+    SetTopic,
 )
-from .events import InviteAnswered, Invited, LeaderChanged, MemberJoined, MemberLeft, RoomAdded, RoomRemoved
+from .events import (
+    InviteAnswered,
+    Invited,
+    LeaderChanged,
+    MemberJoined,
+    MemberLeft,
+    RoomAdded,
+    RoomRemoved,
+    TopicChanged,
+)
 from .handling import background, handles, log, now_ms
 from .model import DIRECT, GROUP, PUBLIC, ROOM_NAME, Address, Room, direct_room_id
 from .results import Member, RoomListing
 
 MAX_GROUP_NAME = 64
+MAX_TOPIC_CHARS = 390
 
 
 def _slug(name: str) -> str:
@@ -242,6 +254,18 @@ class Rooms:
         room = self.state.group(client.user, cmd.room)
         authz.may_hand_lead(client.user, room, cmd.leader)
         await self.set_leader(room, cmd.leader, by=client.user, client=client)
+        return room
+
+    @handles(SetTopic)
+    async def set_topic(self, client, cmd: SetTopic) -> Room:
+        room = self.state.group(client.user, cmd.room)
+        authz.may_set_topic(client.user, room)
+        topic = cmd.topic.strip()
+        if len(topic) > MAX_TOPIC_CHARS or not topic.isprintable():
+            raise ChatError(errors.BAD_FIELD, f"a topic is at most {MAX_TOPIC_CHARS} printable characters")
+        self.state.set_topic(room, topic, client.user, now_ms(self.clock))
+        await self.store.set_topic(room.id, topic, client.user, room.topic_at)
+        self.bus.publish(TopicChanged(room, client.user), room.members, client)
         return room
 
     @handles(Members)

@@ -57,8 +57,8 @@ class ChatState:
 
     # -- changes (each applied here, then shared through `observe`)
 
-    OPERATIONS = ("user", "unuser", "room", "unroom", "member", "invite", "leader", "friends", "request", "block",
-                  "banned", "usage")  # fmt: skip
+    OPERATIONS = ("user", "unuser", "room", "unroom", "member", "invite", "leader", "topic", "friends", "request",
+                  "block", "banned", "usage")  # fmt: skip
 
     def _change(self, *change) -> None:
         getattr(self, f"_{change[0]}")(*change[1:])
@@ -98,6 +98,9 @@ class ChatState:
 
     def set_leader(self, room: Room, leader: str | None) -> None:
         self._change("leader", room.id, leader)
+
+    def set_topic(self, room: Room, topic: str, by: str, at: int) -> None:
+        self._change("topic", room.id, topic, by, at)
 
     def set_friends(self, a: str, b: str, friends: bool) -> None:
         self._change("friends", a, b, friends)
@@ -174,6 +177,10 @@ class ChatState:
 
     def _leader(self, room_id: str, leader: str | None) -> None:
         self.rooms[room_id].leader = leader
+
+    def _topic(self, room_id: str, topic: str, by: str, at: int) -> None:
+        room = self.rooms[room_id]
+        room.topic, room.topic_by, room.topic_at = topic, by, at
 
     def _friends(self, a: str, b: str, friends: bool) -> None:
         if friends:

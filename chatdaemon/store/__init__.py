@@ -99,6 +99,9 @@ class IStore(Interface):
     def set_leader(room_id, user):
         """Change a room's leader."""
 
+    def set_topic(room_id, topic, by, ts):
+        """Change a room's topic (who set it, when)."""
+
     def delete_room(room_id):
         """Remove a room with its members, invitations, messages, read marks and file records."""
 

@@ -107,8 +107,10 @@ class SQLStore:
 
         snap = Snapshot()
         snap.users = dict(rows("SELECT name, status FROM users"))
-        for rid, kind, name, leader in rows("SELECT id, kind, name, leader FROM rooms"):
-            snap.rooms[rid] = Room(rid, kind, name, leader)
+        for rid, kind, name, leader, topic, topic_by, topic_at in rows(
+            "SELECT id, kind, name, leader, topic, topic_by, topic_at FROM rooms"
+        ):
+            snap.rooms[rid] = Room(rid, kind, name, leader, topic=topic, topic_by=topic_by, topic_at=topic_at)
         for rid, user in rows('SELECT room_id, "user" FROM members'):
             snap.rooms[rid].members.add(user)
         for rid, user, inviter in rows('SELECT room_id, "user", inviter FROM invites'):
@@ -171,6 +173,11 @@ class SQLStore:
 
     def set_leader(self, room_id, user):
         return self._write("UPDATE rooms SET leader = ? WHERE id = ?", user, room_id)
+
+    def set_topic(self, room_id, topic, by, ts):
+        return self._write(
+            "UPDATE rooms SET topic = ?, topic_by = ?, topic_at = ? WHERE id = ?", topic, by, ts, room_id
+        )
 
     def delete_room(self, room_id):
         return self._write("DELETE FROM rooms WHERE id = ?", room_id)

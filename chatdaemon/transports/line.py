@@ -9,10 +9,15 @@ file-transfer frame. While it waits for a slot, the data after the line's start 
 Output is written at once when the socket has room (`direct_writer`), with Nagle off (TCP_NODELAY): a
 chat frame should not wait for an ACK. Each peer address may hold at most `max_connections_per_ip`
 connections; one more is told so and closed. Sessions, deadlines and logging: connection.py.
+
+A subclass may write another line end (`newline`) and have a fixed bound (`max_line_bytes`) instead of
+limits.max_line_bytes: the IRC transport does both.
 """
 
 from collections.abc import Callable
+from typing import cast
 
+from twisted.internet.interfaces import IConsumer
 from twisted.internet.protocol import Factory, Protocol, connectionDone
 from twisted.python.failure import Failure
 from zope.interface import implementer
@@ -27,6 +32,9 @@ _OK, _TOO_LONG, _WAIT = range(3)
 
 @implementer(ISessionTransport)
 class LineProtocol(Protocol):
+    newline = b"\n"  # what the server ends its lines with
+    max_line_bytes: int | None = None  # a fixed bound, or None: the session's limits.max_line_bytes
+
     transport: IStreamTransport
     session: Session  # the connection's, from connectionMade on
     gate: FrameGate  # its reading, likewise
@@ -47,7 +55,9 @@ class LineProtocol(Protocol):
 
     @property
     def max_frame_bytes(self) -> int:
-        """The session's own limit (a connection keeps the limits it started with, across a reload)."""
+        """The fixed bound, or the session's own limit (a connection keeps the limits it started with)."""
+        if self.max_line_bytes is not None:
+            return self.max_line_bytes
         session = getattr(self, "session", None)
         return (session.limits if session is not None else self.connections.limits).max_line_bytes
 
@@ -75,7 +85,7 @@ class LineProtocol(Protocol):
     def _fits(self, size: int) -> int:
         """Whether a line of `size` bytes (so far) may go on: _OK, _TOO_LONG, or _WAIT for a slot."""
         session = self.session
-        if size <= session.limits.max_line_bytes:
+        if size <= self.max_frame_bytes:
             return _OK
         if size > session.limits.max_transfer_frame_bytes or not session.takes_large_frames:
             return _TOO_LONG
@@ -110,7 +120,7 @@ class LineProtocol(Protocol):
             line = b"".join((*self._partial, piece)) if self._partial else piece
             self._partial, self._partial_bytes = [], 0
             session.frame_received(line[:-1] if line.endswith(b"\r") else line)
-            if size > session.limits.max_line_bytes:
+            if size > self.max_frame_bytes:
                 self.gate.handed_over(session.inbox.holding)
         if not session.open or start == len(data) or self._skipping:
             return
@@ -133,9 +143,12 @@ class LineProtocol(Protocol):
     # ISessionTransport
     def write_frames(self, frames: list[bytes]) -> None:
         frames.append(b"")
-        self._send(b"\n".join(frames))
+        self._send(self.newline.join(frames))
 
     def close(self, restarting: bool = False) -> None:
+        # TLS (TLSMemoryBIOProtocol) sends its close alert only once no producer is registered: without
+        # this, a connection the server closes over TLS would stay open
+        cast(IConsumer, self.transport).unregisterProducer()
         self.transport.loseConnection()
 
     def abort(self) -> None:
@@ -150,6 +163,7 @@ class LineProtocol(Protocol):
 
 class LineFactory(Factory):
     noisy = False
+    protocol: Callable[..., Protocol] = LineProtocol  # built with (factory, peer host)
 
     def __init__(self, connections: Connections, addresses: AddressCounter | None = None, farewell: bytes = b"",
                  on_refused: Callable[[], None] = lambda: None):  # fmt: skip
@@ -161,7 +175,7 @@ class LineFactory(Factory):
         if self.addresses is not None and not self.addresses.acquire(host):
             self.on_refused()
             return Refused(self.farewell)
-        return LineProtocol(self, host)
+        return self.protocol(self, host)
 
     def release(self, host: str | None) -> None:
         if self.addresses is not None:

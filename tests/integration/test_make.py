@@ -9,8 +9,8 @@ import pytest
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
-@pytest.mark.parametrize("uid, said", [("0", "installing chromium openssh-client for the tests"),
-                                       ("1000", "missing chromium openssh-client, and no apt-get as root")])  # fmt: skip
+@pytest.mark.parametrize("uid, said", [("0", "installing chromium openssh-client irssi tmux for the tests"),
+                                       ("1000", "missing chromium openssh-client irssi tmux, and no apt-get as root")])  # fmt: skip
 def test_system_deps_names_what_it_installs_word_by_word(tmp_path, uid, said):
     make = shutil.which("make")
     if make is None:
@@ -31,4 +31,4 @@ def test_system_deps_names_what_it_installs_word_by_word(tmp_path, uid, said):
     assert result.returncode == 0, result.stderr
     assert result.stdout.startswith(f"make: {said}"), result.stdout
     if uid == "0":
-        assert calls.read_text().splitlines() == ["update -q", "install -y -q chromium openssh-client"]
+        assert calls.read_text().splitlines() == ["update -q", "install -y -q chromium openssh-client irssi tmux"]

@@ -114,6 +114,18 @@ def test_every_seed_type_maps_to_a_test_that_uses_it():
         assert f'"{kind}"' in source, (kind, test)
 
 
+def test_irc_md_documents_every_command_and_the_isupport_tokens():
+    from chatdaemon.dialects.irc import CAPS, ISUPPORT, IrcDialect
+
+    text = (DOCS / "protocols" / "irc.md").read_text()
+    table = text[text.index("## Every command") : text.index("## What the server sends")]
+    commands = [name[len("_on_") :].upper() for name in dir(IrcDialect) if name.startswith("_on_")]
+    assert len(commands) >= 20
+    assert not [command for command in commands if f"| `{command}" not in table and f"/ `{command}" not in table]
+    assert not [token for token in ISUPPORT if token not in text]
+    assert not [cap for cap in CAPS if f"| `{cap}`" not in text and f"| `{cap}` (" not in text]
+
+
 def test_action_md_documents_every_action_the_dialect_handles():
     from chatdaemon.dialects.action import ActionDialect
 

@@ -9,7 +9,7 @@ from chatdaemon.bus import IBus, IBusListener, codec
 from chatdaemon.bus.local import LocalBus
 from chatdaemon.bus.redis import RedisBus
 from chatdaemon.core.chat import Core
-from chatdaemon.core.events import MemberJoined, MessagePosted, Typing
+from chatdaemon.core.events import MemberJoined, MessagePosted, TopicChanged, Typing
 from chatdaemon.core.fanout import Fanout
 from chatdaemon.core.model import Media, Message, Room, Text
 from chatdaemon.core.state import ChatState
@@ -39,10 +39,12 @@ def test_a_change_applied_twice_or_on_another_node_gives_the_same_state():
     here.set_friends("a", "b", True)
     here.set_block("b", "a", True)
     here.add_usage("a", 100)
+    here.set_topic(room, "plans", "a", 42)
     for change in shared + shared:  # twice: nothing changes the second time
         there.apply(change)
     assert there.rooms["r"].members == {"a", "b"} and there.rooms_of["a"] == {"r"}
     assert there.friends == here.friends and there.blocked_by == {"a": {"b"}} and there.file_usage == {"a": 100}
+    assert (there.rooms["r"].topic, there.rooms["r"].topic_by, there.rooms["r"].topic_at) == ("plans", "a", 42)
     here.remove_user("a")
     there.apply(shared[-1])
     assert "a" not in there.users and there.rooms["r"].members == {"b"} and "a" not in there.friends
@@ -97,8 +99,9 @@ def test_the_watermark_never_passes_an_id_committed_late_by_another_node():
 
 
 def test_events_cross_nodes_whole():
-    room = Room("r", "group", "crew", "a", {"a", "b"}, {"c": "a"})
+    room = Room("r", "group", "crew", "a", {"a", "b"}, {"c": "a"}, "plans", "a", 42)
     for event in (
+        TopicChanged(room, "a"),
         MessagePosted(Message(5, "r", "a", Media("f" * 32, "x.png", "image/png", 3, "image"), 7), room),
         Typing("a", room, True),
         MemberJoined(room, "b"),

@@ -1,5 +1,6 @@
 # make venv: set up .venv (the targets below use it); make run: the daemon in the foreground; make lint: ruff (format
-# and lint) and mypy; make test: lint, then every test (after npm-deps: the npm socket.io-client the Socket.IO tests drive).
+# and lint) and mypy; make test: lint, then every test (after npm-deps: the npm socket.io-client the Socket.IO tests
+# drive, and axe-core for the page's accessibility test).
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
@@ -11,10 +12,12 @@ CHROMIUM := /usr/bin/chromium
 venv: $(VENV)/.installed
 
 # An editable install in "compat" mode: twistd finds twisted/plugins/chatd.py only on a real sys.path entry.
+# Then Twisted's plugin caches (dropin.cache), built where the plugins are: a read-only install cannot write them.
 $(VENV)/.installed: setup.py
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip setuptools wheel
 	$(BIN)/pip install --quiet -e '.[test]' --config-settings editable_mode=compat
+	$(BIN)/python -m chatdaemon.plugin_cache
 	touch $@
 
 run: venv
@@ -29,11 +32,13 @@ lint: venv
 test: venv lint system-deps npm-deps
 	$(BIN)/python -m pytest tests
 
-# Two tests drive real clients from Debian: the web page's (Chromium, through the playwright package of the
-# test extra; never `playwright install`) and the admin shell's (the OpenSSH client). Installed once,
-# quietly, if missing and apt-get can run as root; else those tests are skipped and pytest's summary says why.
+# Some tests drive real clients from Debian: the web page's (Chromium, through the playwright package of the
+# test extra; never `playwright install`), the admin shell's (the OpenSSH client) and IRC's (irssi, in tmux).
+# Installed once, quietly, if missing and apt-get can run as root; else those tests are skipped and pytest's
+# summary says why (with CI=true, the IRC one fails).
 system-deps:
-	@missing=""; [ -x $(CHROMIUM) ] || missing="chromium"; command -v ssh >/dev/null || missing="$$missing openssh-client"; \
+	@missing=""; [ -x $(CHROMIUM) ] || missing=" chromium"; command -v ssh >/dev/null || missing="$$missing openssh-client"; \
+	for tool in irssi tmux; do command -v $$tool >/dev/null || missing="$$missing $$tool"; done; \
 	if [ -n "$$missing" ]; then \
 	  log=$${TMPDIR:-/tmp}/chatd-system-deps.log; \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
@@ -45,13 +50,13 @@ system-deps:
 	  fi; \
 	fi
 
-# The Socket.IO tests drive the real npm socket.io-client (tests/js, pinned by its package-lock.json).
-# Without npm they are skipped with the reason (and fail when CI=true).
+# The Socket.IO tests drive the real npm socket.io-client, and the page's accessibility test injects axe-core
+# (tests/js, pinned by its package-lock.json). Without npm they are skipped with the reason (and fail when CI=true).
 npm-deps:
 	@if command -v npm >/dev/null; then \
 	  npm ci --prefix tests/js --no-audit --no-fund --loglevel=error; \
 	else \
-	  echo "make: *** NO npm: the socket.io-client tests (tests/integration/test_socketio_protocol.py) WILL BE SKIPPED ***"; \
+	  echo "make: *** NO npm: the socket.io-client tests (tests/integration/test_socketio_protocol.py) and the page's accessibility test WILL BE SKIPPED ***"; \
 	fi
 
 clean:

@@ -132,15 +132,26 @@ class AdminCommands:
         banned = self.core.state.banned
         connections = {f"{transport} {dialect}": n for (transport, dialect), n in snap["connections"].items()}
         backlog = snap["offline_backlog"]
+        nodes = self.core.bus.nodes()
+        cluster = [
+            f"  {name}{' (this one)' if name == snap['node'] else ''}: {info.get('connections', '?')} connections, "
+            f"{info.get('users_here', '?')} users, {info.get('messages_per_second', '?')} messages/s"
+            for name, info in sorted(nodes.items())
+        ]
         return "\n".join(
             [
+                f"node         {snap['node']}, one of {len(nodes)}" + (":" if len(nodes) > 1 else ""),
+                *(cluster if len(nodes) > 1 else []),
                 f"uptime       {_duration(time.time() - snap['started_at'])}",
-                f"connections  {sum(connections.values())}: {_counts(connections)}",
+                f"connections  {sum(connections.values())} on this node: {_counts(connections)}",
                 f"users        {len(self.core.state.users)} registered, {snap['users_online']} online, {len(banned)} banned",
                 f"rooms        {sum(snap['rooms'].values())}: {_counts(snap['rooms'])}",
                 f"messages     {snap['chat_messages']} since start, {self.service.sampler.messages_per_second():.1f}/s"
                 " over the last minute",
                 f"storage      {'CANNOT WRITE: ' + snap['storage'] if snap['storage'] else 'writable'}",
+                f"overload     {'HOLDING: taking no new work' if snap['overload']['holding'] else 'no'}"
+                f" (event loop lag {snap['overload']['loop_lag'] * 1000:.0f} ms; {snap['overload']['episodes']} episodes,"
+                f" {snap['overload']['held_seconds']:.1f} s in all)",
                 f"queues       {snap['pending_writes']} writes waiting to commit, {snap['queued_bytes']} bytes waiting"
                 f" for clients; offline: {backlog['messages']} messages, {backlog['notices']} notices (counted each minute)",
             ]
@@ -152,7 +163,7 @@ class AdminCommands:
         names = sorted(u for u in users if fnmatch.fnmatchcase(u, pattern))
         lines = []
         for name in names[:MAX_LISTED]:
-            clients = len(self.core.bus.clients(name))
+            clients = self.core.bus.connections(name)  # on every node
             state = f"online ({clients} connection{'s' if clients > 1 else ''})" if clients else "offline"
             status = f"{users[name]!r}" if clients else ""  # a status is shown while its user is online
             lines.append(f"{name:<32} {state:<26} {status}{'  BANNED' if name in banned else ''}".rstrip())

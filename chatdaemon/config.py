@@ -5,6 +5,7 @@ two in step. A bad key or value raises ConfigError naming it.
 """
 
 import dataclasses
+import re
 import tomllib
 from dataclasses import dataclass, field
 from typing import Any
@@ -25,12 +26,27 @@ class Limits:
     max_bad_frames: int = 10
     rate_per_second: float = 20.0
     rate_burst: int = 60
+    max_transfer_frame_bytes: int = 2 * 1024 * 1024
+    max_large_frames: int = 16
+    large_frame_timeout: float = 60.0
+    transfer_bytes_per_second: int = 8 * 1024 * 1024
+    transfer_burst_bytes: int = 4 * 1024 * 1024
     history_page: int = 100
     offline_page: int = 500
     handshake_timeout: float = 30.0
     max_connections_per_ip: int = 100
     resend_window: float = 86400.0
     resend_cache: int = 10000
+    max_in_flight: int = 100
+
+
+@dataclass(frozen=True)
+class Overload:
+    """When to stop taking new work (session/governor.py)."""
+
+    max_loop_lag: float = 0.1
+    max_pending_writes: int = 50_000
+    max_queued_bytes: int = 256 << 20
 
 
 @dataclass(frozen=True)
@@ -66,6 +82,32 @@ class Storage:
     synchronous: str = "FULL"
     cursor_interval: float = 30.0
     probe_interval: float = 5.0
+
+
+@dataclass(frozen=True)
+class Store:
+    """Where durable state lives: "sqlite:" (under data_dir) or "postgresql://user@host:port/db"."""
+
+    url: str = "sqlite:"
+    pool_size: int = 8
+    timeout: float = 5.0
+
+
+@dataclass(frozen=True)
+class Bus:
+    """What links the nodes: "local" (a node alone) or "redis://host:port/db"."""
+
+    url: str = "local"
+    prefix: str = "chatd"
+    heartbeat: float = 2.0
+    expiry: float = 10.0
+    resync_interval: float = 300.0
+
+
+@dataclass(frozen=True)
+class Node:
+    id: str = ""  # "": the host name
+    workers: int = 1
 
 
 @dataclass(frozen=True)
@@ -117,6 +159,15 @@ class SocketIO:
 
 
 @dataclass(frozen=True)
+class IRC:
+    """The IRC listeners: how the server names itself, and the message of the day."""
+
+    server_name: str = "chatd"
+    network: str = "chatd"
+    motd: str = "Welcome to chatd: the rooms here are shared with every other kind of chatd client."
+
+
+@dataclass(frozen=True)
 class TLS:
     certificate: str = ""
     private_key: str = ""
@@ -140,6 +191,7 @@ class Config:
     line: tuple[str, ...] = ("tcp:7070:interface=127.0.0.1",)
     http: tuple[str, ...] = ("tcp:8080:interface=127.0.0.1",)
     admin: tuple[str, ...] = ("tcp:2222:interface=127.0.0.1",)
+    irc: tuple[str, ...] = ()
     limits: Limits = field(default_factory=Limits)
     passwords: Passwords = field(default_factory=Passwords)
     throttle: Throttle = field(default_factory=Throttle)
@@ -147,9 +199,19 @@ class Config:
     files: Files = field(default_factory=Files)
     http_options: Http = field(default_factory=Http)  # Config.http is the list of HTTP listeners
     socketio: SocketIO = field(default_factory=SocketIO)
+    overload: Overload = field(default_factory=Overload)
+    irc_options: IRC = field(default_factory=IRC)  # Config.irc is the list of IRC listeners
     tls: TLS = field(default_factory=TLS)
     admin_shell: Admin = field(default_factory=Admin)
     log: Log = field(default_factory=Log)
+    store: Store = field(default_factory=Store)
+    bus: Bus = field(default_factory=Bus)
+    node: Node = field(default_factory=Node)
+
+    @property
+    def cluster(self) -> bool:
+        """On PostgreSQL and Redis: a node that may have others beside it."""
+        return self.store.url != "sqlite:" and self.bus.url != "local"
 
 
 # TOML table -> (Config field, dataclass)
@@ -161,11 +223,16 @@ _SECTIONS = {
     "files": ("files", Files),
     "http": ("http_options", Http),
     "socketio": ("socketio", SocketIO),
+    "overload": ("overload", Overload),
+    "irc": ("irc_options", IRC),
     "tls": ("tls", TLS),
     "admin": ("admin_shell", Admin),
     "log": ("log", Log),
+    "store": ("store", Store),
+    "bus": ("bus", Bus),
+    "node": ("node", Node),
 }
-_LISTENERS = ("line", "http", "admin")
+_LISTENERS = ("line", "http", "admin", "irc")
 _CHOICES = {
     "storage.synchronous": ("NORMAL", "FULL"),
     "log.format": ("text", "json"),
@@ -210,7 +277,26 @@ def _section(name: str, cls, table) -> object:
     result = dataclasses.replace(defaults, **values)
     if name == "tls" and bool(result.certificate) != bool(result.private_key):
         raise ConfigError("tls: certificate and private_key go together")
+    check_urls(name, result)
+    if name == "limits" and result.max_transfer_frame_bytes < result.max_line_bytes:
+        raise ConfigError("limits.max_transfer_frame_bytes: must be at least max_line_bytes")
+    if name == "irc":
+        for key in ("server_name", "network"):
+            if not re.fullmatch(r"[A-Za-z0-9._-]{1,63}", getattr(result, key)):
+                raise ConfigError(f"irc.{key}: 1-63 of A-Z a-z 0-9 . _ -, got {getattr(result, key)!r}")
     return result
+
+
+def check_urls(name: str, section) -> None:
+    """[store] url and [bus] url name an engine chatd has."""
+    if name == "store" and not (section.url == "sqlite:" or section.url.startswith(("postgresql://", "postgres://"))):
+        raise ConfigError(f'store.url: "sqlite:" or "postgresql://user@host:port/db", got {section.url!r}')
+    if name == "bus" and not (section.url == "local" or section.url.startswith("redis://")):
+        raise ConfigError(f'bus.url: "local" or "redis://host:port/db", got {section.url!r}')
+    if name == "bus" and not re.fullmatch(r"[A-Za-z0-9_.\-]{1,64}", section.prefix):
+        raise ConfigError(f"bus.prefix: 1-64 of A-Z a-z 0-9 _ . -, got {section.prefix!r}")
+    if name == "node" and not re.fullmatch(r"[A-Za-z0-9_.\-]{0,64}", section.id):
+        raise ConfigError(f"node.id: up to 64 of A-Z a-z 0-9 _ . -, got {section.id!r}")
 
 
 def from_mapping(data: dict) -> Config:
@@ -262,6 +348,7 @@ def replace(config: Config, **changes) -> Config:
             attribute, _ = _SECTIONS[section]
             inner = top.get(attribute, getattr(config, attribute))
             top[attribute] = dataclasses.replace(inner, **{key: _coerce(dotted, value, getattr(inner, key))})
+            check_urls(section, top[attribute])
     return dataclasses.replace(config, **top)
 
 

@@ -47,6 +47,7 @@ BAD_MEDIA = 7024
 TOO_MANY_ATTEMPTS = 7030
 TOO_MANY_REGISTRATIONS = 7031
 REQUEST_TIMEOUT = 7032
+FRAME_TIMEOUT = 7050
 
 # 8xxx: the request is well formed but the chat rules refuse it
 NO_SUCH_USER = 8001
@@ -82,7 +83,9 @@ NO_SUCH_REACTION = 8043
 
 # 9xxx: the server could not do it
 SERVER_ERROR = 9001
-# 9020-9029: storage
+# 9010-9019: a cluster's shared services
+STORAGE_UNAVAILABLE = 9010
+# 9020-9029: storage that answers but cannot take more
 STORAGE_UNWRITABLE = 9020
 FILE_SPACE_FULL = 9021
 
@@ -124,6 +127,7 @@ MESSAGES = {
     TOO_MANY_ATTEMPTS: "too many failed logins: try again later",
     TOO_MANY_REGISTRATIONS: "too many new accounts: try again later",
     REQUEST_TIMEOUT: "the request did not arrive in time",
+    FRAME_TIMEOUT: "a large frame took too long to arrive",
     NO_SUCH_USER: "no such user",
     NO_SUCH_ROOM: "no such room",
     NOT_A_MEMBER: "not a member of this room",
@@ -154,6 +158,7 @@ MESSAGES = {
     BAD_REACTION: "a reaction is 1-32 printable characters",
     NO_SUCH_REACTION: "no such reaction of yours",
     SERVER_ERROR: "internal server error",
+    STORAGE_UNAVAILABLE: "the database is out of reach: nothing was stored; try again shortly",
     STORAGE_UNWRITABLE: "storage is full or read-only: nothing was stored, try again later",
     FILE_SPACE_FULL: "the server's space for files is full",
 }

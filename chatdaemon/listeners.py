@@ -1,18 +1,24 @@
 """Listening ports from endpoint strings, bound early and opened to clients only when ready.
 
 Ports are bound in privilegedStartService, before the reactor runs, so a bad
-endpoint or a port in use stops `twistd` at once with the reason. They accept
-no connection until `accept()` is called, once the state is loaded.
+endpoint or a port in use stops `twistd` at once with the reason: a CannotBind
+naming the listener and the port (tap.py turns it into one line and exit 1).
+They accept no connection until `accept()` is called, once the state is loaded.
 
-A description "tls:ENDPOINT" is ENDPOINT with TLS from the [tls] files (see tls.py).
+A description "tls:ENDPOINT" is ENDPOINT with TLS from the [tls] files (see tls.py); "fd:N" is a
+listening socket inherited as descriptor N (a worker's, from its parent: see workers.py).
 """
 
+import errno
+import os
+import socket
 from collections import defaultdict
 from typing import Any, cast
 
 from twisted.application.service import Service
 from twisted.internet import endpoints
 from twisted.internet.defer import DeferredList
+from twisted.internet.error import CannotListenError
 from twisted.internet.interfaces import IProtocolFactory, ITransport
 from twisted.internet.protocol import Protocol
 from twisted.internet.tcp import Port
@@ -23,8 +29,31 @@ from twisted.protocols.tls import TLSMemoryBIOFactory
 from .tls import PREFIX as TLS_PREFIX
 
 
+class CannotBind(Exception):
+    """A listener could not bind its port: the message names the option, the endpoint and why."""
+
+
+def bind_failure(role: str, description: str, error: CannotListenError) -> CannotBind:
+    why = error.socketError
+    code = getattr(why, "errno", None)
+    if code == errno.EADDRINUSE:
+        reason = f"port {error.port} is already in use"
+    elif code in (errno.EACCES, errno.EPERM):
+        reason = f"not allowed to listen on port {error.port}"
+    elif code is not None:
+        reason = f"cannot listen on port {error.port}: {os.strerror(code)}"
+    else:
+        reason = f"cannot listen on port {error.port}: {why}"
+    return CannotBind(f"--{role} {description}: {reason}")
+
+
 def check_endpoint(reactor, description: str) -> None:
     """Raise ValueError if `description` is not a server endpoint string."""
+    inner = description.removeprefix(TLS_PREFIX)
+    if inner.startswith("fd:"):
+        if not inner[3:].isdigit():
+            raise ValueError("fd:N takes a descriptor number")
+        return
     try:
         endpoints.serverFromString(reactor, description.removeprefix(TLS_PREFIX))
     except KeyError as e:  # systemd:...:name=X without a socket of that name
@@ -122,11 +151,19 @@ class Listeners(Service):
             if description.startswith(TLS_PREFIX):
                 factory = TLSMemoryBIOFactory(self._tls, False, factory)
             outcome: list[Any] = []  # the port, or the Failure
-            d = endpoints.serverFromString(self._reactor, description.removeprefix(TLS_PREFIX)).listen(factory)
-            d.addBoth(outcome.append)
+            inner = description.removeprefix(TLS_PREFIX)
+            if inner.startswith("fd:"):
+                fd = int(inner[3:])
+                family = socket.socket(fileno=os.dup(fd))
+                outcome.append(self._reactor.adoptStreamPort(fd, family.family, factory))
+                family.close()
+            else:
+                endpoints.serverFromString(self._reactor, inner).listen(factory).addBoth(outcome.append)
             if not outcome:
                 raise RuntimeError(f"--{role} {description}: the endpoint did not bind at start")
             if not hasattr(outcome[0], "getHost"):
+                if outcome[0].check(CannotListenError):
+                    raise bind_failure(role, description, outcome[0].value)
                 outcome[0].raiseException()
             port = outcome[0]
             port.stopReading()

@@ -3,14 +3,15 @@
 Each ChatService has its own Metrics and CollectorRegistry, so services started
 side by side (tests) never mix their numbers. Counters bumped on hot paths are
 plain ints, read at scrape time; gauges are read from the live service when
-scraped; latencies are prometheus_client Histograms.
+scraped; latencies are histograms (the per-message one is `Buckets`: plain counts, no lock).
 """
 
+import bisect
 import time
 from collections import defaultdict, deque
 
 from prometheus_client import CollectorRegistry, Histogram
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
 from twisted.internet.task import LoopingCall
 from twisted.internet.threads import blockingCallFromThread
 from twisted.logger import Logger
@@ -29,6 +30,30 @@ def _name(dialect) -> str:
     return dialect.name if dialect is not None else "none"
 
 
+class Buckets:
+    """A histogram observed on the reactor thread only: plain counts per bucket, read when scraped (a
+    prometheus_client Histogram takes a lock on every observation, once per message here)."""
+
+    def __init__(self, name: str, documentation: str, bounds: tuple[float, ...]):
+        self.name, self.documentation, self.bounds = name, documentation, bounds
+        self.counts = [0] * (len(bounds) + 1)  # the last: above every bound
+        self.sum = 0.0
+
+    def observe(self, value: float) -> None:
+        self.counts[bisect.bisect_left(self.bounds, value)] += 1
+        self.sum += value
+
+    def collect(self):
+        counts, total = list(self.counts), self.sum  # a copy: the reactor may go on counting
+        cumulative, running = [], 0
+        for bound, n in zip((*map(str, self.bounds), "+Inf"), counts, strict=True):
+            running += n
+            cumulative.append((bound, running))
+        family = HistogramMetricFamily(self.name, self.documentation)
+        family.add_metric([], cumulative, total)
+        yield family
+
+
 class Metrics:
     log = Logger(namespace="chatdaemon.session")
 
@@ -40,12 +65,12 @@ class Metrics:
         self.errors: dict[int, int] = defaultdict(int)  # code -> n
         self.slow_consumers = 0
         self.refused: dict[str, int] = defaultdict(int)  # reason -> connections refused
-        self.delivery = Histogram(
+        self.delivery = Buckets(
             "chatd_delivery_latency_seconds",
             "From a chat message's arrival to its hand-off to every online recipient (after its commit).",
-            buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5),
-            registry=self.registry,
+            (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5),
         )
+        self.registry.register(self.delivery)
         self.commit = Histogram(
             "chatd_store_commit_seconds",
             "Duration of one group-commit transaction.",
@@ -62,7 +87,12 @@ class Metrics:
     # -- hooks
 
     def track(self, session, command, d) -> None:
-        """A request has gone to the core: time chat messages, count and log logins."""
+        """A request has gone to the core: time chat messages, count and log logins (a login may be the first
+        of several commands: its reply is then the first of the results)."""
+        if isinstance(command, tuple):
+            if type(command[0]) is Login:
+                d.addBoth(self._logged_in, session)
+            return
         kind = type(command)
         if kind is Send:
             d.addCallback(self._delivered, time.perf_counter())
@@ -73,7 +103,8 @@ class Metrics:
         self.delivery.observe(time.perf_counter() - started)
         return result
 
-    def _logged_in(self, result, session):
+    def _logged_in(self, results, session):
+        result = results[0] if isinstance(results, tuple) else results
         dialect = _name(session.dialect)
         if isinstance(result, Failure):
             code = result.value.code if isinstance(result.value, ChatError) else SERVER_ERROR
@@ -96,7 +127,7 @@ class Metrics:
                 peer=session.peer,
                 dialect=dialect,
             )
-        return result
+        return results
 
     def frames_in(self, dialect) -> None:
         self.messages_in[_name(dialect)] += 1
@@ -182,6 +213,8 @@ class ServiceCollector:
                 family.add_metric(list(key) if isinstance(key, tuple) else [str(key)], v)
             return family
 
+        yield gauge("chatd_node", "This node: its name (node.id) is the label; the value is 1.", ("node",),
+                    {snap["node"]: 1})  # fmt: skip
         yield gauge("chatd_connections", "Open client connections.", ("transport", "dialect"), snap["connections"])
         yield gauge("chatd_users_online", "Users with at least one connection logged in.", value=snap["users_online"])
         yield gauge("chatd_rooms", "Rooms, by kind.", ("kind",), snap["rooms"])
@@ -197,9 +230,18 @@ class ServiceCollector:
         yield gauge(
             "chatd_outbound_queued_bytes", "Bytes queued for clients, over all connections.", value=snap["queued_bytes"]
         )
+        overload = snap["overload"]
+        yield gauge("chatd_overloaded", "1 while the daemon takes no new work (it cannot keep up).",
+                    value=int(overload["holding"]))  # fmt: skip
+        yield gauge("chatd_event_loop_lag_seconds", "How late the governor's timer fired, at its last check.",
+                    value=overload["loop_lag"])  # fmt: skip
+        yield counter("chatd_overload_episodes_total", "Times the daemon stopped taking new work.",
+                      value=overload["episodes"])  # fmt: skip
+        yield counter("chatd_overload_seconds_total", "Seconds spent taking no new work.",
+                      value=overload["held_seconds"])  # fmt: skip
         yield gauge(
             "chatd_storage_writable",
-            "1 while the database and the files can be written; 0 during a fault (disk full, read-only).",
+            "1 while the database and the files can be written; 0 during a fault (disk full, read-only, out of reach).",
             value=0 if snap["storage"] else 1,
         )
         yield counter("chatd_resends_total", "Messages resent under a known client id, answered with the original.",

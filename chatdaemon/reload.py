@@ -4,7 +4,7 @@ Live: [limits] (the core at once; the line transport for connections opened
 from now on), [throttle] (at once), [http] (origins, sizes and timeouts of WebSocket connections
 opened from now on), the [tls] files (new connections get the new
 certificate) and the admin shell's authorized_keys. Everything else (listeners,
-data_dir, storage, passwords, log, admin.manhole) is only read at start: a
+data_dir, storage, passwords, log, admin.manhole, irc) is only read at start: a
 change is reported and waits for a restart. No connection is dropped.
 """
 
@@ -32,12 +32,14 @@ def _live(key: str) -> bool:
     return key.split(".")[0] in LIVE_SECTIONS or key in LIVE_KEYS
 
 
-_IN_THE_FILE = {"line": "listeners.line", "http": "listeners.http", "admin": "listeners.admin"}
+_IN_THE_FILE = {"line": "listeners.line", "http": "listeners.http", "admin": "listeners.admin", "irc": "listeners.irc"}
 
 
 def _shown(key: str) -> str:
     """A key as the config file spells it."""
-    return _IN_THE_FILE.get(key) or key.replace("admin_shell.", "admin.", 1).replace("http_options.", "http.", 1)
+    return _IN_THE_FILE.get(key) or (
+        key.replace("admin_shell.", "admin.", 1).replace("http_options.", "http.", 1).replace("irc_options.", "irc.", 1)
+    )
 
 
 def apply(service) -> list[str]:

@@ -1,12 +1,20 @@
-"""ChatService: store, then state, then core, then listeners; and the reverse on stop.
+"""ChatService: bus, store, then state, then core, then listeners; and the reverse on stop.
+
+The engines come from the config: the store is SQLite under data_dir or PostgreSQL
+([store] url), the bus local or Redis ([bus] url); files go with the store (a directory
+beside SQLite, the database with PostgreSQL: see docs/scaling.md).
 
 Under systemd (Type=notify) it says READY=1 once every listener is bound and the
 state is loaded, STOPPING=1 when it begins to stop, RELOADING=1 around a
 reload, and WATCHDOG=1 if the unit has a watchdog.
 """
 
+import gc
+import os
+import socket
 import time
 from collections import Counter
+from typing import Any
 
 from twisted.application.internet import TimerService
 from twisted.application.service import MultiService
@@ -16,23 +24,27 @@ from twisted.internet.defer import Deferred
 from twisted.internet.task import LoopingCall, deferLater
 from twisted.logger import Logger
 
-from . import errors, logs, reload, sdnotify
+from . import errors, logs, reload, sdnotify, workers
 from .bus.local import LocalBus
+from .bus.redis import RedisBus
 from .core.accounts import Passwords
 from .core.chat import Core
 from .core.events import Notice
 from .core.handling import background
 from .core.throttle import FairQueue
 from .dialects import fallback_error
+from .dialects.irc.encode import closing
 from .errors import ChatError
-from .listeners import AddressCounter, Listeners, PerAddressLimit
+from .listeners import AddressCounter, Listeners
 from .metrics import Metrics, Sampler, ServiceCollector
+from .session.governor import Governor
 from .store.files import FileStore
 from .store.sqlite import SQLiteStore
 from .tls import ReloadableTLS
 from .transports.admin import AdminFactory, AdminKeys, host_key
 from .transports.connection import Connections
 from .transports.http import make_site, page_children
+from .transports.irc import IrcFactory
 from .transports.line import LineFactory
 from .transports.rest import bounded_request, rest_children
 from .transports.socketio_chat import socketio_server
@@ -41,6 +53,37 @@ from .transports.websocket import ChatWebSocketFactory, websocket_resource
 STOP_GRACE_SECONDS = 5.0
 FIRST_FRAME_SECONDS = 0.25  # at a stop, how long a connection that has not spoken yet may take to show its dialect
 PRUNE_SECONDS = 60.0  # how often client message ids past limits.resend_window are forgotten
+# Collect young objects 10x less often than CPython's default (700): a chat daemon allocates many short-lived
+# objects per message, and each young collection walks them all (docs/performance.md has the measurements).
+GC_THRESHOLDS = (7000, 10, 100)
+
+
+def settle_garbage_collector() -> None:
+    """Once the state is loaded: collect, then freeze what survives (users, rooms, modules) into the permanent
+    generation, so that no later full collection walks it again; then raise the thresholds."""
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(*GC_THRESHOLDS)
+
+
+def make_store(config, reactor) -> tuple[Any, Any]:
+    """The store and the file store the config names."""
+    if config.store.url == "sqlite:":
+        sqlite = SQLiteStore(config.data_dir, reactor, config.storage.group_commit_max, config.storage.synchronous)
+        return sqlite, FileStore(config.data_dir)
+    from .store.postgres import PostgresStore
+
+    postgres = PostgresStore(
+        config.store.url, reactor, config.store.pool_size, config.storage.group_commit_max, config.store.timeout
+    )
+    return postgres, postgres.file_store(os.path.join(config.data_dir, "uploads"))
+
+
+def make_bus(config, reactor):
+    node_id = config.node.id or socket.gethostname()
+    if config.bus.url == "local":
+        return LocalBus(node_id)
+    return RedisBus(config.bus.url, config.bus.prefix, node_id, reactor, config.bus.heartbeat, config.bus.expiry)
 
 
 class ChatService(MultiService):
@@ -56,9 +99,9 @@ class ChatService(MultiService):
         self.started_at = time.time()
         self._first_message_id = 0
         self.metrics = Metrics()
-        self.store = SQLiteStore(config.data_dir, reactor, config.storage.group_commit_max, config.storage.synchronous)
-        self.file_store = FileStore(config.data_dir)
-        self.bus = LocalBus()
+        self.store, self.file_store = make_store(config, reactor)
+        self.bus = make_bus(config, reactor)
+        self.node_id = self.bus.node_id
         pw, throttle = config.passwords, config.throttle
         hashes = FairQueue(pw.max_concurrent, throttle.hash_queue_per_address, throttle.hash_queue)
         self.passwords = Passwords(pw.time_cost, pw.memory_cost, pw.parallelism, hashes)
@@ -70,15 +113,29 @@ class ChatService(MultiService):
         self._prune.clock = reactor
         self._probe = LoopingCall(self._probe_storage)
         self._probe.clock = reactor
-        self.connections = Connections(self.core, config.limits, reactor, self.metrics)
-        self.line_factory = LineFactory(self.connections)
+        self.governor = Governor(
+            reactor,
+            config.overload,
+            self.store.pending_writes,
+            lambda: (s.queued_bytes for s in self.connections.sessions),
+        )
+        if isinstance(self.bus, RedisBus):
+            TimerService(config.bus.resync_interval, self._resync).setServiceParent(self)
+            TimerService(config.bus.heartbeat, self._report).setServiceParent(self)
+        self.connections = Connections(self.core, config.limits, reactor, self.metrics, self.governor)
         self.tls = ReloadableTLS(config.tls.certificate, config.tls.private_key) if config.tls.certificate else None
         self.listeners = Listeners(reactor, self.tls)
         farewell = fallback_error(ChatError(errors.TOO_MANY_CONNECTIONS)) + b"\n"
         per_ip = lambda: self.config.limits.max_connections_per_ip  # noqa: E731 (read at each connection)
-        guarded = PerAddressLimit(self.line_factory, AddressCounter(per_ip), farewell, self._refused_per_ip)
+        self.line_factory = LineFactory(self.connections, AddressCounter(per_ip), farewell, self._refused_per_ip)
         for description in config.line:
-            self.listeners.add("line", description, guarded)
+            self.listeners.add("line", description, self.line_factory)
+        irc_farewell = closing(errors.TOO_MANY_CONNECTIONS, errors.MESSAGES[errors.TOO_MANY_CONNECTIONS]) + b"\r\n"
+        self.irc_factory = IrcFactory(
+            self.connections, config.irc_options, AddressCounter(per_ip), irc_farewell, self._refused_per_ip
+        )
+        for description in config.irc:
+            self.listeners.add("irc", description, self.irc_factory)
         http_addresses = AddressCounter(per_ip)
         self.ws_factory = ChatWebSocketFactory(self.connections, config.http_options, http_addresses)
         self.socketio = socketio_server(self.connections, config, reactor, http_addresses)
@@ -86,7 +143,9 @@ class ChatService(MultiService):
             **page_children(),
             b"ws": websocket_resource(self.ws_factory),
             b"socket.io": self.socketio.resource,
-            **rest_children(self.core, self.file_store),
+            **rest_children(
+                self.core, self.file_store, min(config.files.chunk_bytes, config.http_options.max_body_bytes)
+            ),
         }
         site = make_site(
             self.health, self.metrics.registry, http_addresses, self._refused_per_ip, children=children,
@@ -116,13 +175,16 @@ class ChatService(MultiService):
                 background(part.probe(), "probing storage")
 
     def storage_fault(self) -> str:
-        """Why the database or the files cannot be written now ("" if they can)."""
-        faults = [f"{what}: {part.fault or 'unknown'}" for what, part in (("database", self.store),
-                  ("files", self.file_store)) if not part.writable]  # fmt: skip
+        """Why the database or the files cannot be used now: out of reach (9010) or not writable (9020); "" if they
+        can."""
+        faults = ["database: out of reach"] if not self.store.available else []
+        faults += [f"{what}: {part.fault or 'unknown'}" for what, part in (("database", self.store),
+                   ("files", self.file_store)) if not part.writable]  # fmt: skip
         return "; ".join(faults)
 
     def health(self) -> str:
-        """What /health says: "ok" (200), or "starting", "stopping", "storage unavailable" (503)."""
+        """What GET /health says: "ok" (200) while serving with the database in reach and the storage writable;
+        otherwise (503) why not: "starting", "stopping" or "storage unavailable" (with storage_fault() beside it)."""
         if self.state == "ok" and self.storage_fault():
             return "storage unavailable"
         return self.state
@@ -152,6 +214,8 @@ class ChatService(MultiService):
 
     async def _start(self) -> None:
         try:
+            if isinstance(self.bus, RedisBus):
+                await self.bus.start()
             await self.store.open()
             self.file_store.open()
             await self.core.start()
@@ -160,11 +224,13 @@ class ChatService(MultiService):
             self.started.errback()
             self.reactor.stop()
             return
+        settle_garbage_collector()
         self.store.observe_commits(self.metrics.observe_commit)
         self._first_message_id = self.core.fanout_upto
         self._prune.start(PRUNE_SECONDS, now=False)
         self._probe.start(self.config.storage.probe_interval, now=False)
         self.listeners.accept()
+        self.governor.start()
         self.state = "ok"
         self.sampler.start()
         sdnotify.notify("READY=1", "STATUS=serving")
@@ -175,8 +241,29 @@ class ChatService(MultiService):
             self._watchdog.start(interval)
         if self.config.log.format == "json" and not logs.in_use():
             self.log.warn("log.format = json needs `twistd --logger chatdaemon.logs.observer`: logging text")
-        self.log.info("chatd ready: data in {location}", location=self.store.location)
+        self.log.info(
+            "chatd ready: node {node}, data in {location}, files in {files}, bus {bus}",
+            node=self.node_id, location=self.store.location, files=self.file_store.location,
+            bus=getattr(self.bus, "location", "local"),
+        )  # fmt: skip
+        workers.say_ready()
         self.started.callback(self)
+
+    def _resync(self) -> None:
+        if self.state == "ok":
+            self.core.resync()
+
+    def _report(self) -> None:
+        """This node's numbers, for the admin shell's cluster-wide stats."""
+        if self.state == "ok":
+            snap = self.snapshot()
+            self.bus.report({
+                "connections": sum(snap["connections"].values()),
+                "users_here": len(self.bus.local_users()),
+                "messages_per_second": round(self.sampler.messages_per_second(), 1),
+                "pending_writes": snap["pending_writes"],
+                "started_at": self.started_at,
+            })  # fmt: skip
 
     # -- while serving
 
@@ -224,12 +311,19 @@ class ChatService(MultiService):
         if self.admin_factory is not None:
             connections["ssh", "admin"] = len(self.admin_factory.sessions)
         return {
+            "node": self.node_id,
             "connections": dict(connections),
             "users_online": len(self.bus.online_users()),
             "rooms": dict(Counter(room.kind for room in self.core.state.rooms.values())),
             "offline_backlog": dict(self.sampler.backlog),
             "pending_writes": self.store.pending_writes(),
             "queued_bytes": sum(s.queued_bytes for s in sessions),
+            "overload": {
+                "holding": self.governor.holding,
+                "episodes": self.governor.episodes,
+                "held_seconds": self.governor.held_seconds,
+                "loop_lag": self.governor.lag,
+            },
             "started_at": self.started_at,
             "chat_messages": self.chat_messages(),
             "storage": self.storage_fault(),
@@ -263,6 +357,7 @@ class ChatService(MultiService):
         for loop in (self._prune, self._probe):
             if loop.running:
                 loop.stop()
+        self.governor.stop()
         if self._watchdog is not None and self._watchdog.running:
             self._watchdog.stop()
         await super().stopService()
@@ -280,5 +375,7 @@ class ChatService(MultiService):
         self.core.stop()
         self.connections.stop()
         await self._until_closed(1.0)  # an aborted connection is lost on a later turn
+        if isinstance(self.bus, RedisBus):
+            await self.bus.stop()
         await self.store.close()
         self.log.info("chatd stopped")

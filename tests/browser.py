@@ -85,9 +85,9 @@ class Browser:
         future.add_done_callback(lambda f: reactor.callFromThread(done, f))
         return result
 
-    def new_context(self):
+    def new_context(self, viewport: dict | None = None, color_scheme: str = "light"):
         """A fresh profile (its own sessionStorage); call in the browser's thread."""
-        context = self._browser.new_context()
+        context = self._browser.new_context(color_scheme=color_scheme, **({"viewport": viewport} if viewport else {}))
         context.set_default_timeout(WAIT_MS)
         return context
 
@@ -115,17 +115,29 @@ def browser():
     chromium.close()
 
 
+# Where each element is and whether a person can see it: its box, and whether it is rendered and not hidden.
+BOXES_JS = """(selectors) => selectors.map((s) => {
+    const node = document.querySelector(s);
+    if (!node) return [s, null];
+    const r = node.getBoundingClientRect();
+    const shown = r.width > 0 && r.height > 0 && node.checkVisibility({visibilityProperty: true});
+    return [s, {x: r.x, y: r.y, right: r.right, bottom: r.bottom, shown}];
+})"""
+PHONE = {"width": 390, "height": 844}
+DESKTOP = {"width": 1280, "height": 800}
+
+
 class WebUser:
     """One browser tab with the page open, as one person."""
 
-    def __init__(self, browser: Browser, base_url: str):
-        self.browser, self.base_url = browser, base_url
+    def __init__(self, browser: Browser, base_url: str, viewport: dict | None = None, color_scheme: str = "light"):
+        self.browser, self.base_url, self.viewport, self.color_scheme = browser, base_url, viewport, color_scheme
         self.context = self.page = None
         self.problems: list[str] = []  # console errors, uncaught exceptions, CSP violations
 
     async def open(self) -> "WebUser":
         def open_page():
-            self.context = self.browser.new_context()
+            self.context = self.browser.new_context(self.viewport, self.color_scheme)
             self.page = self.context.new_page()
             self.page.on("console", lambda m: m.type == "error" and self.problems.append(m.text))
             self.page.on("pageerror", lambda e: self.problems.append(str(e)))
@@ -188,6 +200,19 @@ class WebUser:
 
     async def evaluate(self, js: str, arg=None):
         return await self.browser.run(lambda: self.page.evaluate(js, arg))
+
+    async def click(self, role: str, name: str) -> None:
+        await self.browser.run(lambda: self.page.get_by_role(role, name=name, exact=True).click())
+
+    async def boxes(self, *selectors: str) -> dict:
+        """{selector: {x, y, right, bottom, shown} or None}, in CSS pixels of the viewport."""
+        return dict(await self.evaluate(BOXES_JS, list(selectors)))
+
+    async def screenshot(self, path) -> tuple[int, int]:
+        """Save what the tab shows as a PNG; its size in pixels."""
+        data = await self.browser.run(lambda: self.page.screenshot(path=str(path)))
+        assert data[:8] == b"\x89PNG\r\n\x1a\n"
+        return int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
 
     async def close(self) -> None:
         if self.context is not None:

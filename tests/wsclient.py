@@ -14,6 +14,9 @@ from tests.conftest import TIMEOUT, UnexpectedError, _nonces, _sleep, is_error, 
 
 
 def http_port(service, index: int = 0) -> int:
+    """The HTTP port of an in-process service, or `service` itself if it is a port (a twistd process's)."""
+    if isinstance(service, int):
+        return service
     return service.listeners.address("http", index).port
 
 

@@ -103,7 +103,7 @@ class Accounts:
             await self.store.create_user(cmd.username, hashed, now_ms(self.clock))
         except Conflict:
             raise ChatError(errors.USER_EXISTS) from None
-        self.state.users[cmd.username] = "online"
+        self.state.add_user(cmd.username)
         log.info("registered {user}", user=cmd.username)
         return cmd.username
 

@@ -67,6 +67,15 @@ def may_enter(user: str, room: Room) -> None:
     raise ChatError(errors.NOT_A_MEMBER, f"you are not a member of {room.id}")
 
 
+def may_set_topic(user: str, room: Room) -> None:
+    """A member of a public room or group; of one with a leader, the leader."""
+    may_post(user, room)
+    if room.kind == DIRECT:
+        raise ChatError(errors.PRIVATE_ROOM, "a direct conversation has no topic")
+    if room.leader is not None and room.leader != user:
+        raise ChatError(errors.NOT_LEADER, f"only the leader of {room.id} may set its topic")
+
+
 def may_list_members(user: str, room: Room) -> None:
     if room.kind != PUBLIC:
         may_post(user, room)

@@ -19,17 +19,21 @@ shell's operator: see core/interfaces.py); it fires with the handler's result or
 commands marked `anonymous`.
 """
 
+import contextlib
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from twisted.internet.defer import Deferred, fail
+from twisted.internet.defer import Deferred, fail, succeed
+from zope.interface import implementer
 
 from .. import errors
+from ..bus import IBusListener
 from ..errors import ChatError
-from ..store import StorageFault
+from ..store import StorageFault, Unavailable
 from .accounts import Accounts, Passwords
 from .commands import Command
 from .delivery import Delivery
+from .fanout import Fanout
 from .files import Files
 from .friends import Friends
 from .handling import handlers_of, log
@@ -39,11 +43,12 @@ from .presence import Presence
 from .profiles import Profiles
 from .receipts import Receipts
 from .rooms import Rooms
-from .state import ChatState
+from .state import ChatState, Stale
 from .throttle import LoginThrottle, RegistrationThrottle
 from .typing import Typing
 
 
+@implementer(IBusListener)
 class Core:
     def __init__(self, store, file_store, bus, passwords: Passwords, limits, file_limits, clock, throttle):
         """`limits`, `file_limits`, `throttle`: the [limits], [files] and [throttle] sections of the config."""
@@ -54,13 +59,18 @@ class Core:
         self.logins, self.registrations = LoginThrottle(clock, throttle), RegistrationThrottle(clock, throttle)
         self.accounts = Accounts(state, store, passwords, self.delivery, clock, self.logins, self.registrations)
         self.rooms = Rooms(state, store, file_store, bus, self.delivery, clock)
-        self.messages = Messages(state, store, bus, self.rooms, limits, clock)
+        self.fanout = Fanout(state, store, bus, clock, limits.offline_page)
+        self.messages = Messages(state, store, bus, self.rooms, self.fanout, limits, clock)
         self.receipts = Receipts(state, store, bus, self.messages)
         self.typing = Typing(state, bus, self.rooms, clock)
         self.files = Files(state, store, file_store, self.rooms, self.messages, file_limits, clock)
         self.friends = Friends(state, store, bus, self.delivery, clock)
         self.profiles = Profiles(state, store, bus, self.presence, self.messages, limits, clock)
         self.moderation = Moderation(state, store, bus, passwords, self.rooms, self.files, limits)
+        self._resyncing: list | None = None  # changes made while a resync reads the store
+        self._resync_again = False
+        state.observe = self._observed
+        bus.listen(self)
         self._handlers: dict[type, Callable[..., Awaitable[Any]]] = {}
         for concern in (self.presence, self.accounts, self.rooms, self.messages, self.receipts, self.typing,
                         self.files, self.friends, self.profiles, self.moderation):  # fmt: skip
@@ -69,12 +79,72 @@ class Core:
                 self._handlers[kind] = method
 
     async def start(self) -> None:
-        """Load the live state from the store."""
-        self.state.load(await self.store.load())
+        """Load the live state from the store (with what other nodes change meanwhile), then fan out."""
+        self._resyncing = []
+        try:
+            snapshot = await self.store.load()
+        finally:
+            changes, self._resyncing = self._resyncing, None
+        self.state.load(snapshot)
+        self.state.fanout_upto = snapshot.last_message_id
+        for change in changes:
+            with contextlib.suppress(Stale):
+                self.state.apply(change)
+        self.fanout.start()
         log.info(
             "loaded {users} users, {rooms} rooms, last message {last}",
             users=len(self.state.users), rooms=len(self.state.rooms), last=self.state.fanout_upto,
         )  # fmt: skip
+
+    # -- what the other nodes say (IBusListener)
+
+    def _observed(self, change) -> None:
+        if self._resyncing is not None:
+            self._resyncing.append(change)
+        self.bus.share(change)
+
+    def woken(self) -> None:
+        self.fanout.woken()
+
+    def changed(self, change) -> None:
+        try:
+            self.state.apply(change)
+        except Stale as e:
+            log.warn("a change from another node does not fit ({why}): reading the state again", why=e)
+            self.resync()
+            return
+        if self._resyncing is not None:
+            self._resyncing.append(change)
+
+    def resync(self) -> Deferred:
+        """Read the live state from the store again (keeping what changes meanwhile), then catch up on messages."""
+        if self._resyncing is not None:
+            self._resync_again = True
+            return succeed(None)
+        return Deferred.fromCoroutine(self._resync())
+
+    async def _resync(self) -> None:
+        while True:
+            self._resyncing, self._resync_again = [], False
+            try:
+                snapshot = await self.store.load()
+            except Exception as e:
+                self._resyncing = None
+                log.warn("reading the state again failed ({error}); the next resync will", error=e)
+                return
+            changes, self._resyncing = self._resyncing, None
+            self.state.load(snapshot)
+            for change in changes:
+                with contextlib.suppress(Stale):  # undone by a later change
+                    self.state.apply(change)
+            if not self._resync_again:
+                break
+        self.fanout.woken()
+
+    def gone(self, users) -> None:
+        for user in users:
+            if user in self.state.users and not self.bus.online(user):
+                self.presence.announce(user, False, here_only=True)
 
     def use_limits(self, limits) -> None:
         """New [limits] (a reload), for every handler that reads them."""
@@ -90,6 +160,7 @@ class Core:
     def stop(self) -> None:
         """At shutdown: no timer of the core's is left pending."""
         self.typing.stop()
+        self.fanout.stop()
 
     @property
     def fanout_upto(self) -> int:
@@ -112,6 +183,8 @@ class Core:
             raise
         except StorageFault as e:
             raise ChatError(errors.STORAGE_UNWRITABLE, f"storage unavailable ({e}): nothing was stored") from None
+        except Unavailable:
+            raise ChatError(errors.STORAGE_UNAVAILABLE) from None
         except Exception:
             log.failure("{command} failed", command=command)
             raise ChatError(errors.SERVER_ERROR) from None

@@ -120,6 +120,14 @@ class ChangeLeader(Command):
 
 
 @dataclass(frozen=True, slots=True)
+class SetTopic(Command):
+    """What a public room or group is about ("" clears it); its members hear of it. Returns the Room."""
+
+    room: str
+    topic: str
+
+
+@dataclass(frozen=True, slots=True)
 class Members(Command):
     """Returns (Room, [Member]): who is in a room, and who of them is connected now."""
 

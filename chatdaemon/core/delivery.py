@@ -4,7 +4,8 @@ Offline delivery costs O(1) per message: a message is stored once, and each user
 the last message id they surely got, written when their last connection closes (and, while they
 are online, every storage.cursor_interval seconds, so that a crash loses little). At login,
 whatever is newer than the cursor in the user's rooms is replayed, oldest first, page by page,
-paced to what the connection can take, while live events wait (`hold`/`release`).
+paced to what the connection can take (and begun only once it takes anything: an IRC client
+registers first), while live events wait (`hold`/`release`).
 
 Notices (friend requests and answers, invitations and answers, removals) go to a connected
 user at once, or into their inbox for the next login.
@@ -32,13 +33,16 @@ class Delivery:
         self._marks: dict[str, int] = {}  # user -> best delivered_upto of this online period
 
     async def attach(self, client, user: str, hashed_key: str | None) -> None:
-        """`client` is now `user`'s; the first connection gets what the user missed."""
+        """`client` is now `user`'s; the user's first connection on this node gets what the user missed (on a
+        node of its own, a second connection already gets every message live)."""
         client.user, client.key_hash = user, hashed_key
+        elsewhere = self.bus.online(user)
         if not self.bus.attach(user, client):
-            return  # already online elsewhere: nothing was missed
+            return  # already online here: nothing was missed
         client.hold()
         upto = self.state.fanout_upto
-        self.presence.announce(user, True, exclude=client)
+        if not elsewhere:
+            self.presence.announce(user, True, exclude=client)
         cursor = await self.store.cursor(user) or 0
         if client.user != user:
             client.release()
@@ -52,7 +56,7 @@ class Delivery:
         self._marks[user] = max(self._marks.get(user, 0), client.delivered_upto(self.state.fanout_upto))
         if self.bus.detach(user, client):
             background(self.store.set_cursor(user, self._marks.pop(user)), f"cursor of {user}")
-            if user in self.state.users:
+            if user in self.state.users and not self.bus.online(user):
                 self.presence.announce(user, False)
 
     async def notify(self, user: str, event: Event, kind: str, payload: dict) -> None:
@@ -85,6 +89,7 @@ class Delivery:
         async def replay() -> None:
             try:
                 missed, told = 0, 0
+                await client.writable()  # nothing before the client can take it (IRC: once registered)
                 notices = await self.store.inbox(user)
                 if notices and client.open:
                     for _, kind, payload, _ in notices:
@@ -119,7 +124,7 @@ class Delivery:
         login replays only what came after this, not all since their previous disconnect."""
         writes = []
         fanout = self.state.fanout_upto
-        for user in list(self.bus.online_users()):
+        for user in list(self.bus.local_users()):
             mark = max(client.delivered_upto(fanout) for client in self.bus.clients(user))
             if mark > self._marks.get(user, 0):
                 self._marks[user] = mark

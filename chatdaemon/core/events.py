@@ -94,6 +94,14 @@ class MemberLeft(Event):
 
 
 @dataclass(frozen=True, slots=True)
+class TopicChanged(Event):
+    """`by` set the topic of `room` (its new topic is `room.topic`)."""
+
+    room: Room
+    by: str
+
+
+@dataclass(frozen=True, slots=True)
 class RoomAdded(Event):
     """A public room was made by `by` (told to everyone online, for their room lists)."""
 

@@ -110,14 +110,17 @@ class Files:
         return await self._finish(client, key, upload, 1)
 
     def _store_chunk(self, upload: Upload, index: int, data: bytes) -> None:
-        others = sum(n for i, n in upload.chunks.items() if i != index)
+        others = upload.received - upload.chunks.get(index, 0)  # a chunk sent again replaces itself
         if others + len(data) > upload.size:
             raise ChatError(errors.TOO_LARGE, f"more data than the {upload.size} bytes announced")
         try:
-            self.file_store.put_chunk(upload.id, index, data)
+            kept = self.file_store.put_chunk(upload.id, index, data, most=2 * upload.size)
         except OSError as e:
             raise self._disk(e) from None
+        if not kept:
+            raise ChatError(errors.TOO_LARGE, "too many chunks sent again with other lengths than before")
         upload.chunks[index] = len(data)
+        upload.received = others + len(data)
         upload.touched = self.clock.seconds()
 
     def _upload(self, client, key: str) -> Upload:
@@ -136,9 +139,8 @@ class Files:
         self._store_chunk(upload, cmd.index, cmd.data)
         if not cmd.finish:
             return ChunkResult(cmd.key, cmd.index, total, [])
-        missing = upload.missing()
-        if missing:
-            return ChunkResult(cmd.key, cmd.index, total, missing if cmd.index == total else [])
+        if len(upload.chunks) < total:  # (indexes are 1..total: that many chunks are all of them)
+            return ChunkResult(cmd.key, cmd.index, total, upload.missing() if cmd.index == total else [])
         return await self._finish(client, (client.user, cmd.key), upload, cmd.index)
 
     @handles(FinishUpload)
@@ -154,7 +156,7 @@ class Files:
 
     async def _finish(self, client, key: tuple[str, str], upload: Upload, index: int) -> ChunkResult:
         del self.uploads[key]
-        received = sum(upload.chunks.values())
+        received = upload.received
         if received != upload.size:
             self.file_store.discard(upload.id)
             raise ChatError(errors.INCOMPLETE_MEDIA, f"received {received} bytes, announced {upload.size}")
@@ -166,8 +168,7 @@ class Files:
             raise self._disk(e) from None
         ref = FileRef(file_id, upload.owner, upload.room.id, upload.name, upload.mime, size, sha256, now_ms(self.clock))
         await self.store.add_file(ref)
-        self.state.file_usage[ref.owner] = self.state.file_usage.get(ref.owner, 0) + size
-        self.state.file_bytes += size
+        self.state.add_usage(ref.owner, size)  # (and so state.file_bytes)
         sent = await self.messages.post(client, upload.room, Media(ref.id, ref.name, ref.mime, ref.size, upload.media))
         return ChunkResult(upload.key, index, upload.total, [], sent.message, ref)
 
@@ -207,7 +208,7 @@ class Files:
         if not 1 <= cmd.index <= total:
             raise ChatError(errors.BAD_CHUNK, f"chunk {cmd.index} is not within 1-{total}")
         step = self.limits.chunk_bytes
-        return Chunk(ref, cmd.index, total, self.file_store.read(ref.id, (cmd.index - 1) * step, step))
+        return Chunk(ref, cmd.index, total, await self.file_store.read(ref.id, (cmd.index - 1) * step, step))
 
     @handles(ListFiles)
     async def list(self, client, cmd: ListFiles) -> tuple[Room, list[FileRef]]:

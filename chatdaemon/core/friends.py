@@ -33,7 +33,7 @@ class Friends:
         if (receiver, sender) in state.friend_requests:  # they asked first: this is a yes
             await self.answer(client, AnswerFriend(receiver, True))
             return sender, receiver
-        state.friend_requests.add((sender, receiver))
+        state.set_request(sender, receiver, True)
         await self.store.add_friend_request(sender, receiver, now_ms(self.clock))
         await self.delivery.notify(receiver, FriendRequested(sender, receiver), "friend_request", {"sender": sender})
         return sender, receiver
@@ -44,11 +44,10 @@ class Friends:
         requester, receiver = cmd.requester, client.user
         if (requester, receiver) not in state.friend_requests:
             raise ChatError(errors.NO_FRIEND_REQUEST, f"no friend request from {requester}")
-        state.friend_requests.discard((requester, receiver))
+        state.set_request(requester, receiver, False)
         await self.store.remove_friend_request(requester, receiver)
         if cmd.accept:
-            state.friends.setdefault(requester, set()).add(receiver)
-            state.friends.setdefault(receiver, set()).add(requester)
+            state.set_friends(requester, receiver, True)
             await self.store.add_friends(requester, receiver, now_ms(self.clock))
         event = FriendAnswered(requester, receiver, cmd.accept)
         await self.delivery.notify(requester, event, "friend_answer", {"receiver": receiver, "accepted": cmd.accept})
@@ -60,8 +59,7 @@ class Friends:
         user, friend = client.user, cmd.friend
         if friend not in state.friends.get(user, ()):
             raise ChatError(errors.NOT_FRIENDS, f"{friend} is not your friend")
-        state.friends[user].discard(friend)
-        state.friends.get(friend, set()).discard(user)
+        state.set_friends(user, friend, False)
         await self.store.remove_friends(user, friend)
         if not state.blocks(friend, user):
             await self.delivery.notify(friend, FriendRemoved(user, friend), "friend_removed", {"by": user})
@@ -75,11 +73,10 @@ class Friends:
     async def block(self, client, cmd: Block) -> str:
         state = self.state
         blocked = self._other(client, cmd.user)
-        state.blocked.setdefault(client.user, set()).add(blocked)
-        state.blocked_by.setdefault(blocked, set()).add(client.user)
+        state.set_block(client.user, blocked, True)
         await self.store.block(client.user, blocked, now_ms(self.clock))
         if (blocked, client.user) in state.friend_requests:
-            state.friend_requests.discard((blocked, client.user))
+            state.set_request(blocked, client.user, False)
             await self.store.remove_friend_request(blocked, client.user)
         return blocked
 
@@ -89,7 +86,6 @@ class Friends:
         blocked = self._other(client, cmd.user)
         if not state.blocks(client.user, blocked):
             raise ChatError(errors.NOT_BLOCKED, f"{blocked} is not blocked")
-        state.blocked[client.user].discard(blocked)
-        state.blocked_by.get(blocked, set()).discard(client.user)
+        state.set_block(client.user, blocked, False)
         await self.store.unblock(client.user, blocked)
         return blocked

@@ -27,7 +27,8 @@ class IClient(IPrincipal):
         """End the replay: send what was held, after it."""
 
     def writable():
-        """A Deferred that fires when the client can take more output."""
+        """A Deferred that fires when the client can take more output (for a client still in a handshake,
+        such as an IRC registration, once it has finished)."""
 
     def delivered_upto(fanout):
         """The highest message id this client surely received, given that every id up to `fanout` was

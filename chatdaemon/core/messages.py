@@ -7,11 +7,12 @@ Exactly once: a Send may carry the client's own id for the message (`client_id`)
 (sender, client id) with the message, in the same transaction; a resend of the same message (same
 room, same body: its `digest`) under the same id within `limits.resend_window` seconds stores
 nothing, fans out nothing, and is answered with the original message's id and time, whether it
-comes on the same connection, after a reconnect, or after a restart. The latest `limits.resend_cache`
-ids are also kept in memory, so a resend is usually answered without the database; a new message
-costs nothing more than one more row in its own write (no read: a resend the memory does not know
-is found by the store's refusal, Conflict). An id reused for another message (a client that counts
-from 1 again) is not a resend: that message is stored, and the id names it from then on. Encrypted messages are opaque: stored and
+comes on the same connection, after a reconnect, after a restart, or to another node of a cluster.
+The latest `limits.resend_cache` ids are also kept in memory (each node its own), so a resend is
+usually answered without the database; a new message costs nothing more than one more row in its
+own write (no read: a resend the memory does not know is found by the store's refusal, Conflict).
+An id reused for another message (a client that counts from 1 again) is not a resend: that message
+is stored, and the id names it from then on. Encrypted messages are opaque: stored and
 forwarded, never read. An edit (author only) or a deletion (author, or the room's leader) changes
 the stored message in place, so every dialect's history shows the current text; a deleted message
 keeps its id, with a Deleted body.
@@ -28,7 +29,7 @@ from ..errors import ChatError
 from ..store import Conflict
 from . import authz
 from .commands import Conversations, Delete, Edit, GetMessage, History, React, Send
-from .events import MessageDeleted, MessageEdited, MessagePosted, ReactionChanged
+from .events import MessageDeleted, MessageEdited, ReactionChanged
 from .handling import handles, now_ms
 from .model import Body, Encrypted, Media, Message, Room, Text
 from .results import Page, Sent, Summary
@@ -70,8 +71,8 @@ def client_key(client_id: str) -> str:
 
 
 class Messages:
-    def __init__(self, state, store, bus, rooms, limits, clock):
-        self.state, self.store, self.bus, self.rooms = state, store, bus, rooms
+    def __init__(self, state, store, bus, rooms, fanout, limits, clock):
+        self.state, self.store, self.bus, self.rooms, self.fanout = state, store, bus, rooms, fanout
         self.limits, self.clock = limits, clock
         self.sent_ids: OrderedDict[tuple[str, str], SentId] = OrderedDict()  # the latest, by (sender, client key)
         self.resends = 0  # resends answered with the original (metrics)
@@ -138,17 +139,14 @@ class Messages:
 
     async def _post(self, client, room: Room, body: Body, client_id: str = "", key: tuple[str, str] | None = None,
                     fingerprint: int = 0, replace: bool = False) -> Sent:  # fmt: skip
-        message = Message(self.store.next_message_id(), room.id, client.user, body, now_ms(self.clock))
+        draft = Message(0, room.id, client.user, body, now_ms(self.clock))
         if key is None:
-            await self.store.append_message(message)
+            message, prev = await self.store.append_message(draft)
         else:
-            await self.store.append_message(message, key[1], fingerprint, replace)
+            message, prev = await self.store.append_message(draft, key[1], fingerprint, replace)
             self._remember(key, SentId(message.id, message.ts, fingerprint))
-        state = self.state
-        if message.id > state.fanout_upto:
-            state.fanout_upto = message.id
-        recipients = state.recipients(client.user, room)
-        self.bus.publish(MessagePosted(message, room), recipients, client)
+        recipients = self.state.recipients(client.user, room)
+        self.fanout.committed(message, prev, client)
         return Sent(message, room, recipients, self.bus.online, client_id)
 
     async def visible(self, user: str, message_id: int) -> tuple[Message, Room]:

@@ -64,6 +64,9 @@ class Room:
     leader: str | None
     members: set[str] = field(default_factory=set)
     invited: dict[str, str] = field(default_factory=dict)  # invitee -> who invited them
+    topic: str = ""  # what the room is about, set by a member (by its leader, if it has one)
+    topic_by: str = ""
+    topic_at: int = 0  # ms since the epoch
 
     def peer_of(self, user: str) -> str | None:
         """For a direct conversation, the other participant."""

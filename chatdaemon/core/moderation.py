@@ -25,11 +25,8 @@ class Moderation:
         self.rooms, self.files, self.limits = rooms, files, limits
 
     def _disconnect(self, user: str, code: int, text: str) -> int:
-        """Close every connection of `user` with a last Notice; the number closed."""
-        clients = self.bus.clients(user)
-        for client in clients:
-            client.notify_close(Notice(code, text))
-        return len(clients)
+        """Close every connection of `user`, on every node, with a last Notice; the number closed."""
+        return self.bus.kick(user, Notice(code, text))
 
     @handles(Kick)
     async def kick(self, client, cmd: Kick) -> int:
@@ -42,7 +39,7 @@ class Moderation:
     async def ban(self, client, cmd: Ban) -> int:
         authz.may_moderate(client)
         user = self.state.user(cmd.user)
-        self.state.banned.add(user)
+        self.state.set_banned(user, True)
         closed = self._disconnect(user, errors.BANNED, cmd.reason.strip() or errors.MESSAGES[errors.BANNED])
         await gatherResults([self.store.set_banned(user, True), self.store.delete_session_keys(user)])
         log.info("{operator} banned {user}", operator=client.user, user=user, reason=cmd.reason)
@@ -52,7 +49,7 @@ class Moderation:
     async def unban(self, client, cmd: Unban) -> str:
         authz.may_moderate(client)
         user = self.state.user(cmd.user)
-        self.state.banned.discard(user)
+        self.state.set_banned(user, False)
         await self.store.set_banned(user, False)
         log.info("{operator} unbanned {user}", operator=client.user, user=user)
         return user
@@ -97,20 +94,8 @@ class Moderation:
                 await self.rooms.delete(room)
             elif room.leader == user and room.members:
                 await self.rooms.set_leader(room, min(room.members), by=client.user)
-        for room_id in state.invited_to.pop(user, set()):
-            state.rooms[room_id].invited.pop(user, None)
-        for friend in state.friends.pop(user, set()):
-            state.friends.get(friend, set()).discard(user)
-        state.friend_requests = {(s, r) for s, r in state.friend_requests if user not in (s, r)}
-        for other in state.blocked.pop(user, set()):
-            state.blocked_by.get(other, set()).discard(user)
-        for other in state.blocked_by.pop(user, set()):
-            state.blocked.get(other, set()).discard(user)
         self.files.drop_all_of(user)
-        state.rooms_of.pop(user, None)
-        state.file_usage.pop(user, None)
-        state.banned.discard(user)
-        del state.users[user]
+        state.remove_user(user)  # invitations, friends, requests, blocks, ban, usage
         await self.store.delete_user(user)  # the store's own cascade removes the rest
         log.info("{operator} deleted user {user}", operator=client.user, user=user)
         return user

@@ -21,14 +21,15 @@ class Presence:
     def __init__(self, state, store, bus):
         self.state, self.store, self.bus = state, store, bus
 
-    def announce(self, user: str, online: bool, exclude=None) -> None:
-        """Tell both audiences of `user` their current presence."""
+    def announce(self, user: str, online: bool, exclude=None, here_only: bool = False) -> None:
+        """Tell both audiences of `user` their current presence (`here_only`: on this node, not every node)."""
         status = self.state.users.get(user, "online") if online else "offline"
         friends = self.state.friend_audience(user) | {user}
-        self.bus.publish(PresenceChanged(user, online, status, friend=True), friends, exclude)
+        publish = self.bus.deliver if here_only else self.bus.publish
+        publish(PresenceChanged(user, online, status, friend=True), friends, exclude)
         others = self.state.room_audience(user) - friends
         if others:
-            self.bus.publish(PresenceChanged(user, online, status, friend=False), others, exclude)
+            publish(PresenceChanged(user, online, status, friend=False), others, exclude)
 
     def sees_as_friend(self, viewer: str, user: str) -> bool:
         """Whether `viewer` is shown `user`'s presence as a friend (seed 002's rule)."""
@@ -39,7 +40,7 @@ class Presence:
         status = display_text(cmd.status)
         if not 0 < len(status) <= MAX_STATUS_CHARS:
             raise ChatError(errors.BAD_FIELD, f"a status is 1-{MAX_STATUS_CHARS} characters")
-        self.state.users[client.user] = status
+        self.state.set_status(client.user, status)
         await self.store.set_status(client.user, status)
         self.announce(client.user, True, exclude=client)
         return client.user, status

@@ -84,6 +84,7 @@ class Upload:
     touched: float
     total: int = 0
     chunks: dict[int, int] = field(default_factory=dict)  # index -> bytes
+    received: int = 0  # bytes of the chunks stored: the sum of `chunks`, kept as they come
 
     def missing(self) -> list[int]:
         return [i for i in range(1, self.total + 1) if i not in self.chunks]

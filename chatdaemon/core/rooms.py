@@ -5,6 +5,7 @@
   of its leader to the leader's friends; the last member leaving removes it, and a leader who
   leaves hands the lead to the first remaining member by name.
 - A direct conversation exists for any two users, made (and stored) on first use.
+- A public room or group may have a topic, set by a member (by the leader, if it has one).
 - An Address names a user (their direct conversation), a room id, or one of the caller's groups
   by name (`target`); with `enter`, a public room is joined on the way, and made if new.
 """
@@ -15,6 +16,7 @@ from twisted.internet.defer import Deferred
 
 from .. import errors
 from ..errors import ChatError
+from ..store import Conflict
 from . import authz
 from .commands import (
     AnswerInvite,
@@ -26,13 +28,24 @@ from .commands import (
     LeaveRoom,
     ListRooms,
     Members,
+    SetTopic,
 )
-from .events import InviteAnswered, Invited, LeaderChanged, MemberJoined, MemberLeft, RoomAdded, RoomRemoved
+from .events import (
+    InviteAnswered,
+    Invited,
+    LeaderChanged,
+    MemberJoined,
+    MemberLeft,
+    RoomAdded,
+    RoomRemoved,
+    TopicChanged,
+)
 from .handling import background, handles, log, now_ms
 from .model import DIRECT, GROUP, PUBLIC, ROOM_NAME, Address, Room, direct_room_id, display_text
 from .results import Member, RoomListing
 
 MAX_GROUP_NAME = 64
+MAX_TOPIC_CHARS = 390
 
 
 def _slug(name: str) -> str:
@@ -52,47 +65,41 @@ class Rooms:
     # -- membership, as every handler changes it
 
     def add_member(self, room: Room, user: str) -> Deferred:
-        room.members.add(user)
-        self.state.rooms_of.setdefault(user, set()).add(room.id)
+        self.state.set_member(room, user, True)
         return self.store.add_member(room.id, user, self.state.fanout_upto)
 
     def drop_member(self, room: Room, user: str) -> Deferred:
-        room.members.discard(user)
-        self.state.rooms_of.get(user, set()).discard(room.id)
+        self.state.set_member(room, user, False)
         return self.store.remove_member(room.id, user)
 
     async def drop_invite(self, room: Room, user: str) -> str | None:
         """Forget an invitation; the inviter's name, or None if there was none."""
-        inviter = room.invited.pop(user, None)
+        inviter = room.invited.get(user)
         if inviter is not None:
-            self.state.invited_to.get(user, set()).discard(room.id)
+            self.state.set_invite(room, user, None)
             await self.store.remove_invite(room.id, user)
         return inviter
 
     async def set_leader(self, room: Room, leader: str, by: str, client=None) -> None:
         """Change the leader; every member hears of it, except the connection that asked (it gets the reply)."""
-        room.leader = leader
+        self.state.set_leader(room, leader)
         await self.store.set_leader(room.id, leader)
         self.bus.publish(LeaderChanged(room, leader, by), room.members, client)
 
     async def delete(self, room: Room) -> None:
         """Remove a room with its messages and files."""
         state = self.state
-        del state.rooms[room.id]
-        for user in room.members:
-            state.rooms_of.get(user, set()).discard(room.id)
-        for user in room.invited:
-            state.invited_to.get(user, set()).discard(room.id)
+        state.remove_room(room.id)
         files = await self.store.files_in_room(room.id)
         await self.store.delete_room(room.id)
         for ref in files:
-            state.file_usage[ref.owner] = state.file_usage.get(ref.owner, 0) - ref.size
-            state.file_bytes -= ref.size
-            self.file_store.remove(ref.id)
+            state.add_usage(ref.owner, -ref.size)  # (and so state.file_bytes)
+            background(self.file_store.remove(ref.id), f"remove file {ref.id}")
 
     def _new_room(self, room_id: str, kind: str, name: str, leader: str | None) -> Room:
-        room = self.state.rooms[room_id] = Room(room_id, kind, name, leader)
-        background(self.store.create_room(room, now_ms(self.clock)), f"create room {room_id}")
+        room = self.state.add_room(room_id, kind, name, leader)
+        d = self.store.create_room(room, now_ms(self.clock))
+        background(d.addErrback(lambda f: f.trap(Conflict)), f"create room {room_id}")  # made by another node too
         return room
 
     def direct(self, user: str, peer: str) -> Room:
@@ -225,8 +232,7 @@ class Rooms:
         authz.may_invite(client.user, room, invitee, self.state.friends.get(client.user, set()))
         if self.state.blocks(invitee, client.user):
             return room  # silently: the blocker never hears of it
-        room.invited[invitee] = client.user
-        self.state.invited_to.setdefault(invitee, set()).add(room.id)
+        self.state.set_invite(room, invitee, client.user)
         await self.store.add_invite(room.id, invitee, client.user, now_ms(self.clock))
         event = Invited(room, client.user, invitee)
         await self.delivery.notify(invitee, event, "invite", {"room": room.id, "inviter": client.user})
@@ -248,6 +254,18 @@ class Rooms:
         room = self.state.group(client.user, cmd.room)
         authz.may_hand_lead(client.user, room, cmd.leader)
         await self.set_leader(room, cmd.leader, by=client.user, client=client)
+        return room
+
+    @handles(SetTopic)
+    async def set_topic(self, client, cmd: SetTopic) -> Room:
+        room = self.state.group(client.user, cmd.room)
+        authz.may_set_topic(client.user, room)
+        topic = cmd.topic.strip()
+        if len(topic) > MAX_TOPIC_CHARS or not topic.isprintable():
+            raise ChatError(errors.BAD_FIELD, f"a topic is at most {MAX_TOPIC_CHARS} printable characters")
+        self.state.set_topic(room, topic, client.user, now_ms(self.clock))
+        await self.store.set_topic(room.id, topic, client.user, room.topic_at)
+        self.bus.publish(TopicChanged(room, client.user), room.members, client)
         return room
 
     @handles(Members)

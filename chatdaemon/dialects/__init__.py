@@ -2,13 +2,24 @@
 
 A dialect instance belongs to one connection (it may keep that connection's small state, e.g.
 the current room of a text user). `decode` turns one frame into a Request: core commands plus how
-to render their outcome. `encode_event` (a static function of the class) must depend on the event
-alone: its bytes are shared by every connection of that dialect that receives the same publish.
+to render their outcome. `encode_event` must depend on the event alone (and on `encoding`, below):
+its bytes are shared by every connection of that dialect that receives the same publish.
+
+Three things let a dialect whose connections differ (IRC: capabilities chosen by each client, a
+registration to finish, lines that name their recipient) keep that sharing:
+- `encoding`: the key under which an encoding is shared; connections whose options change the
+  bytes (IRC's server-time tags) name each combination. Empty: the dialect's name.
+- `encode_event` may answer PERSONAL for a rare event that names its recipient (IRC's KICK of a
+  removed room); the session then asks this connection's `encode_personal(event)`.
+- `ready`: False while the client is still in a handshake and must get no events yet (IRC
+  registration); the session keeps events, and the user's offline replay, until a reply has
+  made it True.
 """
 
+import enum
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
 import orjson
 
@@ -29,6 +40,13 @@ class Request:
     and sends the frames it returns (none if the exchange was finished meanwhile).
     `follow`: after this request is answered and the connection's output has
     room, the session handles `follow()`, the next Request of a stream (None ends it).
+
+    `transfer`: the frame moves file data (an upload chunk, or a request for a download chunk). The
+    inbox charges it its size in bytes against the connection's byte allowance instead of one frame
+    against the frame rate, and it may be larger than an ordinary frame (limits.max_transfer_frame_bytes).
+    `each`: with a tuple of commands, a refusal of one does not stop the others: the reply gets a
+    tuple holding each command's result or its ChatError (IRC's `JOIN #a,#b`). `close` is read
+    when the answer is sent, so `reply` or `fail` may set it.
     """
 
     command: Command | tuple[Command, ...] | None
@@ -37,6 +55,8 @@ class Request:
     close: bool = False
     expires: Callable[[float], list[bytes]] | None = None
     follow: Callable[[], "Request | None"] | None = None
+    transfer: bool = False  # the frame moves file data: paid in bytes (session/inbox.py)
+    each: bool = False
     answer: Callable[[list[bytes]], None] | None = None  # set by the session: where the reply goes instead
 
     @property
@@ -50,13 +70,30 @@ class Request:
         return not command.pipelined
 
 
+class Rendering(enum.Enum):
+    PERSONAL = "personal"
+
+
+PERSONAL = Rendering.PERSONAL
+"""What `encode_event` answers for an event each connection renders for itself (see above)."""
+
+Encoded = bytes | None | Literal[Rendering.PERSONAL]
+
+
 class Dialect:
     """What every dialect offers a session (a dialect subclasses this and fills it in)."""
 
     name: ClassVar[str] = ""
+    carries_files: ClassVar[bool] = False  # has frames that move file data (Request.transfer)
     wants: Callable[[Any], bool] | None = None  # a per-connection filter of events, if the dialect has one
+    encoding: str = ""  # the key its encodings are shared under; "" is `name`
+    ready: bool = True  # False: keep events back (a handshake is not finished)
 
-    encode_event: Callable[[Any], bytes | None]
+    encode_event: Callable[[Any], Encoded]
+
+    def encode_personal(self, event: Any) -> bytes | None:
+        """This connection's own rendering of an event `encode_event` answered PERSONAL for."""
+        return None
 
     def greeting(self) -> list[bytes]:
         """Frames sent when the dialect is known (first frame, or a WebSocket's ?dialect=)."""

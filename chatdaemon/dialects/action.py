@@ -184,6 +184,7 @@ def _retry(e: ChatError) -> dict | None:
 
 class ActionDialect(Dialect):
     name = "action"
+    carries_files = True
     encode_event = staticmethod(encode_event)
 
     def __init__(self):
@@ -460,6 +461,7 @@ class ActionDialect(Dialect):
             c.PutChunk(_upload_key(room, path), seq + 1, chunk, finish=False),
             lambda _: [success("file_send_data", f"Chunk {seq} received.", echo)],
             failed,
+            transfer=True,
         )
 
     def _on_file_send_fin(self, d: dict) -> Request:

@@ -4,6 +4,8 @@ docs/protocols/colon.md is the reference. Groups are the shared rooms: GROUP:ADD
 public room led by its creator (who alone may GROUP:DELETE_GROUP it); GROUP:JOIN_GROUP joins any
 public room (or a group one is invited to). Media (CHAT:SEND_MESSAGE_IMAGE/AUDIO/GIF) is given
 inline as base64 `data` (at most files.inline_max_bytes decoded, checked by the core) or as a stored `fileId`.
+A frame with inline data is a file-transfer frame (Request.transfer): budgeted by bytes, and it may be
+larger than an ordinary frame.
 """
 
 import base64
@@ -100,6 +102,7 @@ def encode_event(event) -> bytes | None:
 
 class ColonDialect(Dialect):
     name = "colon"
+    carries_files = True  # inline media
     encode_event = staticmethod(encode_event)
 
     def __init__(self):
@@ -278,7 +281,7 @@ class ColonDialect(Dialect):
         if d.get("fileId") is not None:
             command: c.Command = c.Send(Address(to), Media(_str(d, "fileId"), media=kind))
         else:
-            encoded = _str(d, "data")  # bounded by the frame size; the core bounds the media
+            encoded = _str(d, "data")  # bounded by the transfer-frame size; the core bounds the media
             try:
                 data = base64.b64decode(
                     encoded.split(",", 1)[-1] if encoded.startswith("data:") else encoded, validate=True
@@ -288,7 +291,11 @@ class ColonDialect(Dialect):
             self._inline += 1
             key = f"inline-{self._inline}"
             command = c.StartUpload(key, Address(to), name or kind, mime, len(data), media=kind, data=data)
-        return self._simple(command, lambda result: [frame(message_type(result.message), chat_message(result.message))])
+        request = self._simple(
+            command, lambda result: [frame(message_type(result.message), chat_message(result.message))]
+        )
+        request.transfer = d.get("fileId") is None  # inline data: a file-transfer frame
+        return request
 
 
 def _group_id(d) -> str:

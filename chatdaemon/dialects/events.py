@@ -1,10 +1,15 @@
 """The events dialect (seed 003): {"event": "CLIENT_CHAT_SEND", "data": {...}} both ways.
 
 docs/protocols/events.md is the reference. A connection follows at most one conversation
-(CLIENT_CHAT_JOIN): it then gets the live messages, typing, reactions and edits of that
-conversation only. Following none, it gets them for every conversation it is in. Presence,
+(CLIENT_CHAT_JOIN, unless it says `follow: false`): it then gets the live messages, typing,
+reactions and edits of that conversation only. Following none, it gets them for every
+conversation it is in (the web page follows none, for its unread counts). Presence,
 membership and conversation changes, read receipts of its own messages and what it missed
 while offline always arrive.
+
+Presence (as a seed-003 app shows it): the users one shares a conversation with, and one's
+friends. Right after a login, SERVER_USER_ONLINE for each of them online then; after that, each
+change as it happens (the core's PresenceChanged, to both audiences).
 """
 
 import orjson
@@ -69,9 +74,9 @@ def encode_event(event) -> bytes | None:
                 {"message": message_json(event.message), **({"offline": True} if event.offline else {})},
             )
         case PresenceChanged(online=True):
-            return frame("SERVER_USER_ONLINE", {"user": event.user, "status": event.status})
+            return frame("SERVER_USER_ONLINE", {"user": event.user, "status": event.status, "friend": event.friend})
         case PresenceChanged():
-            return frame("SERVER_USER_OFFLINE", {"user": event.user})
+            return frame("SERVER_USER_OFFLINE", {"user": event.user, "friend": event.friend})
         case MemberJoined():
             return frame("SERVER_CHAT_MEMBER_JOINED", {"cid": event.room.id, "user": event.user})
         case MemberLeft():
@@ -181,15 +186,21 @@ class EventsDialect(Dialect):
         )
 
     def _on_CLIENT_AUTH(self, d: dict) -> Request:
-        command = (
+        """A login (also a token given at the WebSocket handshake): SERVER_AUTH_OK, then who of the people
+        whose presence this user sees is online now (seed 003's SERVER_USER_ONLINE after connecting)."""
+        login = (
             c.Login(session_key=_str(d, "token")) if "token" in d else c.Login(_str(d, "username"), _str(d, "password"))
         )
 
-        def ok(result):
+        def ok(results):
+            result, online = results
             self.user = result.user
-            return [frame("SERVER_AUTH_OK", {"username": result.user, "token": result.session_key})]
+            return [
+                frame("SERVER_AUTH_OK", {"username": result.user, "token": result.session_key}),
+                *(encode_event(presence) for presence in online),
+            ]
 
-        return self._simple(command, ok)
+        return self._simple((login, c.OnlineContacts()), ok)
 
     def _on_CLIENT_LOGOUT(self, d: dict) -> Request:
         def out(user):
@@ -201,8 +212,13 @@ class EventsDialect(Dialect):
     # -- conversations
 
     def _on_CLIENT_CHAT_JOIN(self, d: dict) -> Request:
+        follow = d.get("follow", True)
+        if not isinstance(follow, bool):
+            raise ChatError(errors.BAD_FIELD, "data.follow must be true or false")
+
         def joined(room):
-            self.following = room.id
+            if follow:
+                self.following = room.id
             return [frame("SERVER_CHAT_JOINED", {"conversation": room_json(room, self.user)})]
 
         return self._simple(c.JoinRoom(_str(d, "cid")), joined)

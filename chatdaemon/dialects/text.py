@@ -24,6 +24,7 @@ from ..core.events import (
     Notice,
     PresenceChanged,
     RoomRemoved,
+    TopicChanged,
 )
 from ..core.model import Address, Body, Encrypted, Media, Message, Room, Text
 from ..errors import ChatError
@@ -124,6 +125,10 @@ def encode_event(event) -> bytes | None:
             return _line(f"! {errors.ROOM_DELETED} #{event.room.id} was deleted by the operators")
         case RoomRemoved():
             return _line(f"* {event.by} removed the group #{event.room.id}")
+        case TopicChanged(room=room) if room.topic:
+            return _line(f"* {event.by} set the topic of #{room.id}: {_clean(room.topic)}")
+        case TopicChanged():
+            return _line(f"* {event.by} cleared the topic of #{event.room.id}")
         case LeaderChanged():
             return _line(f"* {event.leader} now leads #{event.room.id}")
         case MissedSummary():

@@ -10,6 +10,10 @@ Exchanges longer than one frame (see dialects.Request): a request's `expires` is
 `limits.handshake_timeout` seconds (the timers die with the session); a request's `follow` is
 handled once the reply is queued and the output has room, so a stream (a download) is paced by
 the client's reading.
+
+A dialect that is not `ready` (a handshake to finish first, like IRC's registration) gets no
+events until a reply has made it ready: live events are held in the Outbox, and `writable()`
+(which the offline replay awaits before it begins) waits too. Replies are never held.
 """
 
 from collections import deque
@@ -20,11 +24,11 @@ from twisted.internet.defer import Deferred
 from twisted.internet.interfaces import IPushProducer
 from twisted.logger import Logger
 from twisted.python.failure import Failure
-from zope.interface import Interface, implementer
+from zope.interface import Attribute, Interface, implementer
 
 from .. import errors
 from ..core.interfaces import IClient
-from ..dialects import dialect_for, fallback_error
+from ..dialects import PERSONAL, dialect_for, fallback_error
 from ..errors import ChatError
 from ..metrics import UNREAD
 from .inbox import Inbox
@@ -37,6 +41,11 @@ _PENDING = object()
 
 class ISessionTransport(Interface):
     """What a session asks of its transport."""
+
+    max_frame_bytes = Attribute(
+        "The transport's ordinary bound on a frame, in bytes; a frame over it (taken only from a connection"
+        " that `takes_large_frames`) must be a file-transfer frame"
+    )
 
     def write_frames(frames):
         """Send these frames (bytes each), in order, now."""
@@ -60,7 +69,8 @@ class Session:
     log = Logger()
     operator = False
 
-    def __init__(self, core, transport, flusher: Flusher, limits, clock, kind: str, peer: str, metrics=UNREAD):
+    def __init__(self, core, transport, flusher: Flusher, limits, clock, kind: str, peer: str, metrics=UNREAD,
+                 governor=None):  # fmt: skip
         self.core = core
         self.transport = transport
         self.limits = limits
@@ -73,11 +83,12 @@ class Session:
         self._clock = clock
         self.outbox = Outbox(self._write, flusher, limits, clock, lambda: core.fanout_upto, self._slow)
         self.inbox = Inbox(clock, limits, self._decode, self._start, transport.pause_reading,
-                           transport.resume_reading, self._drained)  # fmt: skip
+                           transport.resume_reading, self._drained, governor)  # fmt: skip
         self._replies: deque[list] = deque()  # reply slots, in request order: [frames or _PENDING, answer]
         self._bad_frames = 0
         self._timers: set = set()  # pending `expires` calls of requests
         self._token = ""  # a session key given at a WebSocket handshake: logged in once the dialect is known
+        self._unready: list[Deferred] | None = None  # while the dialect is not ready: who waits for writable()
 
     # -- login by a key given before the first frame (a WebSocket handshake)
 
@@ -90,8 +101,18 @@ class Session:
 
     def _set_dialect(self, dialect) -> None:
         self.dialect = dialect
+        if not dialect.ready:
+            self._unready = []
+            self.outbox.hold()
         for greeting in dialect.greeting():
             self.send(greeting)
+
+    def _now_ready(self) -> None:
+        """The dialect has become ready: what was kept back follows what was just answered."""
+        waiting, self._unready = self._unready or [], None
+        self.outbox.release()
+        for d in waiting:
+            self.outbox.writable().chainDeferred(d)
 
     def _token_login(self) -> None:
         if self._token:
@@ -110,8 +131,19 @@ class Session:
         """A frame the transport could not take (e.g. a binary WebSocket message)."""
         self._refuse(error)
 
+    @property
+    def takes_large_frames(self) -> bool:
+        """Whether frames over the transport's ordinary bound may come (up to limits.max_transfer_frame_bytes):
+        once logged in, in a dialect that carries files."""
+        return self.user is not None and self.dialect is not None and self.dialect.carries_files
+
     def frame_too_long(self) -> None:
-        self._refuse(ChatError(errors.LINE_TOO_LONG, f"lines are at most {self.limits.max_line_bytes} bytes"))
+        """A frame over the transport's bound was skipped."""
+        if self.takes_large_frames:
+            text = f"file-transfer frames are at most {self.limits.max_transfer_frame_bytes} bytes"
+        else:
+            text = f"lines are at most {self.transport.max_frame_bytes} bytes"
+        self._refuse(ChatError(errors.LINE_TOO_LONG, text))
 
     def _decode(self, item):
         """A Request for this frame (raw bytes, or (raw, answer)), or None if it was answered here (a bad
@@ -130,6 +162,11 @@ class Session:
                     return request
             self.metrics.frames_in(self.dialect)
             request = self.dialect.decode(raw)
+            if not request.transfer and len(raw) > self.transport.max_frame_bytes:
+                raise ChatError(
+                    errors.LINE_TOO_LONG,
+                    f"only file-transfer frames may be over {self.transport.max_frame_bytes} bytes",
+                )
         except ChatError as e:
             if answer is not None:
                 answer([self.dialect.error(e) if self.dialect else fallback_error(e)])
@@ -149,25 +186,34 @@ class Session:
         box = [_PENDING, request.answer]
         self._replies.append(box)
         if request.command is None:
-            self._answer(request.reply(None), box, request.close)
+            self._answer(request.reply(None), box, request)
             if request.follow is not None:
                 self._follow(request.follow)
             return None
-        d = self._execute(request.command)
+        d = self._execute(request.command, request.each)
         self.metrics.track(self, request.command, d)
         d.addCallback(request.reply)
         d.addErrback(self._failed, request)  # a refusal, or a reply that could not be rendered
-        d.addCallback(self._answer, box, request.close)
+        d.addCallback(self._answer, box, request)
         if request.follow is not None:
             d.addCallback(lambda _: self._follow(request.follow))
         return d
 
-    def _execute(self, command) -> Deferred:
+    def _execute(self, command, each: bool = False) -> Deferred:
         if not isinstance(command, tuple):
             return self.core.execute(self, command)
 
+        async def outcome(one):
+            try:
+                return await self.core.execute(self, one)
+            except ChatError as e:
+                if not each:
+                    raise
+                self.metrics.errors[e.code] += 1
+                return e
+
         async def in_turn():
-            return tuple([await self.core.execute(self, one) for one in command])
+            return tuple([await outcome(one) for one in command])
 
         return Deferred.fromCoroutine(in_turn())
 
@@ -206,7 +252,7 @@ class Session:
         self.log.failure("request failed", failure)
         return request.fail(ChatError(errors.SERVER_ERROR))
 
-    def _answer(self, frames: list[bytes], box: list, close: bool = False) -> None:
+    def _answer(self, frames: list[bytes], box: list, request=None) -> None:
         box[0] = frames
         while self._replies and self._replies[0][0] is not _PENDING:
             frames, answer = self._replies.popleft()
@@ -216,7 +262,9 @@ class Session:
                 continue
             for frame in frames:
                 self.send(frame)
-        if close:
+        if self._unready is not None and not self._replies and self.dialect.ready:
+            self._now_ready()
+        if request is not None and request.close:
             self.close()
 
     def _refuse(self, error: ChatError) -> None:
@@ -246,9 +294,12 @@ class Session:
         wants = dialect.wants
         if wants is not None and not wants(event):
             return
-        frame = memo.get(dialect.name, _PENDING)
+        key = dialect.encoding or dialect.name
+        frame = memo.get(key, _PENDING)
         if frame is _PENDING:
-            frame = memo[dialect.name] = dialect.encode_event(event)
+            frame = memo[key] = dialect.encode_event(event)
+        if frame is PERSONAL:
+            frame = dialect.encode_personal(event)
         if frame is None:
             return
         if getattr(event, "offline", False):
@@ -264,6 +315,10 @@ class Session:
         self.outbox.release()
 
     def writable(self) -> Deferred:
+        if self._unready is not None:
+            d: Deferred = Deferred()
+            self._unready.append(d)
+            return d
         return self.outbox.writable()
 
     def delivered_upto(self, fanout: int) -> int:
@@ -280,6 +335,8 @@ class Session:
         and the notice goes to the transport at once: it would never leave the queue."""
         error = ChatError(event.code, event.text)
         frame = self.dialect.encode_event(event) if self.dialect is not None else None
+        if frame is PERSONAL:
+            frame = self.dialect.encode_personal(event)
         farewell = self._farewell(error)
         if self.open and self.outbox.paused:
             self.outbox.discard()
@@ -354,6 +411,9 @@ class Session:
         self.open = False
         self.outbox.close()
         self.outbox.release_waiters()
+        waiting, self._unready = self._unready or [], None
+        for d in waiting:
+            d.callback(None)
         self._cancel_timers()
         self.inbox.lost()
 

@@ -5,9 +5,15 @@ writes still commit in order). Any other request is a barrier: it waits until ev
 it has finished, and the frames after it wait until it has. So a history read sent right after a
 message sees that message, whatever the dialect.
 
-Rate: a token bucket (`rate_per_second`, `rate_burst`) is charged one token per frame. Without a
-token, or while frames wait behind a barrier, the transport stops reading (TCP pushes back on the
-client); nothing the client sent is dropped.
+Rate: each frame is decoded, then paid for before it starts. A frame that moves file data (its
+Request says `transfer`: an upload chunk, or a request for a download chunk) is charged its size in
+bytes, at least MIN_TRANSFER_CHARGE, to a byte bucket (`transfer_bytes_per_second`,
+`transfer_burst_bytes`); any other frame, bad ones included, one token of the frame bucket
+(`rate_per_second`, `rate_burst`). So a file moves at the byte allowance whatever its chunk size,
+while a chat flood is held to the frame rate. While a frame waits for its budget, frames wait behind a
+barrier, `max_in_flight` requests of this connection are unfinished, or the daemon is overloaded (the
+Governor is holding), the transport stops reading (TCP pushes back on the client); nothing the client
+sent is dropped.
 
 After the connection is lost, the frames it had delivered are still carried out, in order, with
 no rate limit; then `on_drained` is called once.
@@ -19,6 +25,10 @@ from typing import Any
 
 from twisted.internet.defer import Deferred
 
+from .governor import NoGovernor
+
+MIN_TRANSFER_CHARGE = 1024  # bytes: what the smallest file-transfer frame costs
+
 
 class TokenBucket:
     def __init__(self, clock, rate: float, burst: float):
@@ -27,7 +37,9 @@ class TokenBucket:
         self._stamp = clock.seconds()
 
     def take(self, n: float = 1.0) -> float:
-        """Take `n` tokens: 0 if they were there, else the seconds until they will be (nothing is taken)."""
+        """Take `n` tokens (at most the burst: a bigger charge costs a full bucket): 0 if they were there,
+        else the seconds until they will be (nothing is taken)."""
+        n = min(n, self._burst)
         now = self._clock.seconds()
         self._tokens = min(self._burst, self._tokens + (now - self._stamp) * self._rate)
         self._stamp = now
@@ -40,15 +52,19 @@ class TokenBucket:
 class Inbox:
     def __init__(self, clock, limits, decode: Callable[[Any], Any], start: Callable[[Any], Deferred | None],
                  pause_reading: Callable[[], None], resume_reading: Callable[[], None],
-                 on_drained: Callable[[], None]):  # fmt: skip
+                 on_drained: Callable[[], None], governor=None):  # fmt: skip
         self._clock = clock
         self._decode = decode  # a pushed frame -> a Request, or None if it was answered already
         self._start = start  # Request -> Deferred that fires when it is done, or None if it is done now
         self._pause_reading, self._resume_reading = pause_reading, resume_reading
         self._on_drained = on_drained
         self._bucket = TokenBucket(clock, limits.rate_per_second, limits.rate_burst)
-        self._frames: deque = deque()  # raw frames (or what the session pushed with them)
-        self._waiting = None  # a decoded barrier request, waiting for those before it
+        self._bytes = TokenBucket(clock, limits.transfer_bytes_per_second, limits.transfer_burst_bytes)
+        self._max_in_flight = limits.max_in_flight
+        self._governor = governor if governor is not None else NoGovernor()
+        self._frames: deque = deque()  # raw frames (or (raw, answer) as the session pushed them)
+        self._unpaid: tuple[Any, TokenBucket, int] | None = None  # a decoded frame waiting for its budget
+        self._waiting = None  # a decoded, paid barrier request, waiting for those before it
         self._in_flight = 0
         self._barrier = False  # a barrier request is running
         self._wakeup = None  # the rate limiter's pending resume
@@ -67,27 +83,50 @@ class Inbox:
         """Put a frame back at the front (it is handled next)."""
         self._frames.appendleft(raw)
 
+    @property
+    def holding(self) -> bool:
+        """Whether frames wait here (queued, unpaid, or behind a barrier) or a barrier runs."""
+        return bool(self._frames) or self._unpaid is not None or self._waiting is not None or self._barrier
+
+    def _cost(self, request, item) -> tuple[Any, TokenBucket, int]:
+        if request is not None and request.transfer:
+            raw = item[0] if isinstance(item, tuple) else item
+            return request, self._bytes, max(len(raw), MIN_TRANSFER_CHARGE)
+        return request, self._bucket, 1
+
     def pump(self) -> None:
-        while (self._frames or self._waiting) and not self._barrier and self._wakeup is None:
+        while not self._barrier and self._wakeup is None:
+            if not self._lost and (self._frames or self._waiting is not None or self._unpaid is not None):
+                if self._in_flight >= self._max_in_flight:
+                    break  # resumed as they finish
+                if self._governor.holding:
+                    self._governor.wait(self, self.pump)
+                    break
             if self._waiting is not None:
                 if self._in_flight:
                     break
                 request, self._waiting = self._waiting, None
                 self._begin(request)
                 continue
+            if self._unpaid is None:
+                if not self._frames:
+                    break
+                raw = self._frames.popleft()
+                self._unpaid = self._cost(self._decode(raw), raw)
+            request, bucket, cost = self._unpaid
             if not self._lost:
-                wait = self._bucket.take()
+                wait = bucket.take(cost)
                 if wait:
                     self._wakeup = self._clock.callLater(wait, self._resume_pump)
                     break
-            request = self._decode(self._frames.popleft())
+            self._unpaid = None
             if request is None:
                 continue
             if request.barrier and self._in_flight:
                 self._waiting = request
                 continue
             self._begin(request)
-        if self._frames or self._waiting is not None or self._barrier:
+        if self.holding:
             self._stop_reading()
         elif self._open and not self._reading:
             self._reading = True
@@ -133,13 +172,13 @@ class Inbox:
             self._wakeup.cancel()
             self._wakeup = None
         self._frames.clear()
-        self._waiting = None
+        self._unpaid = self._waiting = None
 
     def lost(self) -> None:
         """The connection is gone: carry out what it had sent (no rate limit), then call on_drained."""
-        frames, waiting = list(self._frames), self._waiting
+        frames, unpaid, waiting = list(self._frames), self._unpaid, self._waiting
         self.close()
         self._lost = True
         self._frames.extend(frames)
-        self._waiting = waiting
+        self._unpaid, self._waiting = unpaid, waiting
         self.pump()

@@ -8,6 +8,8 @@ reaches HARD_LIMIT_FACTOR times that, is dropped as a slow consumer (`on_slow`);
 is replayed at its next login. A burst that a reading client drains quickly is never dropped.
 
 While an offline replay runs (`hold`), live frames wait aside and leave after it (`release`).
+Holds nest: the frames leave at the release of the last one (a session whose dialect is not ready
+yet holds too).
 
 Delivery marks say how far the client surely got: what was written while the transport kept up
 counts; what is still queued here, or was written after the transport last said it was full,
@@ -59,6 +61,7 @@ class Outbox:
         self._dropped = False
         self._slow_timer = None
         self._held: list[bytes] | None = None
+        self._holds = 0
         self._replay_mark = 0  # the last offline message queued
         self._written_mark = 0  # every message up to this id was handed to the transport
         self._flushed_mark = 0  # ... and up to this one the transport said it sent
@@ -98,9 +101,14 @@ class Outbox:
         self.send(frame)
 
     def hold(self) -> None:
-        self._held = []
+        self._holds += 1
+        if self._held is None:
+            self._held = []
 
     def release(self) -> None:
+        self._holds = max(0, self._holds - 1)
+        if self._holds:
+            return
         held, self._held = self._held or [], None
         for frame in held:
             self._bytes -= len(frame)
@@ -165,7 +173,7 @@ class Outbox:
     def _drop(self) -> None:
         unread = self._bytes
         self._dropped = True
-        self._out, self._held, self._bytes = [], None, 0
+        self._out, self._held, self._bytes, self._holds = [], None, 0, 0
         self._on_slow(unread)
 
     def _cancel_slow_timer(self) -> None:

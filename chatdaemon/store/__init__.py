@@ -1,14 +1,23 @@
 """The storage seam: IStore lists every method the core (and the service) calls on storage, and nothing else is called.
 
-SQLite (store.sqlite) is the default engine; another engine implements the same interface.
-Every method but `next_message_id`, `pending_writes` and `observe_commits` returns a Deferred.
+SQLite (store.sqlite) is the default engine, PostgreSQL (store.postgres) the one several nodes share;
+both are store.sql's SQL. Every method but `pending_writes` and `observe_commits` returns a Deferred.
 Writes are applied in the order they are made, and their Deferreds fire only after the data is
 committed. Messages come back with typed bodies (store.bodies).
 
-Storage faults: a write that fails because the disk is full or read-only (or fails with an I/O
+Message ids are the store's: increasing, and committed in id order (when id N is visible, every
+smaller id that will ever be visible already is), on one node or many. That is what lets a node
+catch up on what it missed by asking for everything after the last id it handed on.
+
+While the database is out of reach, calls fail with Unavailable and `available` is False.
+IFileStore is where files' bytes go (a directory, or the database), IStore where they are recorded.
+
+Storage faults: a write that fails because the storage is full or read-only (or fails with an I/O
 error) fails with StorageFault, and the store says it is not `writable` (with the reason in
 `fault`) until `probe()` succeeds: a test write that needs free space. The service probes every
-`storage.probe_interval` seconds while a fault lasts; /health answers 503 meanwhile.
+`storage.probe_interval` seconds while a fault lasts; /health answers 503 meanwhile. Out of reach
+(Unavailable, 9010) and unwritable (StorageFault, 9020) are separate: a database that answers but
+cannot write is the second.
 """
 
 import contextlib
@@ -23,6 +32,10 @@ from ..core.model import Room
 
 class Conflict(Exception):
     """A write collided with existing data (e.g. a user name that is taken)."""
+
+
+class Unavailable(Exception):
+    """The database cannot be reached; nothing was written (try again later)."""
 
 
 class StorageFault(Exception):
@@ -73,6 +86,7 @@ class Snapshot:
 
 class IStore(Interface):
     location = Attribute("Where the data is, for the logs (a path or a URL without its password).")
+    available = Attribute("False while the database cannot be reached (GET /health says so).")
     writable = Attribute("False from a write that failed with a StorageFault until probe() succeeds.")
     fault = Attribute('Why it is not writable (e.g. "disk full"), or "".')
 
@@ -87,9 +101,6 @@ class IStore(Interface):
 
     def load():
         """Fire with a Snapshot."""
-
-    def next_message_id():
-        """Reserve the next message id (increasing); synchronous."""
 
     def pending_writes():
         """Writes waiting for the next commit (metrics); synchronous."""
@@ -135,6 +146,9 @@ class IStore(Interface):
     def set_leader(room_id, user):
         """Change a room's leader."""
 
+    def set_topic(room_id, topic, by, ts):
+        """Change a room's topic (who set it, when)."""
+
     def delete_room(room_id):
         """Remove a room with its members, invitations, messages, read marks and file records."""
 
@@ -152,10 +166,11 @@ class IStore(Interface):
 
     # -- messages
     def append_message(message, client_id="", digest=0, replace=False):
-        """Store a Message whose id came from next_message_id(). With `client_id`, remember in the same transaction
-        that its sender sent it under that id (with `digest`, the core's fingerprint of its room and body); fails
-        with Conflict, storing nothing, if the sender's `client_id` is remembered already, unless `replace`: then
-        the id names this message from now on."""
+        """Store a Message (its id is ignored: the store gives the next one). Fires with (the Message as
+        stored, `prev`): no message has an id between `prev` and the new id. With `client_id`, remember in
+        the same transaction that its sender sent it under that id (with `digest`, the core's fingerprint of
+        its room and body); fails with Conflict, storing nothing, if the sender's `client_id` is remembered
+        already, unless `replace`: then the id names this message from now on."""
 
     def sent_id(sender, client_id):
         """Fire with (message_id, ts, digest) of the message `sender` stored under `client_id`, or None."""
@@ -169,6 +184,9 @@ class IStore(Interface):
     def messages(room_id, before, after, since, limit):
         """Fire with up to `limit` Messages of a room, oldest first, with id < before (if before) and: if
         `after` or `since` is not None, the oldest with id > after and ts >= since (ms); else the newest."""
+
+    def messages_after(after, limit):
+        """Fire with up to `limit` Messages of every room with id > after, oldest first."""
 
     def timeline(user, after, upto, limit, missed_only=False):
         """Fire with up to `limit` Messages in the user's rooms with after < id <= upto, oldest first. With
@@ -258,3 +276,42 @@ class IStore(Interface):
 
     def feedback(limit):
         """Fire with the latest feedback as (id, user, body, rating, ts), newest first."""
+
+
+class IFileStore(Interface):
+    """Files' bytes by server-generated id (the client's name is metadata only), and uploads in progress."""
+
+    location = Attribute("Where files are kept, for the logs.")
+    writable = Attribute("False from a write that failed for want of space or write access until probe() succeeds.")
+    fault = Attribute('Why it is not writable (e.g. "disk full"), or "".')
+
+    def failed(error):
+        """A write of files failed with `error`: why the files cannot be written (then not `writable`), or ""."""
+
+    def probe():
+        """Try a write that needs free space (after a fault); fire with whether the files are writable again."""
+
+    def open():
+        """Get ready (uploads in progress do not survive a restart: they are cleared)."""
+
+    def new_id():
+        """A new random id (32 hex digits)."""
+
+    def begin(upload_id):
+        """Make room for an upload's chunks."""
+
+    def put_chunk(upload_id, index, data, most):
+        """Keep chunk `index` of an upload (again: the same index replaces it); True, or False (and nothing
+        kept) if the upload would then hold more than `most` bytes."""
+
+    def discard(upload_id):
+        """Drop an upload in progress."""
+
+    def assemble(upload_id, total, file_id):
+        """Join chunks 1..total into file `file_id` (whole or not at all); fires with (size, sha256)."""
+
+    def read(file_id, offset, length):
+        """Fire with up to `length` bytes of a file from `offset`."""
+
+    def remove(file_id):
+        """Delete a file (nothing if it is not there); fires when done."""

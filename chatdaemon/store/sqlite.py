@@ -1,4 +1,10 @@
-"""IStore on SQLite: WAL mode, one writer thread with group commit, a reader pool.
+"""IStore on SQLite (store.sql's SQL): WAL mode, one writer thread with group commit, a reader pool.
+
+Message ids come from a counter in memory, taken in the order writes are submitted to the one
+writer, so they commit in id order. A message without a client id is one row of a statement
+(consecutive ones share one executemany); one with a client id is a write of its own (its
+sent_ids row, then the message, in one savepoint), so that a resend's conflict fails that write
+alone. An id whose write failed is never used; `prev` of a message is the last one stored before it.
 
 A write failing with SQLITE_FULL, SQLITE_READONLY, SQLITE_IOERR or SQLITE_CANTOPEN (or an OSError
 such as ENOSPC or EROFS) fails with StorageFault and makes the store not `writable` until `probe()`
@@ -7,27 +13,23 @@ small commit into its write-ahead log on a full disk, so a successful write prov
 commits a write through the group commit.
 """
 
-import json
 import os
 import sqlite3
 
 from twisted.enterprise import adbapi
 from twisted.internet.defer import fail, inlineCallbacks
 from twisted.internet.threads import deferToThread
-from twisted.logger import Logger
-from twisted.python.failure import Failure
 from zope.interface import implementer
 
-from ..core.model import FileRef, Message, Room
-from . import Conflict, IStore, Snapshot, StorageFault, bodies, fault_of, migrate, probe_directory
+from ..core.model import Message
+from . import IStore, bodies, fault_of, migrate, probe_directory
+from .sql import SQLStore
 from .writer import GroupCommitWriter
 
 DB_FILE = "chatd.sqlite3"
-MESSAGE_COLUMNS = "id, room_id, sender, kind, body, ts"
-NO_LIMIT = 1 << 62
+INSERT_MESSAGE = "INSERT INTO messages (id, room_id, sender, kind, body, ts) VALUES (?, ?, ?, ?, ?, ?)"
 # SQLite's primary result codes that mean "cannot write": READONLY, IOERR, FULL, CANTOPEN
 _SQLITE_FAULTS = {8: "read-only", 10: "I/O error", 13: "disk full", 14: "cannot open the database file"}
-log = Logger()
 
 
 def sqlite_fault(error: BaseException | None) -> str:
@@ -42,25 +44,21 @@ def sqlite_fault(error: BaseException | None) -> str:
     return fault_of(error)
 
 
-def _messages(rows) -> list[Message]:
-    return [bodies.message(r) for r in rows]
-
-
 @implementer(IStore)
-class SQLiteStore:
+class SQLiteStore(SQLStore):
+    _conflicts = (sqlite3.IntegrityError,)
+
     def __init__(self, data_dir: str, reactor, group_commit_max: int = 1024, synchronous: str = "FULL"):
+        super().__init__()
         self.path = self.location = os.path.join(data_dir, DB_FILE)
         self._reactor = reactor
         self._synchronous = synchronous
         self._group_commit_max = group_commit_max
         self._next_id = 1
+        self._last_stored = 0  # the highest message id committed (ids whose write failed are skipped)
         self._writer_pool: adbapi.ConnectionPool | None = None
-        self._reader_pool: adbapi.ConnectionPool | None = None
-        self.writer: GroupCommitWriter | None = None
-        self.writable = True
-        self.fault = ""
 
-    def _pool(self, readers: int) -> adbapi.ConnectionPool:
+    def _pool(self, readers: int):
         def pragmas(conn):
             conn.execute("PRAGMA journal_mode = WAL")
             conn.execute("PRAGMA foreign_keys = ON")
@@ -81,446 +79,54 @@ class SQLiteStore:
     @inlineCallbacks
     def open(self):
         os.makedirs(os.path.dirname(self.path) or ".", exist_ok=True)
-        self._writer_pool = self._pool(1)
+        self._writer_pool = writer_pool = self._pool(1)
         self.writer = GroupCommitWriter(
-            self._writer_pool, self._reactor, self._group_commit_max, (sqlite3.DatabaseError,)
+            writer_pool, self._reactor, self._group_commit_max, (sqlite3.DatabaseError,), "BEGIN IMMEDIATE"
         )
-        yield self._writer_pool.runWithConnection(migrate.upgrade, self.path)
-        self._reader_pool = self._pool(2)
+        yield writer_pool.runWithConnection(migrate.upgrade, self.path)
+        self._reader = self._pool(2)
         last = yield self._read("SELECT coalesce(max(id), 0) FROM messages")
-        self._next_id = last[0][0] + 1
+        self._last_stored = last[0][0]
+        self._next_id = self._last_stored + 1
 
     @inlineCallbacks
     def close(self):
         if self.writer is not None:
             yield self.writer.drain()
-        for pool in (self._reader_pool, self._writer_pool):
+        for pool in (self._reader, self._writer_pool):
             if pool is not None:
                 pool.close()
-        self._writer_pool = self._reader_pool = self.writer = None
+        self._writer_pool = self._reader = self.writer = None
 
-    def pending_writes(self) -> int:
-        return self.writer.pending if self.writer is not None else 0
+    def _fault_of(self, error: BaseException | None) -> str:
+        return sqlite_fault(error)
 
-    def observe_commits(self, observer) -> None:
-        assert self.writer is not None, "the store is not open"
-        self.writer.observe_commit = observer
-
-    def _read(self, sql, *args):
-        assert self._reader_pool is not None, "the store is not open"
-        return self._reader_pool.runQuery(sql, args)
-
-    def _submit(self, fn):
-        if self.writer is None:
-            return fail(RuntimeError("the store is closed"))
-        return self.writer.submit(fn).addErrback(self._failed_write)
-
-    def _failed_write(self, failure: Failure):
-        why = sqlite_fault(failure.value)
-        if not why:
-            return failure
-        if self.writable:
-            log.warn("the database cannot be written ({why}): refusing writes until a probe succeeds", why=why)
-        self.writable, self.fault = False, why
-        raise StorageFault(why)
-
-    def probe(self):
-        """Write store.PROBE_BYTES beside the database, then commit a write; fires with whether both worked."""
-        directory = os.path.dirname(self.path) or "."
-
-        def committed(_) -> bool:
-            if not self.writable:
-                log.info("the database can be written again")
-            self.writable, self.fault = True, ""
-            return True
-
-        def failed(failure: Failure) -> bool:
-            why = sqlite_fault(failure.value)
-            if not why:
-                log.failure("storage probe failed", failure)
-                why = "probe failed"
-            self.writable, self.fault = False, why
-            return False
-
-        d = deferToThread(probe_directory, directory)
-        d.addCallback(
-            lambda _: self._submit(lambda cursor: cursor.execute("UPDATE schema_version SET version = version"))
-        )
-        return d.addCallbacks(committed, failed)
-
-    def _write(self, sql, *args):
-        return self._submit(lambda cursor: cursor.execute(sql, args).rowcount)
-
-    # -- state at start
-
-    def load(self):
-        def snapshot(cursor) -> Snapshot:
-            snap = Snapshot()
-            snap.users = dict(cursor.execute("SELECT name, status FROM users"))
-            for rid, kind, name, leader in cursor.execute("SELECT id, kind, name, leader FROM rooms"):
-                snap.rooms[rid] = Room(rid, kind, name, leader)
-            for rid, user in cursor.execute("SELECT room_id, user FROM members"):
-                snap.rooms[rid].members.add(user)
-            for rid, user, inviter in cursor.execute("SELECT room_id, user, inviter FROM invites"):
-                snap.rooms[rid].invited[user] = inviter
-            for user, friend in cursor.execute("SELECT user, friend FROM friends"):
-                snap.friends.setdefault(user, set()).add(friend)
-            snap.friend_requests = set(cursor.execute("SELECT sender, receiver FROM friend_requests"))
-            for user, blocked in cursor.execute("SELECT user, blocked FROM blocks"):
-                snap.blocked.setdefault(user, set()).add(blocked)
-            snap.banned = {name for (name,) in cursor.execute("SELECT name FROM users WHERE banned")}
-            snap.file_usage = dict(cursor.execute("SELECT owner, sum(size) FROM files GROUP BY owner"))
-            snap.file_bytes = cursor.execute("SELECT coalesce(sum(size), 0) FROM files").fetchone()[0]
-            snap.last_message_id = cursor.execute("SELECT coalesce(max(id), 0) FROM messages").fetchone()[0]
-            return snap
-
-        assert self._reader_pool is not None, "the store is not open"
-        return self._reader_pool.runInteraction(snapshot)
-
-    def next_message_id(self) -> int:
-        mid, self._next_id = self._next_id, self._next_id + 1
-        return mid
-
-    # -- writes
-
-    def create_user(self, name, password_hash, ts):
-        def conflict(failure):
-            failure.trap(sqlite3.IntegrityError)
-            raise Conflict(name)
-
-        d = self._write("INSERT INTO users (name, password, created) VALUES (?, ?, ?)", name, password_hash, ts)
-        return d.addErrback(conflict)
-
-    def set_status(self, name, status):
-        return self._write("UPDATE users SET status = ? WHERE name = ?", status, name)
-
-    def set_cursor(self, name, message_id):
-        return self._write("UPDATE users SET cursor = max(cursor, ?) WHERE name = ?", message_id, name)
-
-    def add_session_key(self, key_hash, user, ts):
-        return self._write("INSERT INTO session_keys (key_hash, user, created) VALUES (?, ?, ?)", key_hash, user, ts)
-
-    def delete_session_key(self, key_hash):
-        return self._write("DELETE FROM session_keys WHERE key_hash = ?", key_hash)
-
-    def create_room(self, room, ts):
-        return self._write(
-            "INSERT INTO rooms (id, kind, name, leader, created) VALUES (?, ?, ?, ?, ?)",
-            room.id,
-            room.kind,
-            room.name,
-            room.leader,
-            ts,
-        )
-
-    def set_leader(self, room_id, user):
-        return self._write("UPDATE rooms SET leader = ? WHERE id = ?", user, room_id)
-
-    def add_member(self, room_id, user, since):
-        return self._write("INSERT INTO members (room_id, user, since) VALUES (?, ?, ?)", room_id, user, since)
-
-    def remove_member(self, room_id, user):
-        return self._write("DELETE FROM members WHERE room_id = ? AND user = ?", room_id, user)
-
-    def add_invite(self, room_id, user, inviter, ts):
-        return self._write(
-            "INSERT OR REPLACE INTO invites (room_id, user, inviter, created) VALUES (?, ?, ?, ?)",
-            room_id,
-            user,
-            inviter,
-            ts,
-        )
-
-    def remove_invite(self, room_id, user):
-        return self._write("DELETE FROM invites WHERE room_id = ? AND user = ?", room_id, user)
+    def _probe_write(self):
+        """store.PROBE_BYTES written and synced beside the database, then a write through the group commit."""
+        d = deferToThread(probe_directory, os.path.dirname(self.path) or ".")
+        return d.addCallback(lambda _: super(SQLiteStore, self)._probe_write())
 
     def append_message(self, m: Message, client_id: str = "", digest: int = 0, replace: bool = False):
+        if self.writer is None:
+            return fail(RuntimeError("the store is closed"))
+        mid, self._next_id = self._next_id, self._next_id + 1
         kind, body = bodies.encode(m.body)
-        sql = "INSERT INTO messages (id, room_id, sender, kind, body, ts) VALUES (?, ?, ?, ?, ?, ?)"
+        row = (mid, m.room_id, m.sender, kind, body, m.ts)
         if not client_id:
-            return self._write(sql, m.id, m.room_id, m.sender, kind, body, m.ts)
-        remember = (
-            f"INSERT {'OR REPLACE ' if replace else ''}INTO sent_ids (sender, client_id, message_id, ts, digest) "
-            "VALUES (?, ?, ?, ?, ?)"
-        )
+            # one row of a statement: consecutive messages share one executemany in the commit (writer.py)
+            d = self.writer.submit_row(INSERT_MESSAGE, row).addErrback(self._write_failed)
+        else:
+            remember = self._sent_id_sql(replace)
 
-        def append(cursor):
-            cursor.execute(remember, (m.sender, client_id, m.id, m.ts, digest))  # first: a resend fails here
-            cursor.execute(sql, (m.id, m.room_id, m.sender, kind, body, m.ts))
+            def append(cursor):
+                cursor.execute(remember, (m.sender, client_id, mid, m.ts, digest))  # first: a resend fails here
+                cursor.execute(INSERT_MESSAGE, row)
 
-        def conflict(failure):
-            failure.trap(sqlite3.IntegrityError)
-            if "sent_ids" in str(failure.value):
-                raise Conflict(f"{m.sender} sent {client_id!r} already")
-            return failure
+            d = self._submit(append).addErrback(self._sent_before, m.sender, client_id)
+        stored = Message(mid, m.room_id, m.sender, m.body, m.ts)
+        return d.addCallback(self._stored, stored)
 
-        return self._submit(append).addErrback(conflict)
-
-    def sent_id(self, sender: str, client_id: str):
-        d = self._read(
-            "SELECT message_id, ts, digest FROM sent_ids WHERE sender = ? AND client_id = ?", sender, client_id
-        )
-        return d.addCallback(lambda rows: tuple(rows[0]) if rows else None)
-
-    def forget_sent_ids(self, before: int):
-        return self._write("DELETE FROM sent_ids WHERE ts < ?", before)
-
-    def add_friends(self, a, b, ts):
-        def befriend(cursor):
-            cursor.executemany(
-                "INSERT OR IGNORE INTO friends (user, friend, since) VALUES (?, ?, ?)", [(a, b, ts), (b, a, ts)]
-            )
-
-        return self._submit(befriend)
-
-    def remove_friends(self, a, b):
-        return self._write(
-            "DELETE FROM friends WHERE (user = ? AND friend = ?) OR (user = ? AND friend = ?)", a, b, b, a
-        )
-
-    def add_friend_request(self, sender, receiver, ts):
-        return self._write(
-            "INSERT OR REPLACE INTO friend_requests (sender, receiver, created) VALUES (?, ?, ?)", sender, receiver, ts
-        )
-
-    def remove_friend_request(self, sender, receiver):
-        return self._write("DELETE FROM friend_requests WHERE sender = ? AND receiver = ?", sender, receiver)
-
-    def block(self, user, blocked, ts):
-        return self._write("INSERT OR IGNORE INTO blocks (user, blocked, created) VALUES (?, ?, ?)", user, blocked, ts)
-
-    def unblock(self, user, blocked):
-        return self._write("DELETE FROM blocks WHERE user = ? AND blocked = ?", user, blocked)
-
-    def delete_room(self, room_id):
-        return self._write("DELETE FROM rooms WHERE id = ?", room_id)
-
-    def add_file(self, ref: FileRef):
-        return self._write(
-            "INSERT INTO files (id, owner, room_id, name, mime, size, sha256, created) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            ref.id,
-            ref.owner,
-            ref.room_id,
-            ref.name,
-            ref.mime,
-            ref.size,
-            ref.sha256,
-            ref.created,
-        )
-
-    def set_metadata(self, user, message_id, key, value, ts):
-        return self._write(
-            "INSERT OR REPLACE INTO metadata (user, message_id, key, value, updated) VALUES (?, ?, ?, ?, ?)",
-            user,
-            message_id,
-            key,
-            json.dumps(value),
-            ts,
-        )
-
-    def add_feedback(self, user, body, rating, ts):
-        return self._write(
-            "INSERT INTO feedback (user, body, rating, created) VALUES (?, ?, ?, ?)", user, body, rating, ts
-        )
-
-    def push_inbox(self, user, kind, payload, ts):
-        return self._write(
-            "INSERT INTO inbox (user, kind, payload, ts) VALUES (?, ?, ?, ?)", user, kind, json.dumps(payload), ts
-        )
-
-    def drop_inbox(self, user, upto):
-        return self._write("DELETE FROM inbox WHERE user = ? AND id <= ?", user, upto)
-
-    # -- reads
-
-    def _scalar(self, sql, *args):
-        return self._read(sql, *args).addCallback(lambda rows: rows[0][0] if rows else None)
-
-    def password_hash(self, name):
-        return self._scalar("SELECT password FROM users WHERE name = ?", name)
-
-    def user_for_key(self, key_hash):
-        return self._scalar("SELECT user FROM session_keys WHERE key_hash = ?", key_hash)
-
-    def cursor(self, name):
-        return self._scalar("SELECT cursor FROM users WHERE name = ?", name)
-
-    def messages(self, room_id, before, after, since, limit):
-        if after is not None or since is not None:
-            after, since = after or 0, since or 0
-            sql = f"SELECT {MESSAGE_COLUMNS} FROM messages WHERE room_id = ? AND id > ? AND ts >= ? AND id < ? ORDER BY id LIMIT ?"
-            return self._read(sql, room_id, after, since, before or NO_LIMIT, limit).addCallback(_messages)
-        sql = f"SELECT {MESSAGE_COLUMNS} FROM messages WHERE room_id = ? AND id < ? ORDER BY id DESC LIMIT ?"
-        d = self._read(sql, room_id, before or NO_LIMIT, limit)
-        return d.addCallback(lambda rows: _messages(reversed(rows)))
-
-    def timeline(self, user, after, upto, limit, missed_only=False):
-        columns = ", ".join(f"m.{c}" for c in MESSAGE_COLUMNS.split(", "))
-        sql = f"SELECT {columns} FROM members mb JOIN messages m ON m.room_id = mb.room_id WHERE mb.user = ? AND m.id > ? AND m.id <= ? "
-        args = [user, after, upto]
-        if missed_only:
-            sql += (
-                "AND m.id > mb.since AND m.sender != ? AND m.sender NOT IN (SELECT blocked FROM blocks WHERE user = ?) "
-            )
-            args += [user, user]
-        return self._read(sql + "ORDER BY m.id LIMIT ?", *args, limit).addCallback(_messages)
-
-    def message(self, message_id):
-        d = self._read(f"SELECT {MESSAGE_COLUMNS} FROM messages WHERE id = ?", message_id)
-        return d.addCallback(lambda rows: bodies.message(rows[0]) if rows else None)
-
-    def file(self, file_id):
-        d = self._read("SELECT id, owner, room_id, name, mime, size, sha256, created FROM files WHERE id = ?", file_id)
-        return d.addCallback(lambda rows: FileRef(*rows[0]) if rows else None)
-
-    def files_in_room(self, room_id):
-        d = self._read(
-            "SELECT id, owner, room_id, name, mime, size, sha256, created FROM files WHERE room_id = ? ORDER BY created, id",
-            room_id,
-        )
-        return d.addCallback(lambda rows: [FileRef(*r) for r in rows])
-
-    def metadata(self, user, message_id):
-        d = self._read("SELECT key, value FROM metadata WHERE user = ? AND message_id = ?", user, message_id)
-        return d.addCallback(lambda rows: {k: json.loads(v) for k, v in rows})
-
-    def feedback(self, limit):
-        return self._read("SELECT id, user, body, rating, created FROM feedback ORDER BY id DESC LIMIT ?", limit)
-
-    def inbox(self, user):
-        d = self._read("SELECT id, kind, payload, ts FROM inbox WHERE user = ? ORDER BY id", user)
-        return d.addCallback(lambda rows: [(i, k, json.loads(p), ts) for i, k, p, ts in rows])
-
-    # -- operators (admin shell) and metrics
-
-    def set_banned(self, name, banned):
-        return self._write("UPDATE users SET banned = ? WHERE name = ?", int(banned), name)
-
-    def set_password(self, name, password_hash):
-        return self._write("UPDATE users SET password = ? WHERE name = ?", password_hash, name)
-
-    def delete_session_keys(self, user):
-        return self._write("DELETE FROM session_keys WHERE user = ?", user)
-
-    def delete_user(self, name):
-        return self._write("DELETE FROM users WHERE name = ?", name)
-
-    def offline_backlog(self):
-        def count(cursor):
-            per_user = dict(
-                cursor.execute(
-                    "SELECT u.name, count(*) FROM users u "
-                    "JOIN members mb ON mb.user = u.name "
-                    "JOIN messages m ON m.room_id = mb.room_id AND m.id > max(u.cursor, mb.since) "
-                    "WHERE m.sender != u.name GROUP BY u.name"
-                )
-            )
-            return per_user, cursor.execute("SELECT count(*) FROM inbox").fetchone()[0]
-
-        assert self._reader_pool is not None, "the store is not open"
-        return self._reader_pool.runInteraction(count)
-
-    # -- edits, deletions, reactions, read marks, summaries
-
-    def edit_message(self, message_id: int, text: str, ts: int):
-        def edit(cursor):
-            cursor.execute("UPDATE messages SET body = ?, kind = 'text' WHERE id = ?", (text, message_id))
-            cursor.execute(
-                "INSERT INTO message_changes (message_id, edited) VALUES (?, ?) "
-                "ON CONFLICT(message_id) DO UPDATE SET edited = excluded.edited",
-                (message_id, ts),
-            )
-
-        return self._submit(edit)
-
-    def delete_message(self, message_id: int, by: str, ts: int):
-        def delete(cursor):
-            cursor.execute("UPDATE messages SET body = '', kind = 'deleted' WHERE id = ?", (message_id,))
-            cursor.execute("DELETE FROM reactions WHERE message_id = ?", (message_id,))
-            cursor.execute(
-                "INSERT INTO message_changes (message_id, deleted, deleted_by) VALUES (?, ?, ?) "
-                "ON CONFLICT(message_id) DO UPDATE SET deleted = excluded.deleted, deleted_by = excluded.deleted_by",
-                (message_id, ts, by),
-            )
-
-        return self._submit(delete)
-
-    def add_reaction(self, message_id: int, user: str, emoji: str, ts: int):
-        """Fires with 1 if the reaction is new, 0 if it was there."""
-        return self._write(
-            "INSERT OR IGNORE INTO reactions (message_id, user, emoji, created) VALUES (?, ?, ?, ?)",
-            message_id,
-            user,
-            emoji,
-            ts,
-        )
-
-    def remove_reaction(self, message_id: int, user: str, emoji: str):
-        return self._write(
-            "DELETE FROM reactions WHERE message_id = ? AND user = ? AND emoji = ?", message_id, user, emoji
-        )
-
-    def set_read_mark(self, room_id: str, user: str, upto: int):
-        return self._write(
-            "INSERT INTO read_marks (room_id, user, upto) VALUES (?, ?, ?) "
-            "ON CONFLICT(room_id, user) DO UPDATE SET upto = max(upto, excluded.upto)",
-            room_id,
-            user,
-            upto,
-        )
-
-    def read_marks(self, room_id: str):
-        """Fire with {user: upto} for a room."""
-        return self._read("SELECT user, upto FROM read_marks WHERE room_id = ?", room_id).addCallback(dict)
-
-    def message_changes(self, ids: list[int]):
-        """Fire with {id: {"edited": ts|None, "deleted": ts|None, "reactions": {emoji: [users]}}} for those with any."""
-
-        def read(cursor):
-            out: dict[int, dict] = {}
-            marks = ",".join("?" * len(ids))
-            if not ids:
-                return out
-            for mid, edited, deleted in cursor.execute(
-                f"SELECT message_id, edited, deleted FROM message_changes WHERE message_id IN ({marks})", ids
-            ):
-                out.setdefault(mid, {"edited": None, "deleted": None, "reactions": {}}).update(
-                    edited=edited, deleted=deleted
-                )
-            for mid, user, emoji in cursor.execute(
-                f"SELECT message_id, user, emoji FROM reactions WHERE message_id IN ({marks}) ORDER BY created, user",
-                ids,
-            ):
-                entry = out.setdefault(mid, {"edited": None, "deleted": None, "reactions": {}})
-                entry["reactions"].setdefault(emoji, []).append(user)
-            return out
-
-        assert self._reader_pool is not None, "the store is not open"
-        return self._reader_pool.runInteraction(read)
-
-    def summaries(self, user: str, room_ids: list[str]):
-        """Fire with {room_id: (last Message or None, unread count)} for the user."""
-
-        def read(cursor):
-            out = {}
-            for rid in room_ids:
-                row = cursor.execute(
-                    f"SELECT {MESSAGE_COLUMNS} FROM messages WHERE room_id = ? ORDER BY id DESC LIMIT 1",
-                    (rid,),
-                ).fetchone()
-                mark = cursor.execute(
-                    "SELECT upto FROM read_marks WHERE room_id = ? AND user = ?", (rid, user)
-                ).fetchone()
-                since = cursor.execute(
-                    "SELECT since FROM members WHERE room_id = ? AND user = ?", (rid, user)
-                ).fetchone()
-                floor = max(mark[0] if mark else 0, since[0] if since else 0)
-                unread = cursor.execute(
-                    "SELECT count(*) FROM messages WHERE room_id = ? AND id > ? AND sender != ? AND kind != 'deleted'",
-                    (rid, floor, user),
-                ).fetchone()[0]
-                out[rid] = (bodies.message(row) if row else None, unread)
-            return out
-
-        assert self._reader_pool is not None, "the store is not open"
-        return self._reader_pool.runInteraction(read)
+    def _stored(self, _, stored: Message) -> tuple[Message, int]:
+        # Deferreds fire in the order of submission: every smaller id's write has succeeded or failed by now
+        prev, self._last_stored = self._last_stored, stored.id
+        return stored, prev

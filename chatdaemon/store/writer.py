@@ -1,11 +1,14 @@
 """Group commit: every write goes through one queue, many writes share one transaction.
 
-A write is a function run with the database cursor. While a transaction is in
-flight new writes wait; when it commits, everything that arrived meanwhile
-goes out in the next one. Under load thousands of writes share a commit; when
-idle a write waits at most one reactor turn. Each write runs inside its own
-savepoint, so a constraint violation fails that write alone. Deferreds fire
-in submission order, and only after the commit.
+A write is a function run with the database cursor (`submit`), or one row of an
+SQL statement (`submit_row`). While a transaction is in flight new writes wait;
+when it commits, everything that arrived meanwhile goes out in the next one.
+Under load thousands of writes share a commit; when idle a write waits at most
+one reactor turn. Each write runs inside its own savepoint, so a constraint
+violation fails that write alone; consecutive rows of one statement (messages,
+under load) share one `executemany` and one savepoint, and are retried one by
+one only if that fails. Deferreds fire in submission order, and only after the
+commit.
 """
 
 from typing import Any
@@ -17,8 +20,13 @@ from twisted.logger import Logger
 class GroupCommitWriter:
     log = Logger()
 
-    def __init__(self, pool, clock, max_batch: int, item_errors: tuple[type[Exception], ...]):
+    def __init__(self, pool, clock, max_batch: int, item_errors: tuple[type[Exception], ...], begin: str = "",
+                 wrap=None):  # fmt: skip
+        """`pool` has adbapi's runInteraction; `begin` is the SQL opening a transaction (if the driver does not);
+        `wrap(cursor)` is what the writes get (a cursor with room for per-transaction notes), by default the cursor."""
         self._pool = pool
+        self._begin = begin
+        self._wrap = wrap if wrap is not None else (lambda cursor: cursor)
         self._clock = clock
         self._max_batch = max_batch
         self._item_errors = item_errors
@@ -37,8 +45,15 @@ class GroupCommitWriter:
 
     def submit(self, fn, *args) -> Deferred:
         """Queue `fn(cursor, *args)`; the Deferred fires with its result after the commit."""
+        return self._queued((fn, args))
+
+    def submit_row(self, sql: str, row: tuple) -> Deferred:
+        """Queue one row of `sql` (an INSERT); the Deferred fires with 1 after the commit."""
+        return self._queued((sql, row))
+
+    def _queued(self, write: tuple) -> Deferred:
         d: Deferred[Any] = Deferred()
-        self._queue.append((fn, args, d))
+        self._queue.append((*write, d))
         if self._in_flight is None and self._scheduled is None:
             self._scheduled = self._clock.callLater(0, self._flush)
         return d
@@ -61,25 +76,52 @@ class GroupCommitWriter:
         self._in_flight.addCallbacks(self._committed, self._failed, callbackArgs=(batch,), errbackArgs=(batch,))
 
     def _run(self, cursor, batch):
-        """In the database thread: one transaction, one savepoint per write."""
-        cursor.execute("BEGIN IMMEDIATE")
-        outcomes = []
-        for fn, args, _ in batch:
+        """In the database thread: one transaction; a savepoint per write, or per run of rows of one statement."""
+        if self._begin:
+            cursor.execute(self._begin)
+        txn = self._wrap(cursor)
+        outcomes: list[tuple[bool, Any]] = []
+        i, n = 0, len(batch)
+        while i < n:
+            what = batch[i][0]
+            if not isinstance(what, str):
+                outcomes.append(self._one(cursor, what, (txn, *batch[i][1])))
+                i += 1
+                continue
+            j = i + 1
+            while j < n and batch[j][0] == what:
+                j += 1
+            rows = [batch[k][1] for k in range(i, j)]
             cursor.execute("SAVEPOINT w")
             try:
-                outcomes.append((True, fn(cursor, *args)))
-            except self._item_errors as e:
-                cursor.execute("ROLLBACK TO w")
-                outcomes.append((False, e))
-            cursor.execute("RELEASE w")
+                cursor.executemany(what, rows)
+            except self._item_errors:
+                cursor.execute("ROLLBACK TO SAVEPOINT w")
+                cursor.execute("RELEASE SAVEPOINT w")
+                outcomes.extend(self._one(cursor, _execute, (cursor, what, row)) for row in rows)
+            else:
+                cursor.execute("RELEASE SAVEPOINT w")
+                outcomes.extend([(True, 1)] * (j - i))
+            i = j
         return outcomes
+
+    def _one(self, cursor, fn, args: tuple) -> tuple[bool, Any]:
+        """`fn(*args)` in a savepoint of its own (`args` begin with what the write gets as its cursor)."""
+        cursor.execute("SAVEPOINT w")
+        try:
+            outcome: tuple[bool, Any] = (True, fn(*args))
+        except self._item_errors as e:
+            cursor.execute("ROLLBACK TO SAVEPOINT w")
+            outcome = (False, e)
+        cursor.execute("RELEASE SAVEPOINT w")
+        return outcome
 
     def _committed(self, outcomes, batch) -> None:
         self.commits += 1
         self.observe_commit(self._clock.seconds() - self._began, len(batch))
         self._in_flight = None
         self._next()
-        for (_, _, d), (ok, value) in zip(batch, outcomes, strict=False):
+        for (_, _, d), (ok, value) in zip(batch, outcomes, strict=True):
             if ok:
                 d.callback(value)
             else:
@@ -103,3 +145,7 @@ class GroupCommitWriter:
             waiters, self._idle_waiters = self._idle_waiters, []
             for d in waiters:
                 d.callback(None)
+
+
+def _execute(cursor, sql: str, row: tuple) -> int:
+    return cursor.execute(sql, row).rowcount

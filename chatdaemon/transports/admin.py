@@ -238,6 +238,8 @@ class AdminRealm:
 class AdminFactory(ConchFactory):
     """The SSH server of the admin shell for a ChatService."""
 
+    noisy = False
+
     def __init__(self, service, admin_keys: AdminKeys):
         super().__init__(Portal(AdminRealm(self), [SSHPublicKeyChecker(admin_keys)]))
         self.service = service

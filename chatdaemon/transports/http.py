@@ -15,6 +15,7 @@ import orjson
 from prometheus_client.twisted import MetricsResource
 from twisted.internet.interfaces import IDelayedCall
 from twisted.internet.protocol import connectionDone
+from twisted.logger import Logger
 from twisted.python.failure import Failure
 from twisted.web.http import HTTPChannel
 from twisted.web.pages import notFound
@@ -33,7 +34,7 @@ PAGE_FILES = {
     b"chat.css": ("chat.css", "text/css; charset=utf-8"),
 }
 PAGE_POLICY = (
-    b"default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src 'self' data:; "
+    b"default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src 'self' data: blob:; "
     b"base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
 )
 
@@ -154,10 +155,15 @@ class CountedChannel(HTTPChannel):
 
 
 class GuardedSite(Site):
-    """A Site that lets each address hold at most so many connections; past it: 503 and close."""
+    """A Site that lets each address hold at most so many connections; past it: 503 and close.
+
+    Its access log is one debug event per request (`http_request`: method, path without the query,
+    which may hold a session key, status, bytes, peer): seen with `[log] level = "debug"`."""
 
     # Twisted types HTTPFactory.protocol as its own channel factory; Site.buildProtocol calls any channel class.
     protocol = CountedChannel  # type: ignore[assignment]
+    noisy = False
+    access = Logger(namespace="chatdaemon.http.access")
 
     headers_timeout = 10.0  # seconds for a request's line and headers, from its first byte
     body_timeout = 60.0  # seconds for its body, from the end of its headers
@@ -175,6 +181,14 @@ class GuardedSite(Site):
         channel = super().buildProtocol(addr)
         channel.host = host
         return channel
+
+    def log(self, request) -> None:
+        self.access.debug(
+            "{method} {path} {code} {length} {peer}",
+            event="http_request", method=request.method.decode("latin-1"),
+            path=request.path.decode("latin-1"), code=request.code, length=request.sentLength,
+            peer=getattr(request.getClientAddress(), "host", "-"),
+        )  # fmt: skip
 
 
 def too_many_connections() -> bytes:

@@ -1,21 +1,24 @@
 """The REST API of seed 003 on the HTTP Site (docs/http.md): JSON in and out, bearer auth by session key.
 
 POST /register, POST /login, GET /conversations, GET /messages?cid=ID[&before=&after=&limit=],
-GET /files/<id>. Errors are JSON {"code", "message"} with the core's codes and an HTTP status
+GET /files/<id>; and for the web page: GET /rooms (public rooms to browse), GET /members?cid=ID
+(who is in a room, and connected now), POST /uploads and PUT /uploads/<key>/<index> (a file in
+chunks, through the core's one upload path). Errors are JSON {"code", "message"} with the core's codes and an HTTP status
 (`status_for`). Request bodies are bounded (`http.max_body_bytes`): twisted.web has no limit of
 its own, so BoundedRequest refuses a too-large Content-Length at once and stops reading a body that
 grows past it (413, connection closed).
 """
 
-import os
+import math
 import re
+import secrets
 import urllib.parse
 from typing import cast
 
 import orjson
-from twisted.internet.defer import Deferred
+from twisted.internet.defer import Deferred, succeed
+from twisted.internet.interfaces import IPushProducer
 from twisted.logger import Logger
-from twisted.protocols.basic import FileSender
 from twisted.web.resource import Resource
 from twisted.web.server import NOT_DONE_YET, Request
 from zope.interface import implementer
@@ -24,7 +27,7 @@ from .. import errors
 from ..core import commands as c
 from ..core.interfaces import IPrincipal
 from ..core.model import Address
-from ..dialects.shapes import message_json, room_json
+from ..dialects.shapes import conversation_name, message_json, room_json
 from ..errors import ChatError
 
 log = Logger()
@@ -50,7 +53,7 @@ def status_for(code: int) -> int:
         return 503
     if code == errors.FILE_SPACE_FULL:
         return 507
-    if code == errors.BODY_TOO_LARGE:
+    if code in (errors.BODY_TOO_LARGE, errors.TOO_LARGE):
         return 413
     if code == errors.METHOD_NOT_ALLOWED:
         return 405
@@ -66,6 +69,8 @@ def status_for(code: int) -> int:
         return 403
     if code in (errors.USER_EXISTS, errors.NAME_TAKEN):
         return 409
+    if code == errors.STORAGE_UNAVAILABLE:
+        return 503
     if code >= 9000:
         return 500
     return 400
@@ -150,7 +155,7 @@ class Endpoint(Resource):
 
     def render(self, request):
         method = request.method.decode("ascii", "replace").lower()
-        handler = getattr(self, method, None) if method in ("get", "post") else None  # never a helper
+        handler = getattr(self, method, None) if method in ("get", "post", "put") else None  # never a helper
         request.setHeader(b"Cache-Control", b"no-store")
         request.setHeader(b"X-Content-Type-Options", b"nosniff")
         if handler is None:
@@ -243,7 +248,10 @@ class RegisterEndpoint(Endpoint):
 
 
 class LoginEndpoint(Endpoint):
+    """A login is logged as a connection's is (login_ok / login_failed), with transport "rest"."""
+
     auth = False
+    log = Logger(namespace="chatdaemon.session")
 
     async def post(self, request):
         data = self.body(request)
@@ -251,7 +259,17 @@ class LoginEndpoint(Endpoint):
             command = c.Login(session_key=self.field(data, "token"))
         else:
             command = c.Login(self.field(data, "username"), self.field(data, "password"))
-        result = await self.core.execute(ApiClient(peer=request.getClientAddress().host), command)
+        peer = request.getClientAddress().host
+        try:
+            result = await self.core.execute(ApiClient(peer=peer), command)
+        except ChatError as e:
+            self.log.info(
+                "login failed: rest {peer}: {code}", event="login_failed", transport="rest", peer=peer, code=e.code
+            )
+            raise
+        self.log.info(
+            "login ok: {user} on rest {peer}", event="login_ok", user=result.user, transport="rest", peer=peer
+        )
         return 200, {"username": result.user, "token": result.session_key, "session_key": result.session_key}
 
 
@@ -264,6 +282,73 @@ class ConversationsEndpoint(Endpoint):
             entry["unread"] = s.unread
             out.append(entry)
         return 200, {"conversations": out}
+
+
+class RoomsEndpoint(Endpoint):
+    async def get(self, request, client):
+        listings = await self.core.execute(client, c.ListRooms())
+        rooms = [
+            {"cid": r.room.id, "kind": r.room.kind, "name": conversation_name(r.room, client.user),
+             "members": r.members, "online": r.online, "joined": r.joined}
+            for r in listings
+        ]  # fmt: skip
+        return 200, {"rooms": rooms}
+
+
+class MembersEndpoint(Endpoint):
+    async def get(self, request, client):
+        cid = request.args.get(b"cid", [b""])[0].decode("utf-8", "replace")
+        if not cid:
+            raise ChatError(errors.BAD_FIELD, "cid is required")
+        room, members = await self.core.execute(client, c.Members(cid))
+        out = [{"user": m.user, "online": m.online, "status": m.status if m.online else ""} for m in members]
+        return 200, {"cid": room.id, "members": out}
+
+
+UPLOAD_KEY = re.compile(r"[A-Za-z0-9_-]{1,64}")
+
+
+class UploadsEndpoint(Endpoint):
+    """POST /uploads announces a file (StartUpload); PUT /uploads/<key>/<index> stores chunk `index`
+    (1-based, the raw bytes as the body, at most `chunk_bytes`); the chunk that completes the file
+    posts it (PutChunk), answered 201 with the message."""
+
+    def __init__(self, core, chunk_bytes: int):
+        super().__init__(core)
+        self.chunk_bytes = chunk_bytes
+
+    async def post(self, request, client):
+        if request.postpath not in ([], [b""]):
+            raise ChatError(errors.NOT_FOUND, "announce an upload with POST /uploads")
+        data = self.body(request)
+        size = data.get("size")
+        if not isinstance(size, int) or isinstance(size, bool) or size < 0:
+            raise ChatError(errors.BAD_FIELD, "size (a number of bytes) is required")
+        mime = data.get("mime") or "application/octet-stream"
+        if not isinstance(mime, str) or not re.fullmatch(r"[\w.+-]+/[\w.+-]+", mime):
+            raise ChatError(errors.BAD_FIELD, "mime must be a media type such as image/png")
+        key = data.get("key") or secrets.token_urlsafe(12)
+        if not isinstance(key, str) or not UPLOAD_KEY.fullmatch(key):
+            raise ChatError(errors.BAD_FIELD, "key is 1-64 of A-Z a-z 0-9 _ -")
+        chunks = max(1, math.ceil(size / self.chunk_bytes))
+        command = c.StartUpload(
+            key, Address(self.field(data, "cid")), self.field(data, "name"), mime, size, chunks=chunks
+        )
+        upload = await self.core.execute(client, command)
+        return 201, {"key": key, "chunks": chunks, "chunk_bytes": self.chunk_bytes, "missing": upload.missing()}
+
+    async def put(self, request, client):
+        parts = [p.decode("ascii", "replace") for p in request.postpath]
+        if len(parts) != 2 or not UPLOAD_KEY.fullmatch(parts[0]) or not parts[1].isdigit():
+            raise ChatError(errors.NOT_FOUND, "chunks go to PUT /uploads/<key>/<index>")
+        data = request.content.read()
+        if len(data) > self.chunk_bytes:
+            raise ChatError(errors.BAD_CHUNK, f"a chunk is at most {self.chunk_bytes} bytes")
+        result = await self.core.execute(client, c.PutChunk(parts[0], int(parts[1]), data))
+        body = {"key": result.key, "index": result.index, "total": result.total, "missing": result.missing}
+        if result.message is None:
+            return 200, body
+        return 201, body | {"message": message_json(result.message)}
 
 
 class MessagesEndpoint(Endpoint):
@@ -292,6 +377,38 @@ def content_disposition(name: str, inline: bool) -> bytes:
     )
 
 
+STREAM_BYTES = 256 * 1024  # read from the file store at a time, for a download
+
+
+@implementer(IPushProducer)
+class _Paced:
+    """A download's producer: paused while the client's connection has too much unsent."""
+
+    def __init__(self):
+        self.paused = self.stopped = False
+        self._waiting: Deferred | None = None
+
+    def ready(self) -> Deferred:
+        """Fires when more may be written."""
+        if not self.paused or self.stopped:
+            return succeed(None)
+        self._waiting = Deferred()
+        return self._waiting
+
+    def pauseProducing(self) -> None:
+        self.paused = True
+
+    def resumeProducing(self) -> None:
+        self.paused = False
+        waiting, self._waiting = self._waiting, None
+        if waiting is not None:
+            waiting.callback(None)
+
+    def stopProducing(self) -> None:
+        self.stopped = True
+        self.resumeProducing()
+
+
 class FilesResource(Endpoint):
     isLeaf = True
 
@@ -304,18 +421,25 @@ class FilesResource(Endpoint):
         if not re.fullmatch(r"[0-9a-f]{32}", file_id):
             raise ChatError(errors.NO_SUCH_MEDIA, "no such file")
         ref = await self.core.execute(client, c.FileInfo(file_id))
-        path = os.path.join(self.file_store.files, ref.id)
-        handle = open(path, "rb")  # noqa: SIM115 (closed after the transfer, below)
         mime = ref.mime if re.fullmatch(r"[\w.+-]+/[\w.+-]+", ref.mime) else "application/octet-stream"
         request.setResponseCode(200)
         request.setHeader(b"Content-Type", mime.encode("ascii"))
         request.setHeader(b"Content-Length", str(ref.size).encode())
         request.setHeader(b"Content-Disposition", content_disposition(ref.name, mime in INLINE_TYPES))
         request.setHeader(b"Content-Security-Policy", b"sandbox; default-src 'none'")
+        paced = _Paced()
+        request.registerProducer(paced, True)
+        offset = 0
         try:
-            await FileSender().beginFileTransfer(handle, request)
+            while offset < ref.size and not paced.stopped:
+                data = await self.file_store.read(ref.id, offset, STREAM_BYTES)
+                if not data:
+                    break
+                request.write(data)
+                offset += len(data)
+                await paced.ready()
         finally:
-            handle.close()
+            request.unregisterProducer()
         if not request._disconnected:
             request.finish()
         return None
@@ -328,11 +452,15 @@ class NotFound(Endpoint):
         return self._fail(request, ChatError(errors.NOT_FOUND, "no such endpoint"))
 
 
-def rest_children(core, file_store) -> dict:
+def rest_children(core, file_store, chunk_bytes: int = 32768) -> dict:
+    """`chunk_bytes`: the largest chunk PUT /uploads takes (at most the request body limit)."""
     return {
         b"register": RegisterEndpoint(core),
         b"login": LoginEndpoint(core),
         b"conversations": ConversationsEndpoint(core),
         b"messages": MessagesEndpoint(core),
+        b"rooms": RoomsEndpoint(core),
+        b"members": MembersEndpoint(core),
+        b"uploads": UploadsEndpoint(core, chunk_bytes),
         b"files": FilesResource(core, file_store),
     }

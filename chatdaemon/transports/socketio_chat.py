@@ -60,10 +60,18 @@ def _text(value: Any) -> Any:
     return value
 
 
+def refusal(error: ChatError) -> dict:
+    """`connect_error`'s data for a refused login: its code, and `retryAfter` (seconds) for a throttled one."""
+    data = {"code": error.code}
+    if "retry_after" in error.details:
+        data["retryAfter"] = error.details["retry_after"]
+    return data
+
+
 @implementer(ISocketIOApplication)
 class ChatSocketIO:
-    def __init__(self, connections: Connections):
-        self.connections = connections
+    def __init__(self, connections: Connections, max_frame_bytes: int):
+        self.connections, self.max_frame_bytes = connections, max_frame_bytes
 
     def connect(self, auth: dict | None, peer: str) -> Deferred:
         return Deferred.fromCoroutine(self._connect(auth or {}, peer))
@@ -78,26 +86,27 @@ class ChatSocketIO:
             try:
                 user = await core.authenticate(token, peer)
             except ChatError as e:
-                raise ConnectRefused(e.message, {"code": e.code}) from None
+                raise ConnectRefused(e.message, refusal(e)) from None
             if user is None:
                 raise ConnectRefused("unknown or revoked session key", {"code": 2001})
         elif isinstance(auth.get("username"), str) and isinstance(auth.get("password"), str):
             try:
                 result = await core.execute(Knocking(peer), c.Login(auth["username"], auth["password"]))
             except ChatError as e:
-                raise ConnectRefused(e.message, {"code": e.code}) from None
+                raise ConnectRefused(e.message, refusal(e)) from None
             token = result.session_key
         else:
             raise ConnectRefused('auth is {"token": SESSION_KEY} or {"username": ..., "password": ...}')
-        return SocketSession(self.connections, dialect, token)
+        return SocketSession(self.connections, dialect, token, self.max_frame_bytes)
 
 
 @implementer(ISocketHandler, ISessionTransport)
 class SocketSession:
     """One Socket.IO socket: its Session's transport, and the handler of its events."""
 
-    def __init__(self, connections: Connections, dialect: str, token: str):
+    def __init__(self, connections: Connections, dialect: str, token: str, max_frame_bytes: int):
         self.connections, self.dialect, self._token = connections, dialect, token
+        self.max_frame_bytes = max_frame_bytes  # an event's data is bounded by Engine.IO's maxPayload
         self.key = KEYS[dialect]
         self.socket: ISocket | None = None
         self.session: Session | None = None
@@ -176,4 +185,4 @@ def socketio_server(connections: Connections, config, clock, addresses) -> Socke
     )  # fmt: skip
     options = SocketIOOptions(connect_timeout=sio.connect_timeout, max_attachments=sio.max_attachments,
                               max_attachment_bytes=sio.max_payload)  # fmt: skip
-    return SocketIOServer(ChatSocketIO(connections), clock, engineio, options, addresses=addresses)
+    return SocketIOServer(ChatSocketIO(connections, sio.max_payload), clock, engineio, options, addresses=addresses)

@@ -11,7 +11,18 @@ browser asked for (scheme, Host name and port) is accepted too: that is the
 page this listener serves at `/`. Others get HTTP 400, the "null" origin
 included (Autobahn refuses it before `onConnect`). Frame and message sizes,
 the opening-handshake timeout and auto-ping are set from the `[http]` config;
-compression is off unless configured, and bounded when on.
+compression is off unless configured, and bounded when on. Autobahn's own
+logging stays quiet (no per-frame lines: logs.py holds its namespaces to
+errors); a refused handshake is logged here, once, with its reason.
+
+Sizes: a message over `http.max_message_bytes` (or a frame over
+`http.max_frame_bytes`) closes the connection with 1009, except on a
+connection that `takes_large_frames` (logged in, in a dialect that carries
+files): its messages may reach `limits.max_transfer_frame_bytes` while it
+holds a large-frame slot (connection.py; the check is made at each frame's
+header, so the slot is taken before the data is read), and its session
+refuses such a message with 7005 unless it is a file-transfer frame. With
+compression on, a message is checked once inflated.
 
 Back-pressure: the Session is registered as the streaming producer of the TCP
 (or TLS) transport underneath (Autobahn passes registerProducer through), so
@@ -20,6 +31,7 @@ without bound; reading pauses while the Session's inbox is busy.
 """
 
 import urllib.parse
+from collections import deque
 from collections.abc import Callable
 from typing import cast
 
@@ -28,8 +40,10 @@ from autobahn.twisted.websocket import WebSocketServerFactory, WebSocketServerPr
 from autobahn.util import wildcards2patterns
 from autobahn.websocket.compress import PerMessageDeflateOffer, PerMessageDeflateOfferAccept
 from autobahn.websocket.types import ConnectionDeny
+from twisted.internet.defer import maybeDeferred
 from twisted.internet.interfaces import ISSLTransport
 from twisted.internet.protocol import connectionDone
+from twisted.logger import Logger
 from twisted.python.failure import Failure
 from zope.interface import implementer
 
@@ -38,9 +52,10 @@ from ..dialects import DIALECTS
 from ..errors import ChatError
 from ..session import ISessionTransport, Session
 from . import IStreamTransport
-from .connection import Connections, peer_name
+from .connection import Connections, FrameGate, peer_name
 
 DEFAULT_PORTS = {"http": 80, "https": 443}
+log = Logger(namespace="chatdaemon.transports.websocket")
 
 
 def _scheme_host_port(scheme: str, netloc: str) -> tuple[str, str, int] | None:
@@ -77,10 +92,27 @@ def origin_allowed(origin: str, host_header: str, secure: bool, patterns, same_o
 class ChatWebSocket(WebSocketServerProtocol):
     transport: IStreamTransport
     peer_host: str | None  # set by the factory
-    session: Session | None = None
+    session: Session | None = None  # from onOpen until onClose
+    gate: FrameGate  # the connection's reading, from onOpen on
     _token = _dialect = ""
 
     def onConnect(self, request):
+        d = maybeDeferred(self._check_handshake, request)
+        d.addErrback(self._refused, request)
+        return d
+
+    def _refused(self, failure, request):
+        peer = peer_name(self.transport)
+        if not failure.check(ConnectionDeny):
+            log.failure("websocket handshake from {peer} failed", failure, peer=peer)
+            raise ConnectionDeny(ConnectionDeny.INTERNAL_SERVER_ERROR, "server error")
+        log.info(
+            "websocket refused: {peer}: {reason}",
+            event="websocket_refused", peer=peer, code=failure.value.code, reason=failure.value.reason,
+        )  # fmt: skip
+        return failure
+
+    def _check_handshake(self, request):
         factory = self.factory
         secure = ISSLTransport.providedBy(self.transport)
         origin = request.headers.get("origin", "")
@@ -111,24 +143,69 @@ class ChatWebSocket(WebSocketServerProtocol):
         return d.addCallbacks(check, throttled)
 
     def onOpen(self) -> None:
+        self._held: deque[tuple[bytes, bool]] = deque()  # messages that wait for a large-frame slot
+        self.gate = self.factory.connections.gate(self.transport, self._deliver)
         self.session = self.factory.connections.open(self.transport, self, "ws")
+        self.gate.session = self.session
         self.session.start(self._token, DIALECTS[self._dialect]() if self._dialect else None)
 
-    def onMessage(self, payload: bytes, isBinary: bool) -> None:
-        session = self.session
-        if session is None:
-            return
-        self.factory.connections.heard(session)
-        if isBinary:
-            session.frame_refused(ChatError(errors.BAD_FRAME, "send frames as text messages"))
+    @property
+    def max_frame_bytes(self) -> int:
+        return self.factory.maxMessagePayloadSize
+
+    def onMessageFrameBegin(self, length: int) -> None:
+        """Before a frame's data: its connection's bounds, and a large-frame slot if the message needs one."""
+        factory, session = self.factory, self.session
+        if session is not None and session.takes_large_frames:
+            large = session.limits.max_transfer_frame_bytes
+            self.maxMessagePayloadSize = max(factory.maxMessagePayloadSize, large)
+            self.maxFramePayloadSize = max(factory.maxFramePayloadSize, large)
         else:
-            session.frame_received(payload)
+            self.maxMessagePayloadSize = factory.maxMessagePayloadSize
+            self.maxFramePayloadSize = factory.maxFramePayloadSize
+        super().onMessageFrameBegin(length)
+        self._check_size()
+
+    def onMessageFrameData(self, payload: bytes) -> None:
+        super().onMessageFrameData(payload)
+        if getattr(self, "_isMessageCompressed", False):
+            self._check_size()  # the inflated size is known only now
+
+    def _check_size(self) -> None:
+        if self.message_data_total_length > self.factory.maxMessagePayloadSize and not self.failedByMe:
+            self.gate.reading_large()  # False: no slot free; reading pauses until one is
+
+    def onMessage(self, payload: bytes, isBinary: bool) -> None:
+        if self.session is None:
+            return
+        self.factory.connections.heard(self.session)
+        self._held.append((payload, isBinary))
+        self._deliver()
+
+    def _deliver(self) -> None:
+        """Hand the messages on, in order; one over the ordinary bound only with a slot (else wait for it)."""
+        held, gate = self._held, self.gate
+        while held and self.session is not None and self.session.open:
+            payload, binary = held[0]
+            large = len(payload) > self.factory.maxMessagePayloadSize
+            if large and not gate.reading_large():
+                return
+            held.popleft()
+            session = self.session
+            if binary:
+                session.frame_refused(ChatError(errors.BAD_FRAME, "send frames as text messages"))
+            else:
+                session.frame_received(payload)
+            if large:
+                gate.handed_over(session.inbox.holding)
 
     def onPong(self, payload: bytes) -> None:
         if self.session is not None:
             self.factory.connections.heard(self.session)
 
     def connectionLost(self, reason: Failure = connectionDone) -> None:
+        if hasattr(self, "gate"):  # (not if the opening handshake failed)
+            self.gate.close()
         super().connectionLost(reason)
         self.factory.addresses.release(self.peer_host)  # this connection was counted as an HTTP one
 
@@ -152,10 +229,10 @@ class ChatWebSocket(WebSocketServerProtocol):
         self.dropConnection(abort=True)
 
     def pause_reading(self) -> None:
-        self.transport.pauseProducing()
+        self.gate.pause()
 
     def resume_reading(self) -> None:
-        self.transport.resumeProducing()
+        self.gate.resume()
 
 
 class ChatWebSocketFactory(WebSocketServerFactory):
@@ -165,6 +242,7 @@ class ChatWebSocketFactory(WebSocketServerFactory):
         super().__init__()
         self.connections = connections
         self.addresses = addresses  # the HTTP site's per-address count: a WebSocket connection keeps its place
+        self.logOctets = self.logFrames = self.trackTimings = False  # Autobahn's per-frame logging, never on
         self.configure(options)
 
     def buildProtocol(self, addr):
@@ -179,6 +257,7 @@ class ChatWebSocketFactory(WebSocketServerFactory):
         self.origin_patterns = wildcards2patterns(list(options.allowed_origins))
         self.same_origin = options.same_origin
         accept: Callable[[list], PerMessageDeflateOfferAccept | None] | None = None
+        limits = self.connections.limits
         if options.compression:
 
             def accept(offers):
@@ -188,7 +267,8 @@ class ChatWebSocketFactory(WebSocketServerFactory):
                             offer,
                             no_context_takeover=True,
                             request_no_context_takeover=True,
-                            max_message_size=options.max_message_bytes,
+                            # each connection's own bound (maxMessagePayloadSize) bounds the inflation
+                            max_message_size=max(options.max_message_bytes, limits.max_transfer_frame_bytes),
                         )
                 return None
 

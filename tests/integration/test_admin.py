@@ -109,6 +109,29 @@ async def test_a_kicked_user_is_told_why_in_their_own_dialect(shell, operator_ke
     await bob.closed
 
 
+async def test_a_kicked_text_user_reads_the_notice_once(shell, operator_key):
+    bob = await text_user(shell, "bob")
+    await run(shell, "kick bob flooding", operator_key[0])
+    await bob.closed
+    lines = [line.decode() for line in bob.lines]  # everything the server sent, up to the close
+    assert [line for line in lines if line.startswith("! ")] == ["! 7014 flooding"], lines
+
+
+async def test_users_shows_a_status_for_online_users_only(shell, operator_key):
+    key = operator_key[0]
+    alice = await typed_user(shell, "alice")
+    bob = await typed_user(shell, "bob")
+    for who in (alice, bob):
+        who.send("USER_STATUS_UPDATE", status="on a train")
+        assert (await who.payload("USER_STATUS_UPDATE"))["code"] == 0
+    await alice.close()
+    text, status = await run(shell, "users", key)
+    rows = dict(line.split(None, 1) for line in text.splitlines())
+    assert status == 0 and rows["alice"] == "offline"  # no saved status shown for someone who is not here
+    assert rows["bob"].split() == ["online", "(1", "connection)", "'on", "a", "train'"]
+    await bob.close()
+
+
 async def test_a_banned_user_is_kicked_refused_at_login_and_let_back_by_unban(shell, operator_key):
     key = operator_key[0]
     alice = await typed_user(shell, "alice")

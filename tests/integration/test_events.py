@@ -190,3 +190,97 @@ async def test_events_login_by_token_and_typed_sees_events_messages(chatd):
     for c in (a, again):
         await c.close()
     await t.close()
+
+
+@pytest_twisted.ensureDeferred
+async def test_room_presence_reaches_room_mates_and_a_join_without_following_gets_every_room(chatd):
+    ann = await events_user(chatd, "ann")
+    ben = await events_user(chatd, "ben")
+    for cid in ("one", "two"):
+        ann.send(ev("CLIENT_CHAT_JOIN", cid=cid, follow=False))
+        await ann.next(event="SERVER_CHAT_JOINED")
+        ben.send(ev("CLIENT_CHAT_JOIN", cid=cid))  # ben follows "one", then "two"
+        await ben.next(event="SERVER_CHAT_JOINED")
+    # ann follows nothing: a message in either room reaches her
+    for cid in ("one", "two"):
+        ben.send(ev("CLIENT_CHAT_SEND", cid=cid, text=f"in {cid}"))
+        assert (await ann.next(event="SERVER_CHAT_RECEIVE"))["data"]["message"]["text"] == f"in {cid}"
+    # ben follows "two" only: ann's message in "one" does not reach him live (the barrier: his own send after it)
+    ann.send(ev("CLIENT_CHAT_SEND", cid="one", text="not followed"))
+    await ann.next(event="SERVER_CHAT_MESSAGE_STATUS")
+    ben.send(ev("CLIENT_CHAT_SEND", cid="two", text="barrier"))
+    seen = []
+    while not seen or seen[-1] != "barrier":
+        seen.append((await ben.next(event="SERVER_CHAT_RECEIVE"))["data"]["message"]["text"])
+    assert seen == ["in one", "in two", "barrier"]
+    ann.send(ev("CLIENT_CHAT_JOIN", cid="one", follow="yes"))
+    assert (await ann.next(event="SERVER_ERROR"))["data"]["code"] == 7004
+    # room presence: ben and ann are not friends, yet each is told when the other comes and goes
+    await ben.close()
+    assert (await ann.next(event="SERVER_USER_OFFLINE"))["data"] == {"user": "ben", "friend": False}
+    ben = await events_user(chatd, "ben", register=False)
+    online = await ann.next(event="SERVER_USER_ONLINE")
+    assert online["data"] == {"user": "ben", "status": "online", "friend": False}
+    # friends get the friend's presence, marked so
+    typed = await typed_user(chatd, "cy")
+    other = await typed_user(chatd, "dee")
+    await typed_friends(typed, "cy", other, "dee")
+    watcher = await events_user(chatd, "cy", register=False)
+    await other.close()
+    assert (await watcher.next(event="SERVER_USER_OFFLINE"))["data"] == {"user": "dee", "friend": True}
+    for client in (ann, ben, watcher):
+        await client.close()
+    await typed.close()
+
+
+async def frames_until(client, event: str) -> list[dict]:
+    """Every frame up to and including the first `event` (a reply: the connection keeps order)."""
+    out = []
+    while not out or out[-1]["event"] != event:
+        out.append(await client.next())
+    return out
+
+
+@pytest_twisted.ensureDeferred
+async def test_presence_is_the_people_one_shares_a_conversation_with_a_snapshot_at_login_then_changes(chatd):
+    ann = await events_user(chatd, "ann")
+    ben = await events_user(chatd, "ben", over="line")
+    cat = await events_user(chatd, "cat")  # shares no conversation with ann
+    dan = await typed_user(chatd, "dan")  # typed: presence of friends only (seed 002)
+    for c in (ann, ben):
+        c.send_json(ev("CLIENT_CHAT_JOIN", cid="general"))
+        await c.next(event="SERVER_CHAT_JOINED")
+    dan.send("USER_JOIN", room="general")
+    await dan.payload("USER_JOIN")
+    await ann.close()
+    # seed 003's diagram: the socket connects (the key at the handshake) and the presence comes at once
+    again = await ws_connect(chatd, f"?token={ann.token}&dialect=events")
+    first = await frames_until(again, "SERVER_AUTH_OK")
+    assert [f["event"] for f in first] == ["SERVER_AUTH_OK"]
+    again.send(ev("CLIENT_CONVERSATIONS"))
+    snapshot = await frames_until(again, "SERVER_CONVERSATIONS")
+    assert [(f["event"], f["data"]) for f in snapshot[:-1]] == [
+        ("SERVER_USER_ONLINE", {"user": "ben", "status": "online", "friend": False}),
+        ("SERVER_USER_ONLINE", {"user": "dan", "status": "online", "friend": False}),
+    ]  # not cat: no conversation with ann
+    # a login by frame gets it too
+    by_frame = await events_user(chatd, "ann", register=False, over="line")
+    by_frame.send_json(ev("CLIENT_CONVERSATIONS"))
+    listed = await frames_until(by_frame, "SERVER_CONVERSATIONS")
+    assert [f["data"]["user"] for f in listed if f["event"] == "SERVER_USER_ONLINE"] == ["ben", "dan"]
+    await by_frame.close()
+    # then each change as it happens
+    await ben.close()
+    assert (await again.next(event="SERVER_USER_OFFLINE"))["data"] == {"user": "ben", "friend": False}
+    ben = await events_user(chatd, "ben", register=False)
+    online = (await again.next(event="SERVER_USER_ONLINE"))["data"]
+    assert online == {"user": "ben", "status": "online", "friend": False}
+    # the typed user in the same room is not ben's friend: no USER_LOGOUT / USER_STATUS_UPDATE for him
+    dan.send("PING", n=1)
+    seen = []
+    while not seen or seen[-1] != "PONG":
+        seen.append((await dan.frame())["type"])
+    assert "USER_LOGOUT" not in seen and "USER_STATUS_UPDATE" not in seen
+    for c in (again, ben, cat):
+        await c.close()
+    await dan.close()

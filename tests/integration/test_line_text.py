@@ -3,7 +3,7 @@
 import pytest_twisted
 
 from chatdaemon import errors
-from tests.conftest import connect, text_friends, text_user, typed_user
+from tests.conftest import connect, make_config, start_service, text_friends, text_user, typed_user
 
 
 @pytest_twisted.ensureDeferred
@@ -130,3 +130,15 @@ async def test_offline_room_messages_are_replayed_to_a_text_user(chatd):
     assert line.startswith("[#lobby ") and line.endswith("<ted> you missed this")
     await back.close()
     await ted.close()
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_text_user_reads_the_shutdown_notice_once(data_dir):
+    service = await start_service(make_config(data_dir))
+    try:
+        alice = await text_user(service, "alice")
+    finally:
+        await service.stopService()
+    await alice.closed
+    lines = [line.decode() for line in alice.lines]  # everything the server sent after the welcome
+    assert [line for line in lines if line.startswith("! ")] == ["! 7012 server is shutting down"], lines

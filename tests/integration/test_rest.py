@@ -148,3 +148,123 @@ async def test_file_download_for_members_only(chatd):
         await owner.close()
     finally:
         await http.close()
+
+
+@pytest_twisted.ensureDeferred
+async def test_rooms_to_browse_with_counts_and_members_with_who_is_connected(chatd):
+    http = Http(chatd)
+    try:
+        paul = await typed_user(chatd, "paul")
+        for room in ("plaza", "quiet"):
+            paul.send("USER_JOIN", room=room)
+            await paul.payload("USER_JOIN")
+        quinn = await typed_user(chatd, "quinn")
+        quinn.send("USER_JOIN", room="plaza")
+        await quinn.payload("USER_JOIN")
+        await quinn.close()
+        token = await registered(http, "rita")
+        code, body = await http.json("GET", "/rooms", token=token)
+        assert code == 200
+        assert body["rooms"] == [
+            {"cid": "plaza", "kind": "public", "name": "plaza", "members": 2, "online": 1, "joined": False},
+            {"cid": "quiet", "kind": "public", "name": "quiet", "members": 1, "online": 1, "joined": False},
+        ]
+        code, body = await http.json("GET", "/members?cid=plaza", token=token)  # a public room's, to anyone
+        assert code == 200 and [m["user"] for m in body["members"]] == ["paul", "quinn"]
+        rita = await typed_user(chatd, "rita", register=False)
+        rita.send("USER_JOIN", room="plaza")
+        await rita.payload("USER_JOIN")
+        paul.send("USER_STATUS_UPDATE", status="at lunch")
+        await paul.payload("USER_STATUS_UPDATE")
+        code, body = await http.json("GET", "/members?cid=plaza", token=token)
+        assert code == 200 and body == {
+            "cid": "plaza",
+            "members": [
+                {"user": "paul", "online": True, "status": "at lunch"},
+                {"user": "quinn", "online": False, "status": ""},
+                {"user": "rita", "online": True, "status": "online"},
+            ],
+        }
+        rooms = (await http.json("GET", "/rooms", token=token))[1]["rooms"]
+        assert [(r["cid"], r["members"], r["online"], r["joined"]) for r in rooms] == [
+            ("plaza", 3, 2, True),
+            ("quiet", 1, 1, False),
+        ]
+        for path in ("/rooms", "/members?cid=plaza"):
+            assert (await http.json("GET", path))[0] == 401
+        assert (await http.json("GET", "/members", token=token))[1]["code"] == 7004
+        assert (await http.json("GET", "/members?cid=nowhere", token=token))[0] == 404
+        await paul.close()
+        await rita.close()
+    finally:
+        await http.close()
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_file_uploaded_in_chunks_over_rest_is_posted_and_reaches_every_dialect(chatd):
+    http = Http(chatd)
+    try:
+        token = await registered(http, "ursula")
+        viewer = await typed_user(chatd, "victor")
+        viewer.send("USER_JOIN", room="pics")
+        await viewer.payload("USER_JOIN")
+        uploader = await typed_user(chatd, "ursula", register=False)
+        uploader.send("USER_JOIN", room="pics")
+        await uploader.payload("USER_JOIN")
+        data = bytes(range(256)) * 300  # 76,800 bytes: three chunks of at most 32 KiB
+        code, started = await http.json(
+            "POST",
+            "/uploads",
+            token=token,
+            json={"cid": "pics", "name": "<b>x<b>.bin", "mime": "application/x-demo", "size": len(data)},
+        )
+        assert code == 201 and started["chunks"] == 3 and started["chunk_bytes"] == 32768
+        assert started["missing"] == [1, 2, 3]
+        key, step = started["key"], started["chunk_bytes"]
+        # announced again with its key: the same upload, to resume
+        code, again = await http.json(
+            "POST",
+            "/uploads",
+            token=token,
+            json={"cid": "pics", "name": "<b>x<b>.bin", "mime": "application/x-demo", "size": len(data), "key": key},
+        )
+        assert code == 201 and again["key"] == key
+        assert (await http.json("PUT", f"/uploads/{key}/2", token=token, data=data[step : 2 * step]))[0] == 200
+        code, body = await http.json("PUT", f"/uploads/{key}/3", token=token, data=data[2 * step :])
+        assert code == 200 and body["missing"] == [1]  # the last index, with a chunk missing, names it
+        code, done = await http.json("PUT", f"/uploads/{key}/1", token=token, data=data[:step])
+        assert code == 201
+        message = done["message"]
+        assert message["cid"] == "pics" and message["sender"] == "ursula" and message["kind"] == "file"
+        assert message["file"]["name"] == "<b>x<b>.bin" and message["file"]["size"] == len(data)
+        posted = await viewer.payload("MEDIA_MESSAGE")
+        assert posted["fileName"] == "<b>x<b>.bin"
+        response, raw = await http.call("GET", message["file"]["url"], token=token)
+        assert response.code == 200 and raw == data
+        assert response.headers.getRawHeaders("content-disposition")[0].startswith("attachment;")
+        # bounds: a chunk past the size, a chunk too big, bad fields, an unknown key, a stranger
+        code, started = await http.json("POST", "/uploads", token=token, json={"cid": "pics", "name": "a", "size": 3})
+        assert code == 201
+        code, body = await http.json("PUT", f"/uploads/{started['key']}/1", token=token, data=b"four")
+        assert code == 413 and body["code"] == 8019
+        code, body = await http.json("PUT", f"/uploads/{started['key']}/1", token=token, data=b"x" * 40000)
+        assert code == 400 and body["code"] == 8017
+        code, body = await http.json("PUT", f"/uploads/{started['key']}/2", token=token, data=b"abc")
+        assert code == 400 and body["code"] == 8017
+        for bad in ({"cid": "pics", "name": "a"}, {"cid": "pics", "name": "a", "size": -1},
+                    {"cid": "pics", "name": "a", "size": 1, "mime": "not a type"},
+                    {"cid": "pics", "name": "a", "size": 1, "key": "../x"}):  # fmt: skip
+            code, body = await http.json("POST", "/uploads", token=token, json=bad)
+            assert code == 400 and body["code"] == 7004, bad
+        code, body = await http.json("POST", "/uploads", token=token, json={"cid": "pics", "name": "a", "size": 10**12})
+        assert code == 413 and body["code"] == 8019
+        assert (await http.json("PUT", "/uploads/nokey/1", token=token, data=b"x"))[1]["code"] == 8016
+        assert (await http.json("PUT", "/uploads/x", token=token, data=b"x"))[0] == 404
+        stranger = await registered(http, "walter")
+        code, body = await http.json("POST", "/uploads", token=stranger, json={"cid": "pics", "name": "a", "size": 1})
+        assert code == 403 and body["code"] == 8003
+        assert (await http.json("PUT", f"/uploads/{started['key']}/1", token=stranger, data=b"x"))[1]["code"] == 8016
+        await viewer.close()
+        await uploader.close()
+    finally:
+        await http.close()

@@ -1,8 +1,11 @@
-"""Login and registration throttling on every way in, over real sockets: each dialect's login frame, REST
-/login and /register, a session key at the WebSocket handshake and as a REST bearer, and Socket.IO's auth.
+"""Login and registration throttling on every way in, over real sockets: each dialect's login frame, IRC's PASS
+and SASL, REST /login and /register, a session key at the WebSocket handshake and as a REST bearer, and Socket.IO's
+auth.
 Clients connect from several loopback addresses (127.0.0.0/8), which the server tells apart."""
 
+import base64
 import dataclasses
+import re
 
 import orjson
 import pytest_twisted
@@ -20,6 +23,7 @@ from tests.conftest import (
     typed_user,
 )
 from tests.integration.test_socketio_chat import node_client
+from tests.ircclient import connect_irc
 from tests.wsclient import Http, raw_handshake, ws_connect
 
 STRICT_ACCOUNT = dataclasses.replace(
@@ -28,7 +32,8 @@ STRICT_ACCOUNT = dataclasses.replace(
 
 
 async def throttled_service(data_dir, throttle: Throttle):
-    return await start_service(dataclasses.replace(make_config(data_dir), throttle=throttle))
+    irc = ("tcp:0:interface=127.0.0.1",)
+    return await start_service(dataclasses.replace(make_config(data_dir), throttle=throttle, irc=irc))
 
 
 async def typed_login(service, name: str, password: str, source: str | None = None) -> dict:
@@ -98,6 +103,22 @@ async def test_an_account_under_attack_is_refused_on_every_way_in_without_spendi
         assert error["data"]["code"] == errors.TOO_MANY_ATTEMPTS
         await colon.close()
 
+        wait = r"too many failed logins: try again in (60|59|58) s \(chatd 7030\)"
+        irc = await connect_irc(service)  # the server password: refused as IRC servers throttle, then closed
+        irc.send("PASS right", "NICK victim", "USER victim 0 * :v")
+        assert re.fullmatch(":chatd NOTICE victim :Throttled: " + wait, await irc.expect("NOTICE", "Throttled"))
+        assert re.fullmatch("ERROR :Closing link: Throttled: " + wait, await irc.line())
+        await irc.closed
+        sasl = await connect_irc(service)
+        sasl.send("CAP LS 302", "NICK victim", "USER victim 0 * :v", "CAP REQ :sasl")
+        await sasl.expect("CAP", "ACK")
+        sasl.send("AUTHENTICATE PLAIN")
+        await sasl.expect("AUTHENTICATE", "+")
+        sasl.send("AUTHENTICATE " + base64.b64encode(b"\0victim\0right").decode())
+        assert re.fullmatch(":chatd 904 victim :SASL authentication failed: " + wait, await sasl.expect("904"))
+        sasl.transport.loseConnection()
+        await sasl.closed
+
         ws = await ws_connect(service, "?dialect=typed")
         ws.send({"type": "LOGIN_REQUEST", "timestamp": 1, "payload": {"username": "victim", "passwordHash": "right"}})
         assert (await ws.next(type="LOGIN_RESPONSE"))["payload"]["code"] == errors.TOO_MANY_ATTEMPTS
@@ -132,8 +153,8 @@ async def test_socketio_auth_is_throttled_like_every_other_login(data_dir):
             assert (await typed_login(service, "victim", "wrong"))["code"] == errors.INVALID_CREDENTIALS
         app = await node_client(service, auth={"username": "victim", "password": "right"}, reconnection=False)
         refused = (await app.next(connect_error={"message": "too many failed logins: try again in 60 s",
-                                                 "data": {"code": errors.TOO_MANY_ATTEMPTS}}))  # fmt: skip
-        assert refused["connect_error"]["data"] == {"code": errors.TOO_MANY_ATTEMPTS}
+                                                 "data": {"code": errors.TOO_MANY_ATTEMPTS, "retryAfter": 60}}))  # fmt: skip
+        assert refused["connect_error"]["data"] == {"code": errors.TOO_MANY_ATTEMPTS, "retryAfter": 60}
         await app.close()
     finally:
         await service.stopService()

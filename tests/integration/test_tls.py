@@ -54,3 +54,19 @@ async def test_a_client_that_does_not_trust_the_certificate_is_refused(data_dir,
         assert not client.lines
     finally:
         await service.stopService()
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_connection_the_server_closes_over_tls_is_closed(data_dir, tls_files):
+    """TLS sends its close alert only once the session no longer produces: /quit must still end the connection."""
+    key, cert, pem = tls_files
+    service = await start_service(
+        make_config(data_dir, line=(f"ssl:0:interface=127.0.0.1:privateKey={key}:certKey={cert}",))
+    )
+    try:
+        client = await connect(service, tls_root=ssl.Certificate.loadPEM(pem))
+        client.say("/quit")
+        assert await client.text("* bye") == "* bye"
+        await client.closed
+    finally:
+        await service.stopService()

@@ -1,5 +1,5 @@
 """The web page in headless Chromium: two browser tabs chat with each other and with a person on the
-line transport (text dialect over TCP), with history, typing, presence, and user text shown as text.
+line transport (text dialect over TCP), with history, typing, room presence, and user text shown as text.
 
 The daemon's allow-list is emptied here, so the page's WebSocket gets in only by the same-origin rule.
 Needs /usr/bin/chromium and the playwright package (tests/browser.py); skipped, with the reason, without.
@@ -10,7 +10,7 @@ from dataclasses import replace
 import pytest_twisted
 
 from tests.browser import WebUser, browser  # noqa: F401  (the fixture)
-from tests.conftest import make_config, start_service, text_friends, text_user
+from tests.conftest import make_config, start_service, text_user
 from tests.wsclient import http_port
 
 
@@ -81,11 +81,10 @@ async def test_two_pages_and_a_line_user_chat(data_dir, browser):  # noqa: F811
         await ann2.join("plaza")
         assert [m[1] for m in await ann2.messages()] == [m[1] for m in await ben.messages()]
 
-        # presence (chatd tells it to friends): ann and tom become friends over the line;
-        # when tom's last connection goes, ann's tabs show him offline, and online when he is back
-        ann_line = await text_user_login(service, "ann")
-        lines.append(ann_line)
-        await text_friends(ann_line, "ann", tom, "tom")
+        # room presence: the page shows who of the room is connected now, friends or not; when tom's
+        # last connection goes, ann's tabs show him offline, and online when he is back
+        await ann.wait_for('#members li[data-user="ben"][data-presence="online"]')
+        await ann.wait_for('#members li[data-user="tom"][data-presence="online"]')
         await tom.close()
         lines.remove(tom)
         await ann.wait_for('#members li[data-user="tom"][data-presence="offline"]')
@@ -93,6 +92,7 @@ async def test_two_pages_and_a_line_user_chat(data_dir, browser):  # noqa: F811
         tom = await text_user_login(service, "tom")
         lines.append(tom)
         await ann.wait_for('#members li[data-user="tom"][data-presence="online"]')
+        await ben.wait_text("#people-title", "People here (3, 3 online)")
 
         # logging out returns to the form; nothing went wrong in any tab
         await ben.browser.run(lambda: ben.page.get_by_role("button", name="Log out").click())

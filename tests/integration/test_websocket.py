@@ -87,13 +87,24 @@ async def test_a_foreign_origin_is_refused_and_a_local_one_accepted(chatd):
 
 
 @pytest_twisted.ensureDeferred
-async def test_an_oversized_message_closes_with_1009_and_binary_is_refused(chatd):
+async def test_message_sizes_binary_messages_and_the_larger_bound_of_file_transfer_frames(chatd):
     client = await ws_typed_user(chatd, "big")
     client.sendMessage(b"[1]", isBinary=True)
     assert (await client.next(type="ERROR"))["payload"]["code"] == 7002
+    # logged in, in a dialect that carries files: a message over http.max_message_bytes is read, and
+    # refused (7005) unless it is a file-transfer frame; the connection stays
     client.send(typed("TEXT_MESSAGE", receiver="lobby", content="x" * 70000))
-    code = await client.closed
-    assert code == 1009
+    assert (await client.next(type="ERROR"))["payload"]["code"] == 7005
+    client.send(typed("PING", alive=True))
+    assert (await client.next(type="PONG"))["payload"] == {"alive": True}
+    # past limits.max_transfer_frame_bytes: closed with 1009
+    limit = chatd.config.limits.max_transfer_frame_bytes
+    client.send(typed("MEDIA_MESSAGE_DATA", mediaId="m", chunkIndex=1, totalChunks=1, data="A" * limit))
+    assert await client.closed == 1009
+    # before a login the ordinary bound holds
+    anonymous = await ws_connect(chatd)
+    anonymous.send(typed("PING", pad="x" * 70000))
+    assert await anonymous.closed == 1009
     other = await ws_connect(chatd)  # the server is fine
     await other.close()
 

@@ -61,6 +61,7 @@ def test_values_override_defaults(tmp_path):
         ("[http]\nallowed_origins = 'https://a.example'\n", "http.allowed_origins: expected a list of strings"),
         ("[tls]\ncertificate = '/etc/cert.pem'\n", "tls: certificate and private_key go together"),
         ("[limits]\nmax_connections_per_ip = 0\n", "limits.max_connections_per_ip: must be positive"),
+        ("[limits]\nmax_transfer_frame_bytes = 1000\n", "limits.max_transfer_frame_bytes: must be at least"),
         ("[listeners]\nwebsocket = []\n", "listeners.websocket: unknown key"),
         ("[limits\n", "c.toml"),
     ],

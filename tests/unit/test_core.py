@@ -14,7 +14,15 @@ from chatdaemon.config import Files, Limits
 from chatdaemon.core import commands as c
 from chatdaemon.core.accounts import Passwords
 from chatdaemon.core.chat import Core
-from chatdaemon.core.events import Invited, LeaderChanged, MemberJoined, MemberLeft, MessagePosted, PresenceChanged
+from chatdaemon.core.events import (
+    Invited,
+    LeaderChanged,
+    MemberJoined,
+    MemberLeft,
+    MessagePosted,
+    PresenceChanged,
+    TopicChanged,
+)
 from chatdaemon.core.interfaces import IClient
 from chatdaemon.core.model import Address, Text
 from chatdaemon.errors import ChatError
@@ -372,5 +380,33 @@ async def test_saved_cursors_bound_what_a_crash_replays(tmp_path):
     try:
         back = await user(again, "bob", register=False)
         assert [e.message.body.text for e in back.of(MessagePosted)] == ["after the save"]
+    finally:
+        await again.store.close()
+
+
+@pytest_twisted.ensureDeferred
+async def test_topics_are_set_by_members_or_the_leader_told_to_the_room_and_kept(tmp_path):
+    core = await make_core(tmp_path)
+    alice, bob, carol = await user(core, "alice"), await user(core, "bob"), await user(core, "carol")
+    await core.execute(alice, c.JoinRoom("lobby"))
+    await core.execute(bob, c.JoinRoom("lobby"))
+    room = await core.execute(bob, c.SetTopic("lobby", "  tea at five "))
+    assert (room.topic, room.topic_by, room.topic_at > 0) == ("tea at five", "bob", True)
+    assert [e.by for e in alice.of(TopicChanged)] == ["bob"] and not bob.of(TopicChanged)
+    assert await refused(core.execute(carol, c.SetTopic("lobby", "mine"))) == errors.NOT_A_MEMBER
+    assert await refused(core.execute(bob, c.SetTopic("lobby", "x" * 391))) == errors.BAD_FIELD
+    assert await refused(core.execute(bob, c.SetTopic("lobby", "two\nlines"))) == errors.BAD_FIELD
+    await befriend(core, alice, bob)
+    await core.execute(alice, c.CreateRoom("crew", private=True, invitees=("bob",)))
+    await core.execute(bob, c.AnswerInvite("crew", True))
+    assert await refused(core.execute(bob, c.SetTopic("crew", "not the leader"))) == errors.NOT_LEADER
+    await core.execute(alice, c.SetTopic("crew", "plans"))
+    await core.execute(alice, Say("hi", to_user="bob"))
+    assert await refused(core.execute(alice, c.SetTopic("dm:alice:bob", "us"))) == errors.PRIVATE_ROOM
+    await core.store.close()
+    again = await make_core(tmp_path)
+    try:
+        lobby, crew = again.state.rooms["lobby"], again.state.rooms["crew"]
+        assert (lobby.topic, lobby.topic_by, crew.topic, crew.topic_by) == ("tea at five", "bob", "plans", "alice")
     finally:
         await again.store.close()

@@ -114,6 +114,18 @@ def test_every_seed_type_maps_to_a_test_that_uses_it():
         assert f'"{kind}"' in source, (kind, test)
 
 
+def test_irc_md_documents_every_command_and_the_isupport_tokens():
+    from chatdaemon.dialects.irc import CAPS, ISUPPORT, IrcDialect
+
+    text = (DOCS / "protocols" / "irc.md").read_text()
+    table = text[text.index("## Every command") : text.index("## What the server sends")]
+    commands = [name[len("_on_") :].upper() for name in dir(IrcDialect) if name.startswith("_on_")]
+    assert len(commands) >= 20
+    assert not [command for command in commands if f"| `{command}" not in table and f"/ `{command}" not in table]
+    assert not [token for token in ISUPPORT if token not in text]
+    assert not [cap for cap in CAPS if f"| `{cap}`" not in text and f"| `{cap}` (" not in text]
+
+
 def test_action_md_documents_every_action_the_dialect_handles():
     from chatdaemon.dialects.action import ActionDialect
 
@@ -124,3 +136,28 @@ def test_action_md_documents_every_action_the_dialect_handles():
     assert not missing
     table = text[text.index("## Every action") :]
     assert not [a for a in handled if f"`{a}`" not in table]
+
+
+def test_http_md_names_every_dialect_every_endpoint_and_only_tools_debian_installs():
+    from chatdaemon.dialects import DIALECTS
+    from chatdaemon.dialects.events import EventsDialect
+    from chatdaemon.transports.rest import rest_children
+
+    text = (DOCS / "http.md").read_text()
+    opening = text.split("\n\n")[1]
+    for path in ("`/`", "`/ws`", "`/socket.io/`", "`GET /health`", "`GET /metrics`"):
+        assert path in opening, path
+    listed = re.search(r"\?dialect=([a-z|]+)`", text).group(1).split("|")
+    assert sorted(listed) == sorted(DIALECTS)
+    for endpoint in rest_children(None, None):
+        assert f" /{endpoint.decode()}" in text, endpoint
+    assert "websocat" not in text and "jq " not in text  # neither is in Debian's default install nor ours
+    events = (DOCS / "protocols" / "events.md").read_text()
+    handled = [name[len("_on_") :] for name in dir(EventsDialect) if name.startswith("_on_")]
+    assert [kind for kind in handled if f"`{kind}`" not in events] == []
+    assert "`follow`" in events and "`friend`" in events
+
+
+def test_the_readme_says_how_to_make_an_admin_key_before_using_it():
+    readme = (DOCS.parent / "README.md").read_text()
+    assert readme.index("ssh-keygen") < readme.index("--admin-keys ~/.ssh/id_ed25519.pub")

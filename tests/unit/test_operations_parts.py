@@ -5,15 +5,16 @@ import socket
 import types
 
 import orjson
+import txaio
 from twisted.conch.insults import insults
 from twisted.internet.defer import Deferred, succeed
 from twisted.internet.testing import StringTransport
-from twisted.logger import Logger, LogLevel
+from twisted.logger import Logger, LogLevel, LogPublisher
 
 from chatdaemon import sdnotify
 from chatdaemon.admin import UsageError
 from chatdaemon.config import Log
-from chatdaemon.logs import make_observer
+from chatdaemon.logs import apply_level, make_observer
 from chatdaemon.transports.admin import AdminShell
 
 
@@ -63,6 +64,33 @@ def test_text_logs_are_twisteds_text_format():
     Logger(namespace="test", observer=make_observer(Log(), out)).warn("careful {what}", what="now")
     assert out.getvalue().endswith("[test#warn] careful now\n")
     assert LogLevel.levelWithName("warn") is LogLevel.warn
+
+
+def test_the_level_filters_every_observer_and_holds_autobahn_to_errors():
+    seen: list[tuple[str, str]] = []
+    publisher = LogPublisher(lambda event: seen.append((event["log_namespace"], event["log_level"].name)))
+    apply_level(Log(level="info"), publisher)
+
+    def emit(namespace: str, *levels: str) -> None:
+        log = Logger(namespace=namespace, observer=publisher)
+        for level in levels:
+            getattr(log, level)("x")
+
+    emit("chatdaemon.session", "debug", "info", "warn")
+    emit("autobahn.websocket.protocol.WebSocketServerProtocol", "debug", "info", "warn", "error")
+    emit("txaio", "info", "critical")
+    assert seen == [
+        ("chatdaemon.session", "info"),
+        ("chatdaemon.session", "warn"),
+        ("autobahn.websocket.protocol.WebSocketServerProtocol", "error"),
+        ("txaio", "critical"),
+    ]
+    seen.clear()
+    publisher = LogPublisher(lambda event: seen.append((event["log_namespace"], event["log_level"].name)))
+    apply_level(Log(level="debug"), publisher)
+    emit("autobahn.websocket.protocol", "debug")
+    assert seen == [("autobahn.websocket.protocol", "debug")]
+    txaio.set_global_log_level("info")  # txaio's level is the process's: back to its default
 
 
 class Commands:

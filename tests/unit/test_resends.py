@@ -1,5 +1,5 @@
-"""Client message ids in the core and the store: the resend window in time and in memory, and no database read
-on the way of a new message (core/messages.py, store sent_ids)."""
+"""Client message ids in the core, on both engines: the resend window in time and in memory, and no database read
+on the way of a new message (core/messages.py; the store's side is in test_store.py)."""
 
 import pytest
 import pytest_twisted
@@ -12,28 +12,47 @@ from chatdaemon.core import commands as c
 from chatdaemon.core.accounts import Passwords
 from chatdaemon.core.chat import Core
 from chatdaemon.core.messages import MAX_CLIENT_ID_CHARS, client_key, digest
-from chatdaemon.core.model import Address, Encrypted, Media, Message, Room, Text
-from chatdaemon.store import Conflict
+from chatdaemon.core.model import Address, Encrypted, Media, Text
 from chatdaemon.store.files import FileStore
 from chatdaemon.store.sqlite import SQLiteStore
 from tests.conftest import FAST_PASSWORDS, MANY_ACCOUNTS
+from tests.services import new_database
 from tests.unit.test_core import FakeClient
 
 
-class CountingStore(SQLiteStore):
-    """The real store, counting the client-id lookups the core makes."""
+def counting(engine: type) -> type:
+    """The engine's real store, counting the client-id lookups the core makes."""
 
-    lookups = 0
+    class Counting(engine):  # type: ignore[valid-type, misc]
+        lookups = 0
 
-    def sent_id(self, sender, client_id):
-        self.lookups += 1
-        return super().sent_id(sender, client_id)
+        def sent_id(self, sender, client_id):
+            self.lookups += 1
+            return super().sent_id(sender, client_id)
+
+    return Counting
 
 
-async def clocked_core(path, clock: Clock, **limits) -> Core:
-    store = CountingStore(str(path), reactor)
+@pytest.fixture(params=["sqlite", "postgresql"])
+def stores(request, tmp_path):
+    """A function making (a counting store, its file store) of that engine."""
+    if request.param == "sqlite":
+        yield lambda: (counting(SQLiteStore)(str(tmp_path), reactor), FileStore(str(tmp_path)))
+        return
+    from chatdaemon.store.postgres import PostgresStore
+
+    with new_database() as url:
+
+        def make():
+            store = counting(PostgresStore)(url, reactor, pool_size=2)
+            return store, store.file_store(str(tmp_path / "uploads"))
+
+        yield make
+
+
+async def clocked_core(stores, clock: Clock, **limits) -> Core:
+    store, file_store = stores()
     await store.open()
-    file_store = FileStore(str(path))
     file_store.open()
     pw = FAST_PASSWORDS
     core = Core(store, file_store, LocalBus(), Passwords(pw.time_cost, pw.memory_cost, pw.parallelism),
@@ -55,10 +74,10 @@ def send(text: str, client_id: str) -> c.Send:
 
 
 @pytest_twisted.ensureDeferred
-async def test_a_new_message_never_reads_the_database_and_a_resend_in_memory_neither(tmp_path):
+async def test_a_new_message_never_reads_the_database_and_a_resend_in_memory_neither(stores):
     clock = Clock()
     clock.advance(1_000_000)
-    core = await clocked_core(tmp_path, clock)
+    core = await clocked_core(stores, clock)
     try:
         alice = await logged_in(core, "alice")
         sent = [await core.execute(alice, send(f"m{n}", f"id-{n}")) for n in range(100)]
@@ -71,10 +90,10 @@ async def test_a_new_message_never_reads_the_database_and_a_resend_in_memory_nei
 
 
 @pytest_twisted.ensureDeferred
-async def test_the_window_in_time_and_in_memory(tmp_path):
+async def test_the_window_in_time_and_in_memory(stores):
     clock = Clock()
     clock.advance(1_000_000)
-    core = await clocked_core(tmp_path, clock, resend_window=60.0, resend_cache=10)
+    core = await clocked_core(stores, clock, resend_window=60.0, resend_cache=10)
     try:
         alice = await logged_in(core, "alice")
         first = await core.execute(alice, send("hello", "a"))
@@ -97,27 +116,25 @@ async def test_the_window_in_time_and_in_memory(tmp_path):
 
 
 @pytest_twisted.ensureDeferred
-async def test_the_store_refuses_a_known_client_id_storing_nothing_and_replaces_on_request(tmp_path):
-    store = SQLiteStore(str(tmp_path), reactor)
-    await store.open()
+async def test_a_resend_to_another_core_on_the_same_database_is_answered_from_the_store(stores):
+    """A restart, or on PostgreSQL another node: its memory knows nothing, the store's refusal finds the original."""
+    clock = Clock()
+    clock.advance(1_000_000)
+    first = await clocked_core(stores, clock)
     try:
-        await store.create_room(Room("r", "public", "r", None), 0)
-        first = Message(store.next_message_id(), "r", "alice", Text("one"), 1000)
-        await store.append_message(first, "x", 11)
-        second = Message(store.next_message_id(), "r", "alice", Text("two"), 2000)
-        with pytest.raises(Conflict):
-            await store.append_message(second, "x", 22)
-        assert await store.message(second.id) is None
-        assert await store.sent_id("alice", "x") == (first.id, 1000, 11)
-        await store.append_message(Message(store.next_message_id(), "r", "bob", Text("one"), 1500), "x", 11)
-        third = Message(store.next_message_id(), "r", "alice", Text("three"), 3000)
-        await store.append_message(third, "x", 33, replace=True)
-        assert await store.sent_id("alice", "x") == (third.id, 3000, 33)
-        assert (await store.message(third.id)).body == Text("three")
-        await store.forget_sent_ids(2000)
-        assert await store.sent_id("bob", "x") is None and await store.sent_id("alice", "x") is not None
+        sent = await first.execute(await logged_in(first, "alice"), send("hello", "a"))
     finally:
-        await store.close()
+        await first.store.close()
+    second = await clocked_core(stores, clock)
+    try:
+        alice = FakeClient()
+        await second.execute(alice, c.Login("alice", "pw"))
+        again = await second.execute(alice, send("hello", "a"))
+        assert (again.message.id, again.message.ts) == (sent.message.id, sent.message.ts)
+        assert not again.recipients and second.store.lookups == 1
+        assert [m.body for m in await second.store.messages_after(0, 10)] == [Text("hello")]  # stored once
+    finally:
+        await second.store.close()
 
 
 def test_the_digest_tells_rooms_and_bodies_apart_and_is_stable():

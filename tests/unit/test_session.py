@@ -15,6 +15,7 @@ from chatdaemon.core.events import MessagePosted, Notice
 from chatdaemon.core.interfaces import IClient
 from chatdaemon.core.model import Message, Room, Text
 from chatdaemon.core.results import LoginResult, Sent
+from chatdaemon.dialects.events import EventsDialect
 from chatdaemon.dialects.typed import TypedDialect
 from chatdaemon.errors import ChatError
 from chatdaemon.session import Flusher, ISessionTransport, Session
@@ -22,6 +23,8 @@ from chatdaemon.session import Flusher, ISessionTransport, Session
 
 @implementer(ISessionTransport)
 class FakeTransport:
+    max_frame_bytes = 65536
+
     def __init__(self):
         self.writes: list[list[bytes]] = []
         self.closed = self.aborted = False
@@ -358,3 +361,121 @@ def test_a_closing_notice_to_a_client_behind_skips_the_queue():
     assert transport.frames()[0]["payload"]["code"] == errors.SHUTTING_DOWN
     assert transport.closed and transport.restarting and not session.open
     assert session.delivered_upto(10) == 0 and session.queued_bytes == 0
+
+
+def test_a_connection_has_at_most_max_in_flight_requests_unfinished():
+    _clock, core, transport, session = make(max_in_flight=2)
+    for n in range(4):
+        session.frame_received(typed("TEXT_MESSAGE", receiver="b", content=f"m{n}"))
+    assert len(core.calls) == 2 and not transport.reading  # the other two wait, and the socket is not read
+    room = Room("dm:a:b", "direct", "dm:a:b", None, {"a", "b"})
+    core.calls[0][1].callback(Sent(Message(1, room.id, "a", Text("m0"), 0), room, room.members, lambda _: True))
+    assert len(core.calls) == 3
+    for n in (1, 2):
+        core.calls[n][1].callback(Sent(Message(n + 1, room.id, "a", Text("x"), 0), room, room.members, lambda _: True))
+    assert len(core.calls) == 4 and transport.reading
+
+
+def test_while_the_daemon_is_overloaded_no_new_work_starts_and_nothing_is_dropped():
+    from chatdaemon.config import Overload
+    from chatdaemon.session.governor import Governor
+
+    clock, core, transport = Clock(), ScriptedCore(), FakeTransport()
+    pending = [0]
+    governor = Governor(clock, Overload(max_loop_lag=1.0, max_pending_writes=10, max_queued_bytes=10**9),
+                        lambda: pending[0], lambda: [])  # fmt: skip
+    governor.start()
+    session = Session(core, transport, Flusher(clock), Limits(), clock, "tcp", "test", governor=governor)
+    session.frame_received(typed("PING", n=1))
+    pending[0] = 11  # the commit queue passes its bound
+    clock.advance(governor.tick)
+    assert governor.holding
+    for n in range(3):
+        session.frame_received(typed("TEXT_MESSAGE", receiver="b", content=f"held {n}"))
+    assert core.calls == [] and not transport.reading
+    pending[0] = 6  # below the bound, but not below half of it: still holding
+    clock.advance(governor.tick)
+    assert governor.holding and core.calls == []
+    pending[0] = 5
+    clock.advance(governor.tick)
+    assert not governor.holding and [c.body.text for c, _ in core.calls] == ["held 0", "held 1", "held 2"]
+    assert transport.reading and governor.episodes == 1
+    governor.stop()
+
+
+def test_event_loop_lag_holds_too():
+    from chatdaemon.config import Overload
+    from chatdaemon.session.governor import Governor
+
+    clock = Clock()
+    governor = Governor(clock, Overload(max_loop_lag=0.1), lambda: 0, lambda: [5])
+    governor.start()
+    clock.advance(governor.tick + 0.5)  # the timer fires half a second late
+    assert governor.holding and governor.lag >= 0.5
+    clock.advance(governor.tick)
+    assert not governor.holding
+    governor.stop()
+
+
+def chunk(n: int, size: int = 100) -> bytes:
+    return typed("MEDIA_MESSAGE_DATA", mediaId="m", chunkIndex=n, totalChunks=1000, data="QUJD" * (size // 4))
+
+
+def test_file_transfer_frames_are_charged_their_bytes_not_the_frame_rate():
+    # 2 frames a second for chat; 10,240 bytes a second (and at once) for file data
+    clock, core, transport, session = make(rate_per_second=2.0, rate_burst=2,
+                                           transfer_bytes_per_second=10240, transfer_burst_bytes=10240)  # fmt: skip
+    session.frame_received(typed("PING", n=0))  # the dialect is known from here on
+    for n in range(1, 13):
+        session.frame_received(chunk(n))  # each charged 1 KiB (the least a transfer frame costs)
+    assert [cmd.index for cmd, _ in core.calls] == list(range(1, 11))  # ten, far more than 2 frames
+    assert not transport.reading  # the 11th waits for its bytes, and so does the socket
+    clock.advance(0.1)  # 1,024 bytes come back
+    assert len(core.calls) == 11
+    clock.advance(0.1)
+    assert len(core.calls) == 12 and transport.reading
+
+
+def test_a_big_transfer_frame_costs_its_size_and_chat_keeps_the_frame_rate():
+    clock, core, transport, session = make(rate_per_second=2.0, rate_burst=2,
+                                           transfer_bytes_per_second=10000, transfer_burst_bytes=10000)  # fmt: skip
+    big = chunk(1, size=6000)
+    session.frame_received(typed("PING", n=0))
+    session.frame_received(typed("PING", n=1))
+    session.frame_received(big)  # paid from the byte allowance: its own length
+    session.frame_received(big)  # waits for what the first left short
+    session.frame_received(typed("PING", n=2))  # behind it, in order
+    assert len(core.calls) == 1
+    wait = (2 * len(big) - 10000) / 10000
+    clock.advance(wait - 0.01)
+    assert len(core.calls) == 1
+    clock.advance(0.02)  # the second goes; the PING then waits for a frame token (2 were spent)
+    assert len(core.calls) == 2
+    for _, d in core.calls:
+        d.errback(ChatError(errors.NO_SUCH_MEDIA))  # (so that the replies after them may leave)
+    clock.advance(0)
+    assert [f["payload"].get("n") for f in transport.frames() if f["type"] == "PONG"] == [0, 1]
+    clock.advance(0.5)
+    assert [f["payload"].get("n") for f in transport.frames() if f["type"] == "PONG"] == [0, 1, 2]
+
+
+def test_a_frame_over_the_ordinary_bound_is_refused_unless_it_moves_file_data():
+    clock, core, transport, session = make()
+    transport.max_frame_bytes = 200
+    session.frame_received(typed("PING", pad="x" * 300))
+    session.frame_received(chunk(1, size=300))
+    clock.advance(0)
+    error = transport.frames()[1]
+    assert error["type"] == "ERROR" and error["payload"]["code"] == errors.LINE_TOO_LONG
+    assert [cmd.index for cmd, _ in core.calls] == [1]
+
+
+def test_large_frames_only_for_a_logged_in_connection_of_a_dialect_with_files():
+    _clock, _core, _transport, session = make()
+    assert not session.takes_large_frames
+    session.frame_received(typed("LOGIN_REQUEST", username="u", passwordHash="p"))
+    assert not session.takes_large_frames
+    session.user = "u"  # as the core does when the login succeeds
+    assert session.takes_large_frames
+    session.dialect = EventsDialect()
+    assert not session.takes_large_frames

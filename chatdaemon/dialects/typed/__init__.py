@@ -19,12 +19,13 @@ __all__ = ["TypedDialect", "encode_event", "envelope"]
 
 class TypedDialect(AccountFrames, SocialFrames, MessageFrames, MediaFrames, Dialect):
     name = "typed"
+    carries_files = True
     encode_event = staticmethod(encode_event)
 
     def __init__(self):
         self.user = ""  # who logged in here, as the replies said
         self._sync = None  # a history transfer in progress
-        self._downloads: dict[str, int] = {}  # media id -> chunks, for downloads in progress
+        self._downloads: dict[str, tuple[int, str]] = {}  # media id -> (chunks, sender), downloads in progress
 
     def greeting(self) -> list[bytes]:
         return [

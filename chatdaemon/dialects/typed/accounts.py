@@ -15,7 +15,7 @@ PROTOCOL_VERSION = "1.0"
 class AccountFrames:
     # state and replies of TypedDialect, which combines these frames
     _sync: dict[str, Any] | None
-    _downloads: dict[str, int]
+    _downloads: dict[str, tuple[int, str]]
     _errors: Callable[[ChatError], list[bytes]]
 
     @staticmethod

@@ -8,6 +8,9 @@ MEDIA_MESSAGE_ACK brings chunk 1, each MEDIA_MESSAGE_DATA_ACK the next; after
 the last, the client sends MEDIA_MESSAGE_COMPLETE and gets MEDIA_MESSAGE_COMPLETE_ACK.
 FILE_REQUEST/FILE_RESPONSE/FILE_TRANSFER do the same on the same file store,
 paced by the client (one FILE_REQUEST per downloaded chunk).
+
+Upload chunks and the client's requests for download chunks are file-transfer frames
+(Request.transfer): budgeted by bytes, and chunks may be larger than an ordinary frame.
 """
 
 import base64
@@ -44,7 +47,7 @@ def _encode(data: bytes) -> str:
 class MediaFrames:
     # state and replies of TypedDialect, which combines these frames
     user: str
-    _downloads: dict[str, int]
+    _downloads: dict[str, tuple[int, str]]
     _errors: Callable[[ChatError], list[bytes]]
 
     # -- upload
@@ -84,7 +87,7 @@ class MediaFrames:
                 return [envelope("MEDIA_MESSAGE_COMPLETE", failure(e, **peer, receiver=self.user, mediaId=media))]
             return [envelope("MEDIA_MESSAGE_DATA_ACK", failure(e, **ack))]
 
-        return Request(command, stored, failed)
+        return Request(command, stored, failed, transfer=True)
 
     def _on_MEDIA_MESSAGE_COMPLETE_ACK(self, p: dict) -> Request:
         text(p, "mediaId")
@@ -94,7 +97,7 @@ class MediaFrames:
 
     def _send_chunk(self, media: str, index: int) -> Request:
         def chunk(result):
-            self._downloads[media] = result.total
+            self._downloads[media] = (result.total, result.file.owner)
             payload = {
                 "sender": result.file.owner,
                 "receiver": self.user,
@@ -109,6 +112,7 @@ class MediaFrames:
             c.ReadChunk(media, index),
             chunk,
             lambda e: [envelope("MEDIA_MESSAGE_DATA", failure(e, mediaId=media, chunkIndex=index))],
+            transfer=True,
         )
 
     def _on_MEDIA_MESSAGE_ACK(self, p: dict) -> Request:
@@ -119,24 +123,23 @@ class MediaFrames:
 
     def _on_MEDIA_MESSAGE_DATA_ACK(self, p: dict) -> Request:
         media, index = text(p, "mediaId"), integer(p, "chunkIndex")
-        total = self._downloads.get(media)
-        if total is None:
+        download = self._downloads.get(media)
+        if download is None:
             raise ChatError(
                 errors.NO_SUCH_MEDIA, f"no download of {media!r} in progress: answer its MEDIA_MESSAGE first"
             )
-        if index >= total:
-            return Request(None, lambda _: [], self._errors)  # that was the last: the client sends COMPLETE next
+        if index >= download[0]:  # that was the last: the client sends COMPLETE next
+            return Request(None, lambda _: [], self._errors, transfer=True)
         return self._send_chunk(media, index + 1)
 
     def _on_MEDIA_MESSAGE_COMPLETE(self, p: dict) -> Request:
         media = text(p, "mediaId")
-        if self._downloads.pop(media, None) is None:
+        download = self._downloads.pop(media, None)
+        if download is None:
             raise ChatError(errors.NO_SUCH_MEDIA, f"no download of {media!r} in progress")
-        return Request(
-            None,
-            lambda _: [envelope("MEDIA_MESSAGE_COMPLETE_ACK", {"receiver": self.user, "mediaId": media, "code": 0})],
-            self._errors,
-        )
+        # seed 002: the download is the upload's flow with the server as sender, so the ack names the file's sender
+        payload = {"sender": download[1], "receiver": self.user, "mediaId": media, "code": 0}
+        return Request(None, lambda _: [envelope("MEDIA_MESSAGE_COMPLETE_ACK", payload)], self._errors)
 
     # -- seed 000: FILE_REQUEST (announce an upload, or ask for a chunk of a file), FILE_TRANSFER (a chunk)
 
@@ -159,7 +162,10 @@ class MediaFrames:
                 return [envelope("FILE_TRANSFER", payload)]
 
             return Request(
-                c.ReadChunk(file_id, index), chunk, lambda e: [envelope("FILE_RESPONSE", failure(e, fileId=file_id))]
+                c.ReadChunk(file_id, index),
+                chunk,
+                lambda e: [envelope("FILE_RESPONSE", failure(e, fileId=file_id))],
+                transfer=True,
             )
         transfer = text(p, "transferId")
         command = c.StartUpload(
@@ -188,5 +194,8 @@ class MediaFrames:
             return [envelope("FILE_RESPONSE", payload)]
 
         return Request(
-            command, stored, lambda e: [envelope("FILE_RESPONSE", failure(e, transferId=transfer, chunkIndex=index))]
+            command,
+            stored,
+            lambda e: [envelope("FILE_RESPONSE", failure(e, transferId=transfer, chunkIndex=index))],
+            transfer=True,
         )

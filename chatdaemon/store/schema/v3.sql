@@ -1,2 +1,2 @@
 -- v3: banned accounts.
-ALTER TABLE users ADD COLUMN banned INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE users ADD COLUMN banned ${int} NOT NULL DEFAULT 0;

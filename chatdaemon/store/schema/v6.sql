@@ -1,13 +1,12 @@
--- v6: client message ids (exactly-once sends). A sender's own id for a message (typed clientMessageId,
--- events and colon tempId, action client_message_id) is remembered with the message, in the same
--- transaction, so a resend after a lost acknowledgement (a reconnect, a restart) is answered with the
--- original message instead of being stored twice. Rows older than limits.resend_window are pruned.
-CREATE TABLE sent_ids (
-    sender     TEXT NOT NULL,
-    client_id  TEXT NOT NULL,           -- the client's id (over 128 characters: "sha256:" and its digest)
-    message_id INTEGER NOT NULL,        -- messages.id (no foreign key: rows go by time, not with the message)
-    ts         INTEGER NOT NULL,        -- the message's time, ms since the epoch
-    digest     INTEGER NOT NULL,        -- 64 bits of BLAKE2b over the room and the body: is a resend the same message?
-    PRIMARY KEY (sender, client_id)
-) WITHOUT ROWID;
-CREATE INDEX sent_ids_by_ts ON sent_ids(ts);
+-- v6: several nodes on PostgreSQL. Message ids come from one sequence (the store commits them in id order
+-- under a lock); files are kept in the database, in chunks, where every node reaches them. Nothing for SQLite,
+-- whose ids come from the one writer and whose files stay under data_dir/files.
+--@postgresql
+CREATE SEQUENCE message_ids;
+SELECT setval('message_ids', coalesce((SELECT max(id) FROM messages), 0) + 1, false);
+CREATE TABLE file_chunks (
+    file_id TEXT NOT NULL,
+    seq     ${int} NOT NULL,            -- 0, 1, ...: each chunk is store.postgres.FILE_CHUNK bytes but the last
+    data    BYTEA NOT NULL,
+    PRIMARY KEY (file_id, seq)
+);

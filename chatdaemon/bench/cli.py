@@ -91,6 +91,14 @@ def parser() -> argparse.ArgumentParser:
     bounds.add_argument("--pin-daemon", type=_cpu, metavar="CPU", help="pin the server to this CPU")
     bounds.add_argument("--pin-self", type=_cpu, metavar="CPU", help="pin chatd-bench to this CPU")
     bounds.add_argument("--text-bytes", type=int, default=32, help="length of each message text (32)")
+    bounds.add_argument(
+        "--quickack",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="ACK every read at once (TCP_QUICKACK, the default): a server that leaves Nagle on otherwise waits "
+        "for the client's delayed ACK (40 ms) before each small reply; --no-quickack measures that (see "
+        "docs/performance.md)",
+    )
     bounds.add_argument("--concurrency", type=int, default=50, help="connections being set up at once (50)")
     sizes = run.add_argument_group("scenario sizes")
     sizes.add_argument("--s1-members", type=int, default=200)
@@ -248,6 +256,7 @@ def cmd_run(args) -> int:
             d_messages=args.d_messages,
             l_logins=args.l_logins,
             l_concurrency=args.l_concurrency,
+            quickack=args.quickack,
         )
         out["settings"] = {k: v for k, v in vars(args).items() if k not in ("command",)}
         for name in scenarios:

@@ -91,6 +91,7 @@ class Loop:
         self.on_close: Callable[[Conn], None] = lambda c: None
         self.closed = 0
         self.errors: list[str] = []
+        self.quickack = False  # re-arm TCP_QUICKACK after every read (see docs/performance.md, "Nagle")
 
     # -- connections
 
@@ -230,6 +231,8 @@ class Loop:
         if n == 0:
             self._fail(conn, "closed by the server")
             return
+        if self.quickack:
+            conn.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_QUICKACK, 1)
         now = time.monotonic_ns()
         end = p + n
         start = 0

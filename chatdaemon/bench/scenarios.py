@@ -59,6 +59,7 @@ class Settings:
     d_messages: int = 100000
     l_logins: int = 40
     l_concurrency: int = 8
+    quickack: bool = False
 
 
 def percentiles(values: list[int], scale: float = 1e-3) -> dict:
@@ -124,6 +125,7 @@ class Bench:
         self.label = label
         self.tag = "b" + secrets.token_hex(3)
         self.loop = Loop(s.host, s.port, s.transport == "ws", s.ws_port)
+        self.loop.quickack = s.quickack
         self.deadline = time.monotonic() + s.timeout
         self.progress = Progress(s.quiet, label)
         self.sent = self.acks = self.deliveries = self.refusals = 0

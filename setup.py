@@ -22,5 +22,7 @@ setup(
         "prometheus-client>=0.20",
     ],
     # playwright drives Debian's /usr/bin/chromium (installed by `make test`); its own browser downloads are never used.
+    # chatd-bench: the benchmark of docs/performance.md, shipped with the daemon (as redis-benchmark is with Redis).
+    entry_points={"console_scripts": ["chatd-bench=chatdaemon.bench.cli:main"]},
     extras_require={"test": ["pytest>=8", "pytest-twisted>=1.14", "hypothesis", "playwright>=1.45"]},
 )

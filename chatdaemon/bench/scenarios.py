@@ -312,7 +312,7 @@ class Bench:
             m = buf.count(MARK, 0, stop)
             own = 0
             if m:
-                if echo:
+                if echo and c.own:
                     own = buf.count(c.own, 0, stop)
                 us = now // 1000
                 if sampled:
@@ -353,8 +353,10 @@ class Bench:
                     pending = c.pending
                     for _ in range(min(n, len(pending))):
                         acklat.append((now - pending.popleft()) // 1000)
-                    if closed_loop and running():
+                    if closed_loop:
                         for _ in range(n):
+                            if not running():
+                                break
                             t = time.monotonic_ns()
                             c.pending.append(t)
                             self.send(c, t // 1000)
@@ -407,8 +409,10 @@ def _closed_loop_window(b: Bench, senders: list[Conn], members_minus_one: int | 
 
     b.handler(sampled=True, closed_loop=True, running=running)
     meter = Meter(s.pid)
-    for c in senders:
-        for _ in range(window):
+    for _ in range(window):
+        for c in senders:
+            if not running():
+                break
             t = time.monotonic_ns()
             c.pending.append(t)
             b.send(c, t // 1000)

@@ -19,7 +19,7 @@ import time
 from . import daemon as proc
 from . import report
 from .accounts import Accounts, accounts_path, load, new_accounts
-from .dialects import ADAPTERS, adapter
+from .dialects import ADAPTERS, Irc, adapter
 from .scenarios import ORDER, Settings, run_scenario
 
 VERSION = "1"
@@ -79,6 +79,12 @@ def parser() -> argparse.ArgumentParser:
     target.add_argument("--accounts", help="bench-accounts.json written by `seed` (default: DATA_DIR's)")
     how = run.add_argument_group("how to talk")
     how.add_argument("--protocol", choices=["chatd", "irc"], default="chatd")
+    how.add_argument("--irc-pass", help="IRC: send this PASS before NICK (a server with a password)")
+    how.add_argument(
+        "--irc-oper",
+        metavar="NAME:PASSWORD",
+        help="IRC: OPER and set user mode +F (ngircd's relaxed flood control; --spawn ngircd does it)",
+    )
     how.add_argument("--transport", choices=["line", "ws"], default="line")
     how.add_argument("--dialect", choices=[n for n in ADAPTERS if n != "irc"], default="typed")
     bounds = run.add_argument_group("bounds and output")
@@ -159,6 +165,12 @@ def _seed_subprocess(data_dir: str, users: int, config: str) -> None:
     subprocess.run([*cmd, "--config", config], check=True, stdout=sys.stderr)
 
 
+def _irc(args) -> Irc:
+    password = args.irc_pass or ("bench" if args.spawn == "words" else "")
+    oper = args.irc_oper or (proc.NGIRCD_OPER if args.spawn == "ngircd" else "")
+    return Irc(password, oper)
+
+
 def cmd_run(args) -> int:
     scenarios = [s.upper() for s in args.scenarios] or list(ORDER)
     for s in scenarios:
@@ -233,7 +245,7 @@ def cmd_run(args) -> int:
             port=server.port,
             ws_port=server.ws_port,
             transport=args.transport,
-            adapter=adapter("irc" if irc else args.dialect),
+            adapter=_irc(args) if irc else adapter(args.dialect),
             accounts=accounts,
             pid=server.pid,
             duration=args.duration,

@@ -229,7 +229,14 @@ PongTimeout = 3600
 DNS = no
 Ident = no
 PAM = no
+# ngircd throttles a client past a few commands a second; an operator with user mode +F ("relaxed
+# flood protection") is let through, as chatd's BENCH.toml raises its per-connection rate.
+[Operator]
+Name = bench
+Password = bench
 """
+
+NGIRCD_OPER = "bench:bench"
 
 
 def spawn_ngircd(work_dir: str, cpu: int | None, timeout: float = 20.0) -> Server:

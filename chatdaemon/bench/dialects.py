@@ -190,8 +190,21 @@ class Irc(Adapter):
     refusals = (b" 404 ", b" 403 ", b" 401 ", b"\nERROR ", b" 433 ")
     password_login = False
 
+    def __init__(self, password: str = "", oper: str = "") -> None:
+        # PASS is sent when set (Twisted Words wants one; ngircd refuses one it does not expect)
+        self.password = password
+        # "NAME:PASSWORD": become an operator and set user mode +F (ngircd's relaxed flood control)
+        self.oper = oper
+
     def login_key(self, name, key):
-        return b"PASS bench\r\nNICK %s\r\nUSER %s 0 * :chatd-bench\r\n" % (name.encode(), name.encode())
+        n = name.encode()
+        login = b"NICK %s\r\nUSER %s 0 * :chatd-bench\r\n" % (n, n)
+        if self.password:
+            login = b"PASS %s\r\n" % self.password.encode() + login
+        if self.oper:
+            oper_name, _, oper_password = self.oper.partition(":")
+            login += b"OPER %s %s\r\nMODE %s +F\r\n" % (oper_name.encode(), oper_password.encode(), n)
+        return login
 
     def join(self, room, me):
         return b"JOIN #%s\r\n" % room.encode()

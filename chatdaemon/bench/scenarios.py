@@ -111,7 +111,9 @@ class Meter:
         wall = time.monotonic() - self.wall0
         out = {"window_s": round(wall, 3), "bench_cpu_pct": round(100 * (time.process_time() - self.self0) / wall, 1)}
         cpu = proc.cpu_seconds(self.pid) if self.pid else None
-        out["daemon_cpu_pct"] = round(100 * (cpu - self.cpu0) / wall, 1) if cpu is not None and self.cpu0 else None
+        out["daemon_cpu_pct"] = (
+            round(100 * (cpu - self.cpu0) / wall, 1) if cpu is not None and self.cpu0 is not None else None
+        )
         out["client_bound"] = out["bench_cpu_pct"] >= CLIENT_BOUND_PCT
         return out
 
@@ -462,6 +464,8 @@ def s1(s: Settings) -> dict:
         users = list(range(s.s1_members))
         setup = b.establish(users, _rooms_of(users, room))
         senders = [c for c in b.conns[: s.s1_senders] if c.step == "ready"]
+        if not senders:
+            return _finish(b, {"error": "no connection could be set up", "setup": setup})
         members = sum(1 for c in b.conns if c.step == "ready")
         for c in senders:
             c.target, c.own = room, own_prefix(c.idx)
@@ -527,6 +531,8 @@ def s2(s: Settings, rates: list[float] | None = None) -> dict:
         order = [c for k in range(size) for r in range(nrooms) for c in ready[r * size + k : r * size + k + 1]]
         if s.s2_senders:
             order = order[: s.s2_senders]
+        if not order:
+            return _finish(b, {"error": "no connection could be set up", "setup": setup})
         for c in order:
             c.target, c.own = c.room, own_prefix(c.idx)
         results = []

@@ -11,6 +11,7 @@ import argparse
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -204,12 +205,21 @@ def cmd_run(args) -> int:
             if not os.path.exists(path) or load(path).users < users:
                 _progress(args, f"seeding {users} accounts into {data_dir} ...")
                 _seed_subprocess(data_dir, users, config)
-            server = proc.spawn_chatd(data_dir, config, args.pin_daemon, twistd=args.twistd)
+
+            def start() -> proc.Server:
+                return proc.spawn_chatd(data_dir, config, args.pin_daemon, twistd=args.twistd)
+
+            server = start()
             accounts = load(path)
         elif args.spawn in ("ngircd", "words"):
             temp_dir = tempfile.mkdtemp(prefix=f"chatd-bench-{args.spawn}-")
             spawn = proc.spawn_ngircd if args.spawn == "ngircd" else proc.spawn_words
-            server = spawn(temp_dir, args.pin_daemon)
+            work_dir = temp_dir
+
+            def start() -> proc.Server:
+                return spawn(work_dir, args.pin_daemon)
+
+            server = start()
             accounts = Accounts("bench", 1 << 30, "", "")
         else:
             pid = args.daemon_pid or (proc.read_pidfile(args.pidfile) if args.pidfile else None)
@@ -270,6 +280,7 @@ def cmd_run(args) -> int:
             l_concurrency=args.l_concurrency,
             quickack=args.quickack,
         )
+        fresh = True  # nothing has run on this server yet
         out["settings"] = {k: v for k, v in vars(args).items() if k not in ("command",)}
         for name in scenarios:
             if irc and name in ("L",):
@@ -277,6 +288,13 @@ def cmd_run(args) -> int:
                 continue
             runs = []
             for i in range(args.repeat):
+                if name == "S3" and server.process is not None and not fresh:
+                    # memory a server freed stays in its heap: each S3 run gets a server of its own
+                    server.stop()
+                    server = start()
+                    settings.host, settings.port, settings.ws_port = server.host, server.port, server.ws_port
+                    settings.pid = server.pid
+                fresh = False
                 _progress(args, f"{name} run {i + 1}/{args.repeat} ...")
                 started = time.monotonic()
                 result = run_scenario(name, settings)
@@ -306,8 +324,14 @@ def _progress(args, text: str) -> None:
         print(f"chatd-bench: {text}", file=sys.stderr)
 
 
+def _terminate(signum, frame) -> None:
+    raise KeyboardInterrupt  # SIGTERM: stop like ^C, so that a spawned server is stopped too
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
+    if args.command == "run" and signal.getsignal(signal.SIGTERM) == signal.SIG_DFL:
+        signal.signal(signal.SIGTERM, _terminate)
     if args.command == "seed":
         return cmd_seed(args)
     if args.command == "config":

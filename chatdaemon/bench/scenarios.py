@@ -60,6 +60,7 @@ class Settings:
     l_logins: int = 40
     l_concurrency: int = 8
     quickack: bool = False
+    stall: float = 30.0  # give up setting up connections when none has answered for this long
 
 
 def percentiles(values: list[int], scale: float = 1e-3) -> dict:
@@ -238,11 +239,24 @@ class Bench:
             self.progress.show(f"connected and logged in {done[0] - len(failed)}/{len(conns)}, failed {len(failed)}")
             return 0.05
 
+        last = [0, time.monotonic()]  # connections done, and when that count last moved
+
+        def stalled() -> bool:
+            if done[0] >= len(conns):
+                return True
+            now = time.monotonic()
+            if done[0] != last[0]:
+                last[0], last[1] = done[0], now
+                return False
+            return now - last[1] > s.stall
+
         tick()
-        ok = loop.run(lambda: done[0] >= len(conns), self.deadline, tick)
+        loop.run(stalled, self.deadline, tick)
         elapsed = time.monotonic() - started
-        if not ok:
-            self._note(f"set-up timed out: {done[0]}/{len(conns)} done after {elapsed:.1f} s")
+        if done[0] < len(conns):
+            why = f"no progress for {s.stall:g} s" if time.monotonic() < self.deadline else "the time limit"
+            self._note(f"set-up gave up ({why}): {done[0]}/{len(conns)} connections answered after {elapsed:.1f} s")
+            elapsed = last[1] - started  # the time to connect those that made it
         self.conns = conns
         return {
             "connections": len(conns),

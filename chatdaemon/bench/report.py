@@ -85,6 +85,7 @@ ROWS = {
         ("delivered/expected", "delivered_over_expected"),
         ("daemon CPU %", "daemon_cpu_pct"),
         ("bench CPU %", "bench_cpu_pct"),
+        ("other processes CPU %", "others_cpu_pct"),
         ("members / senders", "members"),
     ],
     "S2": [
@@ -96,6 +97,7 @@ ROWS = {
         ("acked sends/s", "acked_sends_per_s"),
         ("daemon CPU %", "daemon_cpu_pct"),
         ("bench CPU %", "bench_cpu_pct"),
+        ("other processes CPU %", "others_cpu_pct"),
         ("send lag p99 ms", "send_lag_ms.p99"),
     ],
     "S3": [
@@ -106,16 +108,19 @@ ROWS = {
         ("daemon RSS before KiB", "rss_before_kib"),
         ("daemon RSS after KiB", "rss_after_kib"),
         ("bench CPU %", "bench_cpu_pct"),
+        ("other processes CPU %", "others_cpu_pct"),
     ],
     "D": [
         ("one room: acked/s", "room.acked_sends_per_s"),
         ("one room: ack p50 ms", "room.ack_latency_ms.p50"),
         ("one room: ack p99 ms", "room.ack_latency_ms.p99"),
         ("one room: daemon CPU %", "room.daemon_cpu_pct"),
+        ("one room: others CPU %", "room.others_cpu_pct"),
         ("direct: acked/s", "direct.acked_sends_per_s"),
         ("direct: ack p50 ms", "direct.ack_latency_ms.p50"),
         ("direct: ack p99 ms", "direct.ack_latency_ms.p99"),
         ("direct: daemon CPU %", "direct.daemon_cpu_pct"),
+        ("direct: others CPU %", "direct.others_cpu_pct"),
     ],
     "L": [
         ("logins/s", "logins_per_s"),
@@ -123,6 +128,7 @@ ROWS = {
         ("login p99 ms", "login_latency_ms.p99"),
         ("ok / failed", "ok"),
         ("daemon CPU %", "daemon_cpu_pct"),
+        ("other processes CPU %", "others_cpu_pct"),
     ],
 }
 

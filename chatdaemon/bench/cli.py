@@ -20,7 +20,7 @@ import time
 from . import daemon as proc
 from . import report
 from .accounts import Accounts, accounts_path, load, new_accounts
-from .dialects import ADAPTERS, Irc, adapter
+from .dialects import ADAPTERS, Irc, Redis, adapter
 from .scenarios import ORDER, Settings, run_scenario
 
 VERSION = "1"
@@ -79,7 +79,10 @@ def parser() -> argparse.ArgumentParser:
     target.add_argument("--pidfile", help="read the server's pid from this file")
     target.add_argument("--accounts", help="bench-accounts.json written by `seed` (default: DATA_DIR's)")
     how = run.add_argument_group("how to talk")
-    how.add_argument("--protocol", choices=["chatd", "irc"], default="chatd")
+    how.add_argument("--protocol", choices=["chatd", "irc", "redis"], default="chatd")
+    how.add_argument(
+        "--redis-prefix", default="chatd-bench:", help="Redis: channel names start with this (chatd-bench:)"
+    )
     how.add_argument("--irc-pass", help="IRC: send this PASS before NICK (a server with a password)")
     how.add_argument(
         "--irc-oper",
@@ -87,7 +90,7 @@ def parser() -> argparse.ArgumentParser:
         help="IRC: OPER and set user mode +F (ngircd's relaxed flood control; --spawn ngircd does it)",
     )
     how.add_argument("--transport", choices=["line", "ws"], default="line")
-    how.add_argument("--dialect", choices=[n for n in ADAPTERS if n != "irc"], default="typed")
+    how.add_argument("--dialect", choices=[n for n in ADAPTERS if n not in ("irc", "redis")], default="typed")
     bounds = run.add_argument_group("bounds and output")
     bounds.add_argument("--duration", type=float, default=10.0, help="seconds of each measured window (10)")
     bounds.add_argument("--messages", type=int, default=0, help="stop sending after this many messages")
@@ -178,14 +181,18 @@ def cmd_run(args) -> int:
         if s not in ORDER:
             raise SystemExit(f"chatd-bench: unknown scenario {s!r} (choose from {' '.join(ORDER)})")
     irc = args.protocol == "irc" or args.spawn in ("ngircd", "words")
-    if irc and args.transport == "ws":
-        raise SystemExit("chatd-bench: IRC runs over the line transport only")
+    redis = args.protocol == "redis"
+    if (irc or redis) and args.transport == "ws":
+        raise SystemExit("chatd-bench: IRC and Redis run over the line transport only")
+    if redis and args.spawn:
+        raise SystemExit("chatd-bench: --protocol redis runs against a running redis-server (--port 6379)")
     if args.pin_self is not None:
         os.sched_setaffinity(0, {args.pin_self})
     proc.raise_fd_limit(max(4096, (args.s3_connections + 1000) if "S3" in scenarios else 0))
 
     server: proc.Server | None = None
     temp_dir = None
+    restore_affinity: dict[int, set[int]] = {}
     out: dict = {
         "chatd_bench": VERSION,
         "machine": report.machine(),
@@ -224,7 +231,7 @@ def cmd_run(args) -> int:
         else:
             pid = args.daemon_pid or (proc.read_pidfile(args.pidfile) if args.pidfile else None)
             server = proc.Server("external", args.host, args.port, args.ws_port, pid)
-            if irc:
+            if irc or redis:
                 accounts = Accounts("bench", 1 << 30, "", "")
             else:
                 path = args.accounts or (accounts_path(args.data_dir) if args.data_dir else None)
@@ -235,16 +242,16 @@ def cmd_run(args) -> int:
                     )
                 accounts = load(path)
             if pid is not None and args.pin_daemon is not None:
-                proc.pin(pid, args.pin_daemon)
+                restore_affinity = proc.pin(pid, args.pin_daemon)
         out["server"] = {
             "kind": server.kind,
             "host": server.host,
             "port": server.port,
             "ws_port": server.ws_port,
             "pid": server.pid,
-            "protocol": "irc" if irc else "chatd",
+            "protocol": "irc" if irc else "redis" if redis else "chatd",
             "transport": args.transport,
-            "dialect": "irc" if irc else args.dialect,
+            "dialect": "irc" if irc else "redis" if redis else args.dialect,
             "pinned_daemon_cpu": args.pin_daemon,
             "pinned_self_cpu": args.pin_self,
         }
@@ -255,7 +262,7 @@ def cmd_run(args) -> int:
             port=server.port,
             ws_port=server.ws_port,
             transport=args.transport,
-            adapter=_irc(args) if irc else adapter(args.dialect),
+            adapter=_irc(args) if irc else Redis(args.redis_prefix) if redis else adapter(args.dialect),
             accounts=accounts,
             pid=server.pid,
             duration=args.duration,
@@ -283,8 +290,9 @@ def cmd_run(args) -> int:
         fresh = True  # nothing has run on this server yet
         out["settings"] = {k: v for k, v in vars(args).items() if k not in ("command",)}
         for name in scenarios:
-            if irc and name in ("L",):
-                out["scenarios"][name] = {"median": {"skipped": "IRC has no password login to measure"}, "runs": []}
+            if (irc or redis) and name in ("L", "D"):
+                why = "no password login to measure" if name == "L" else "nothing is acknowledged durably"
+                out["scenarios"][name] = {"median": {"skipped": f"{settings.adapter.name}: {why}"}, "runs": []}
                 continue
             runs = []
             for i in range(args.repeat):
@@ -302,6 +310,8 @@ def cmd_run(args) -> int:
                 runs.append(result)
             out["scenarios"][name] = {"median": report.combine(runs) if len(runs) > 1 else runs[0], "runs": runs}
     finally:
+        if restore_affinity:
+            proc.unpin(restore_affinity)
         if server is not None and server.process is not None:
             status = server.stop()
             out["daemon_stopped"] = True

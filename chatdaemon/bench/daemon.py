@@ -101,16 +101,21 @@ def rss_kib(pid: int) -> int | None:
     return None
 
 
-def pin(pid: int, cpu: int) -> int:
-    """Pin every thread of `pid` to `cpu`; returns how many threads were pinned."""
-    n = 0
+def pin(pid: int, cpu: int) -> dict[int, set[int]]:
+    """Pin every thread of `pid` to `cpu`; returns each thread's affinity before, for `unpin`."""
+    before: dict[int, set[int]] = {}
     for tid in os.listdir(f"/proc/{pid}/task"):
-        try:
+        with contextlib.suppress(ProcessLookupError, FileNotFoundError):
+            before[int(tid)] = os.sched_getaffinity(int(tid))
             os.sched_setaffinity(int(tid), {cpu})
-            n += 1
-        except (ProcessLookupError, FileNotFoundError):
-            pass
-    return n
+    return before
+
+
+def unpin(before: dict[int, set[int]]) -> None:
+    """Give the threads of a server we did not start their affinity back."""
+    for tid, cpus in before.items():
+        with contextlib.suppress(ProcessLookupError, FileNotFoundError):
+            os.sched_setaffinity(tid, cpus)
 
 
 def read_pidfile(path: str) -> int:

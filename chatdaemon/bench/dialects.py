@@ -41,6 +41,9 @@ class Adapter:
     refusals: tuple[bytes, ...] = ()
     handshake = False  # action: each send needs a confirm_count
     password_login = True
+    raw = False  # frames are written as they are (IRC, Redis), not as JSON lines or WebSocket messages
+    separate_publisher = False  # a member cannot send on its receiving connection (Redis pub/sub)
+    durable = True  # an ack means the message is stored
 
     def login_key(self, name: str, key: str) -> bytes:
         raise NotImplementedError
@@ -186,6 +189,8 @@ class Irc(Adapter):
     """IRC (RFC 1459/2812): rooms are channels "#room", a send is PRIVMSG followed by PING (its PONG is the ack)."""
 
     name = "irc"
+    raw = True
+    durable = False
     ack = b" PONG "
     refusals = (b" 404 ", b" 403 ", b" 401 ", b"\nERROR ", b" 433 ")
     password_login = False
@@ -235,7 +240,53 @@ class Irc(Adapter):
         return None
 
 
-ADAPTERS: dict[str, type[Adapter]] = {a.name: a for a in (Typed, Events, Colon, Action, Irc)}
+def _resp(*parts: bytes) -> bytes:
+    out = [b"*%d\r\n" % len(parts)]
+    for part in parts:
+        out.append(b"$%d\r\n%s\r\n" % (len(part), part))
+    return b"".join(out)
+
+
+class Redis(Adapter):
+    """Redis pub/sub (RESP2): a room is a channel PREFIX + room, a member a SUBSCRIBEd connection.
+
+    A subscribed connection may not PUBLISH, so each sender publishes on a connection of its own, and
+    PUBLISH's integer reply is the ack. Redis also delivers to the sender's own subscription: that echo
+    is not counted as a delivery. Nothing is ever flushed or written but PUBLISH.
+    """
+
+    name = "redis"
+    raw = True
+    echo = True
+    separate_publisher = True
+    durable = False
+    password_login = False
+    ack = b":"  # an integer reply (":N\r\n"): only PUBLISH replies reach a publishing connection
+    refusals = (b"-ERR", b"-NOAUTH", b"-WRONGPASS")
+
+    def __init__(self, prefix: str = "chatd-bench:") -> None:
+        self.prefix = prefix.encode()
+
+    def login_key(self, name, key):
+        return b"PING\r\n"
+
+    def join(self, room, me):
+        return _resp(b"SUBSCRIBE", self.prefix + room.encode())
+
+    def send(self, room, text, seq, direct):
+        return _resp(b"PUBLISH", self.prefix + room.encode(), text.encode())
+
+    def classify(self, frame, me):
+        if frame == b"+PONG":
+            return LOGIN_OK
+        if frame == b"subscribe":
+            return JOIN_OK
+        if frame.startswith(b"-"):
+            return LOGIN_FAIL
+        return None
+
+
+ADAPTERS: dict[str, type[Adapter]] = {a.name: a for a in (Typed, Events, Colon, Action, Irc, Redis)}
 
 
 def adapter(name: str) -> Adapter:

@@ -286,7 +286,7 @@ class Loop:
     def run(self, until: Callable[[], bool], deadline: float, tick: Callable[[], float] | None = None) -> bool:
         """Poll until `until()` or the monotonic `deadline`; `tick()` runs after each poll and returns the
         longest the next poll may wait. Returns whether `until()` became true."""
-        wait = 0.05
+        wait = tick() if tick is not None else 0.05
         while True:
             if until():
                 return True

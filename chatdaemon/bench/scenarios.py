@@ -141,6 +141,8 @@ class Bench:
         self.latencies: list[int] = []  # microseconds, send to receipt
         self.ack_latencies: list[int] = []  # microseconds, send to ack
         self.notes: list[str] = []
+        self.conns: list[Conn] = []  # every connection of this run
+        self.new_conns: list[Conn] = []  # those of the last establish()
         self.text_pad = "x" * max(0, s.text_bytes - 24)
 
     # -- set-up: connect, log in, join
@@ -197,7 +199,7 @@ class Bench:
             c.step = "login"
             if password:
                 loop.send_raw(c, self._frame(c, a.login_password(c.name, s.accounts.password)))
-            elif isinstance(a, Irc):
+            elif a.raw:
                 loop.send_raw(c, a.login_key(c.name, c.key))
             elif not c.ws:
                 loop.send_raw(c, self._frame(c, a.login_key(c.name, c.key)))
@@ -263,7 +265,8 @@ class Bench:
             why = f"no progress for {s.stall:g} s" if time.monotonic() < self.deadline else "the time limit"
             self._note(f"set-up gave up ({why}): {done[0]}/{len(conns)} connections answered after {elapsed:.1f} s")
             elapsed = last[1] - started  # the time to connect those that made it
-        self.conns = conns
+        self.conns = self.conns + conns
+        self.new_conns = conns
         return {
             "connections": len(conns),
             "ok": len(conns) - len(failed) - (len(conns) - done[0]),
@@ -272,7 +275,7 @@ class Bench:
         }
 
     def _frame(self, c: Conn, data: bytes) -> bytes:
-        if isinstance(self.a, Irc):
+        if self.a.raw:
             return data
         from .wsframe import encode_frame
 
@@ -288,12 +291,22 @@ class Bench:
 
     def send(self, c: Conn, micros: int) -> None:
         """One closed-loop send (IRC: PRIVMSG and the PING whose PONG acknowledges it)."""
-        data = self.a.send(c.target, self.text(c, micros), c.sent, c.target != c.room)
-        if isinstance(self.a, Irc):
+        self.write(c, self.a.send(c.target, self.text(c, micros), c.sent, c.target != c.room))
+        self.sent += 1
+
+    def write(self, c: Conn, data: bytes) -> None:
+        if self.a.raw:
             self.loop.send_raw(c, data)
         else:
             self.loop.send(c, data)
-        self.sent += 1
+
+    def publishers(self, members: list[Conn]) -> list[Conn]:
+        """Redis: a connection of its own to publish on, for each of `members` (same user, same marker)."""
+        self.establish([c.idx for c in members])
+        by_idx = {c.idx: c for c in self.new_conns if c.step == "ready"}
+        for c in members:
+            c.own = own_prefix(c.idx)  # its subscription gets its own messages back: not deliveries
+        return [by_idx[c.idx] for c in members if c.idx in by_idx]
 
     def settle(self, seconds: float = 0.3) -> None:
         """Let set-up pushes (joins, presence) arrive and be discarded."""
@@ -412,7 +425,7 @@ def _rooms_of(users: list[int], room: str) -> dict[int, str]:
 
 
 def _need(s: Settings, n: int, what: str) -> None:
-    if s.accounts.users < n and not isinstance(s.adapter, Irc):
+    if s.accounts.users < n and not s.adapter.raw:
         raise SystemExit(
             f"chatd-bench: {what} needs {n} accounts, the accounts file has {s.accounts.users}: "
             f"seed more (chatd-bench seed --users {n})"
@@ -484,9 +497,11 @@ def s1(s: Settings) -> dict:
         users = list(range(s.s1_members))
         setup = b.establish(users, _rooms_of(users, room))
         senders = [c for c in b.conns[: s.s1_senders] if c.step == "ready"]
+        if s.adapter.separate_publisher:
+            senders = b.publishers(senders)
         if not senders:
             return _finish(b, {"error": "no connection could be set up", "setup": setup})
-        members = sum(1 for c in b.conns if c.step == "ready")
+        members = sum(1 for c in b.conns if c.step == "ready" and c.room)
         for c in senders:
             c.target, c.own = room, own_prefix(c.idx)
         result = _closed_loop_window(b, senders, members - 1, 1)
@@ -498,6 +513,8 @@ def s1(s: Settings) -> dict:
 
 def d_durable(s: Settings) -> dict:
     """Acknowledged (committed) sends per second: into one room, and into many direct conversations."""
+    if not s.adapter.durable:
+        return {"skipped": f"{s.adapter.name} acknowledges nothing durably"}
     out = {}
     k = s.d_senders
     _need(s, 2 * k, "D")
@@ -551,10 +568,13 @@ def s2(s: Settings, rates: list[float] | None = None) -> dict:
         order = [c for k in range(size) for r in range(nrooms) for c in ready[r * size + k : r * size + k + 1]]
         if s.s2_senders:
             order = order[: s.s2_senders]
+        if s.adapter.separate_publisher:
+            order = b.publishers(order)
         if not order:
             return _finish(b, {"error": "no connection could be set up", "setup": setup})
+        rooms_of = {c.idx: c.room for c in ready}
         for c in order:
-            c.target, c.own = c.room, own_prefix(c.idx)
+            c.target, c.own = rooms_of[c.idx], own_prefix(c.idx)
         results = []
         for rate in rates or [s.s2_rate]:
             results.append(_open_loop(b, order, rate, size - 1))
@@ -611,7 +631,7 @@ def _open_loop(b: Bench, senders: list[Conn], rate: float, recipients: int) -> d
                 loop.send_raw(c, b.a.send_open(c.target, marker(c.idx, scheduled // 1000, c.sent) + b.text_pad, False))
             else:
                 c.pending.append(scheduled)
-                loop.send(c, b.a.send(c.target, b.text(c, scheduled // 1000), c.sent, False))
+                b.write(c, b.a.send(c.target, b.text(c, scheduled // 1000), c.sent, False))
             b.sent += 1
         b.progress.show(b.status())
         if b.sent >= cap:

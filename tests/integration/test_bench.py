@@ -204,3 +204,19 @@ def test_irc_peer_mode_against_twisted_words(tmp_path):
     assert s1["acked"] > 0 and s1["delivered"] == s1["acked"] * 3, s1.get("errors")
     s2 = doc["scenarios"]["S2"]["median"]
     assert 0.9 < s2["delivered_over_offered"] <= 1 and ordered(s2["latency_ms"])
+
+
+def test_redis_pub_sub_mode_against_the_local_redis(tmp_path):
+    """The machine's Redis (127.0.0.1:6379): channels under a unique prefix, nothing but SUBSCRIBE and PUBLISH."""
+    out = tmp_path / "redis.json"
+    argv = ["run", "S1", "S2", "S3", "D", "--protocol", "redis", "--port", "6379", "--quiet", "--json", str(out)]
+    argv += ["--redis-prefix", f"chatd-bench-test-{os.getpid()}:", "--s3-connections", "20", *SMALL_IRC]
+    assert cli.main(argv) == 0
+    doc = json.loads(out.read_text())
+    s1 = doc["scenarios"]["S1"]["median"]
+    assert s1["acked"] > 0 and s1["delivered"] == s1["acked"] * 3, s1.get("errors")  # the own echo is left out
+    assert s1["daemon_cpu_pct"] is None  # no pid given: unavailable, not made up
+    s2 = doc["scenarios"]["S2"]["median"]
+    assert 0.9 < s2["delivered_over_offered"] <= 1 and ordered(s2["latency_ms"])
+    assert doc["scenarios"]["S3"]["median"]["ok"] == 20
+    assert "skipped" in doc["scenarios"]["D"]["median"]

@@ -32,3 +32,12 @@ def test_the_table_shows_medians_and_runs():
     results = {"S1": {"median": {"deliveries_per_s": 2.0e6, "members": 200, "senders": 20}, "runs": [{}, {}]}}
     out = table(results)
     assert "2.00 M" in out and "200 / 20" in out
+
+
+def test_redis_frames_are_resp_arrays():
+    from chatdaemon.bench.dialects import JOIN_OK, LOGIN_OK, Redis
+
+    r = Redis("p:")
+    assert r.join("room", "me") == b"*2\r\n$9\r\nSUBSCRIBE\r\n$6\r\np:room\r\n"
+    assert r.send("room", "~bz1.2.3~", 3, False) == b"*3\r\n$7\r\nPUBLISH\r\n$6\r\np:room\r\n$9\r\n~bz1.2.3~\r\n"
+    assert r.classify(b"+PONG", "me") == LOGIN_OK and r.classify(b"subscribe", "me") == JOIN_OK

@@ -98,6 +98,15 @@ def parser() -> argparse.ArgumentParser:
     bounds.add_argument("--repeat", type=int, default=1, help="run each scenario N times; report medians")
     bounds.add_argument("--json", help="write every number as JSON to FILE ('-': stdout)")
     bounds.add_argument("--quiet", action="store_true", help="no progress line on stderr")
+    bounds.add_argument(
+        "--wait-quiet",
+        type=float,
+        metavar="PCT",
+        help="before each run, wait until the rest of the host uses under PCT %% of a core (a shared machine)",
+    )
+    bounds.add_argument(
+        "--wait-quiet-max", type=float, default=600.0, help="the longest --wait-quiet waits, seconds (600)"
+    )
     bounds.add_argument("--pin-daemon", type=_cpu, metavar="CPU", help="pin the server to this CPU")
     bounds.add_argument("--pin-self", type=_cpu, metavar="CPU", help="pin chatd-bench to this CPU")
     bounds.add_argument("--text-bytes", type=int, default=32, help="length of each message text (32)")
@@ -303,9 +312,15 @@ def cmd_run(args) -> int:
                     settings.host, settings.port, settings.ws_port = server.host, server.port, server.ws_port
                     settings.pid = server.pid
                 fresh = False
+                host = None
+                if args.wait_quiet is not None:
+                    _progress(args, f"{name} run {i + 1}/{args.repeat}: waiting for a quiet host ...")
+                    host = proc.wait_quiet_host(server.pid, args.wait_quiet, args.wait_quiet_max)
                 _progress(args, f"{name} run {i + 1}/{args.repeat} ...")
                 started = time.monotonic()
                 result = run_scenario(name, settings)
+                if host is not None:
+                    result["host_before"] = host
                 result["run_seconds"] = round(time.monotonic() - started, 2)
                 runs.append(result)
             out["scenarios"][name] = {"median": report.combine(runs) if len(runs) > 1 else runs[0], "runs": runs}

@@ -90,6 +90,24 @@ def host_busy_seconds() -> float:
     return (user + nice + system + irq + softirq + steal) / CLOCK_TICKS
 
 
+def wait_quiet_host(pid: int | None, max_others_pct: float, timeout: float, sample: float = 2.0) -> dict:
+    """Wait (at most `timeout` s) until the rest of the host (every process but `pid` and this one) uses
+    less than `max_others_pct` of one core over `sample` seconds. Returns the wait and the last sample."""
+    start = time.monotonic()
+    others = None
+    while True:
+        host0, self0 = host_busy_seconds(), time.process_time()
+        cpu0 = cpu_seconds(pid) if pid else None
+        time.sleep(sample)
+        used = host_busy_seconds() - host0 - (time.process_time() - self0)
+        if cpu0 is not None:
+            used -= (cpu_seconds(pid) or cpu0) - cpu0
+        others = round(max(0.0, 100 * used / sample), 1)
+        waited = time.monotonic() - start
+        if others < max_others_pct or waited >= timeout:
+            return {"waited_s": round(waited, 1), "others_cpu_pct": others, "quiet": others < max_others_pct}
+
+
 def rss_kib(pid: int) -> int | None:
     try:
         with open(f"/proc/{pid}/status") as f:

@@ -178,8 +178,8 @@ def _seed_subprocess(data_dir: str, users: int, config: str) -> None:
     subprocess.run([*cmd, "--config", config], check=True, stdout=sys.stderr)
 
 
-def _irc(args) -> Irc:
-    password = args.irc_pass or ("bench" if args.spawn == "words" else "")
+def _irc(args: argparse.Namespace) -> Irc:
+    password: str = args.irc_pass or ("bench" if args.spawn == "words" else "")
     oper = args.irc_oper or (proc.NGIRCD_OPER if args.spawn == "ngircd" else "")
     return Irc(password, oper)
 
@@ -243,13 +243,13 @@ def cmd_run(args) -> int:
             if irc or redis:
                 accounts = Accounts("bench", 1 << 30, "", "")
             else:
-                path = args.accounts or (accounts_path(args.data_dir) if args.data_dir else None)
-                if not path or not os.path.exists(path):
+                given = args.accounts or (accounts_path(args.data_dir) if args.data_dir else None)
+                if not given or not os.path.exists(given):
                     raise SystemExit(
                         "chatd-bench: no accounts: seed the stopped daemon first (chatd-bench seed --data-dir DIR "
                         "--users N), then pass --accounts DIR/bench-accounts.json (or --data-dir DIR)"
                     )
-                accounts = load(path)
+                accounts = load(given)
             if pid is not None and args.pin_daemon is not None:
                 restore_affinity = proc.pin(pid, args.pin_daemon)
         out["server"] = {

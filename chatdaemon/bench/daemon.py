@@ -22,6 +22,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
@@ -100,8 +101,9 @@ def wait_quiet_host(pid: int | None, max_others_pct: float, timeout: float, samp
         cpu0 = cpu_seconds(pid) if pid else None
         time.sleep(sample)
         used = host_busy_seconds() - host0 - (time.process_time() - self0)
-        if cpu0 is not None:
-            used -= (cpu_seconds(pid) or cpu0) - cpu0
+        cpu1 = cpu_seconds(pid) if pid else None
+        if cpu0 is not None and cpu1 is not None:
+            used -= cpu1 - cpu0
         others = round(max(0.0, 100 * used / sample), 1)
         waited = time.monotonic() - start
         if others < max_others_pct or waited >= timeout:
@@ -182,7 +184,7 @@ class Server:
         return p.returncode
 
 
-def _preexec(cpu: int | None):
+def _preexec(cpu: int | None) -> Callable[[], None]:
     def run() -> None:
         os.setsid()  # its own process group: a ^C at the terminal reaches chatd-bench, which stops it
         with contextlib.suppress(ValueError, OSError):  # room for 10,000 clients and then some

@@ -60,6 +60,14 @@ class Adapter:
     def classify(self, frame: bytes, me: str) -> str | None:
         raise NotImplementedError
 
+    def confirm(self, transaction_id: bytes) -> bytes:
+        """action: the confirm_count for a send's character_count."""
+        raise NotImplementedError
+
+    def send_open(self, room: str, text: str, direct: bool) -> bytes:
+        """IRC: a send without the PING that acknowledges it (open loop)."""
+        raise NotImplementedError
+
 
 def _j(obj) -> bytes:
     return orjson.dumps(obj)
@@ -70,20 +78,20 @@ class Typed(Adapter):
     ack = b'"MESSAGE_ACK"'
     refusals = (b'"MESSAGE_NACK"', b'"type":"ERROR"', b'"CONNECTION_CLOSED"')
 
-    def login_key(self, name, key):
+    def login_key(self, name: str, key: str) -> bytes:
         return _j({"type": "LOGIN_REQUEST", "timestamp": 0, "payload": {"sessionKey": key}})
 
-    def login_password(self, name, password):
+    def login_password(self, name: str, password: str) -> bytes:
         return _j({"type": "LOGIN_REQUEST", "timestamp": 0, "payload": {"username": name, "passwordHash": password}})
 
-    def join(self, room, me):
+    def join(self, room: str, me: str) -> bytes:
         return _j({"type": "USER_JOIN", "timestamp": 0, "payload": {"room": room}})
 
-    def send(self, room, text, seq, direct):
+    def send(self, room: str, text: str, seq: int, direct: bool) -> bytes:
         target = {"receiver": room} if direct else {"room": room}
         return _j({"type": "TEXT_MESSAGE", "timestamp": 0, "payload": {**target, "content": text}})
 
-    def classify(self, frame, me):
+    def classify(self, frame: bytes, me: str) -> str | None:
         if b'"LOGIN_RESPONSE"' in frame:
             return LOGIN_OK if b'"success":true' in frame else LOGIN_FAIL
         if b'"USER_JOIN"' in frame and b'"code":0' in frame:
@@ -99,19 +107,19 @@ class Events(Adapter):
     ack = b'"status":"sent"'
     refusals = (b'"SERVER_ERROR"',)
 
-    def login_key(self, name, key):
+    def login_key(self, name: str, key: str) -> bytes:
         return _j({"event": "CLIENT_AUTH", "data": {"token": key}})
 
-    def login_password(self, name, password):
+    def login_password(self, name: str, password: str) -> bytes:
         return _j({"event": "CLIENT_AUTH", "data": {"username": name, "password": password}})
 
-    def join(self, room, me):
+    def join(self, room: str, me: str) -> bytes:
         return _j({"event": "CLIENT_CHAT_JOIN", "data": {"cid": room}})
 
-    def send(self, room, text, seq, direct):
+    def send(self, room: str, text: str, seq: int, direct: bool) -> bytes:
         return _j({"event": "CLIENT_CHAT_SEND", "data": {"cid": room, "text": text, "tempId": seq}})
 
-    def classify(self, frame, me):
+    def classify(self, frame: bytes, me: str) -> str | None:
         if b'"SERVER_AUTH_OK"' in frame:
             return LOGIN_OK
         if b'"SERVER_CHAT_JOINED"' in frame:
@@ -127,20 +135,20 @@ class Colon(Adapter):
     ack_is_echo = True
     refusals = (b'"type":"ERROR"',)
 
-    def login_key(self, name, key):
+    def login_key(self, name: str, key: str) -> bytes:
         return _j({"type": "USER:LOGIN", "data": {"token": key}})
 
-    def login_password(self, name, password):
+    def login_password(self, name: str, password: str) -> bytes:
         return _j({"type": "USER:LOGIN", "data": {"username": name, "password": password}})
 
-    def join(self, room, me):
+    def join(self, room: str, me: str) -> bytes:
         return _j({"type": "GROUP:JOIN_GROUP", "data": {"groupId": room}})
 
-    def send(self, room, text, seq, direct):
+    def send(self, room: str, text: str, seq: int, direct: bool) -> bytes:
         target = {"to": room} if direct else {"groupId": room}
         return _j({"type": "CHAT:SEND_MESSAGE_TEXT", "data": {**target, "text": text}})
 
-    def classify(self, frame, me):
+    def classify(self, frame: bytes, me: str) -> str | None:
         if b'"USER:LOGGED_IN"' in frame:
             return LOGIN_OK
         if b'"GROUP:USER_JOINED"' in frame and b'"username":"%s"' % me.encode() in frame:
@@ -157,23 +165,22 @@ class Action(Adapter):
     handshake = True
     count_frame = b'"action":"character_count"'
 
-    def login_key(self, name, key):
+    def login_key(self, name: str, key: str) -> bytes:
         return _j({"action": "login", "data": {"session_key": key}})
 
-    def login_password(self, name, password):
+    def login_password(self, name: str, password: str) -> bytes:
         return _j({"action": "login", "data": {"chatid": name, "password": password}})
 
-    def join(self, room, me):
+    def join(self, room: str, me: str) -> bytes:
         return _j({"action": "join_room", "data": {"room_id": room}})
 
-    def send(self, room, text, seq, direct):
+    def send(self, room: str, text: str, seq: int, direct: bool) -> bytes:
         return _j({"action": "send_message", "data": {"room_id": room, "content": text}})
 
-    @staticmethod
-    def confirm(transaction_id: bytes) -> bytes:
+    def confirm(self, transaction_id: bytes) -> bytes:
         return b'{"action":"confirm_count","data":{"transaction_id":"%s","confirm":true}}' % transaction_id
 
-    def classify(self, frame, me):
+    def classify(self, frame: bytes, me: str) -> str | None:
         if b'"login_success"' in frame:
             return LOGIN_OK
         if b'"login_fail"' in frame:
@@ -201,7 +208,7 @@ class Irc(Adapter):
         # "NAME:PASSWORD": become an operator and set user mode +F (ngircd's relaxed flood control)
         self.oper = oper
 
-    def login_key(self, name, key):
+    def login_key(self, name: str, key: str) -> bytes:
         n = name.encode()
         login = b"NICK %s\r\nUSER %s 0 * :chatd-bench\r\n" % (n, n)
         if self.password:
@@ -211,10 +218,10 @@ class Irc(Adapter):
             login += b"OPER %s %s\r\nMODE %s +F\r\n" % (oper_name.encode(), oper_password.encode(), n)
         return login
 
-    def join(self, room, me):
+    def join(self, room: str, me: str) -> bytes:
         return b"JOIN #%s\r\n" % room.encode()
 
-    def send(self, room, text, seq, direct):
+    def send(self, room: str, text: str, seq: int, direct: bool) -> bytes:
         target = room if direct else "#" + room
         return b"PRIVMSG %s :%s\r\nPING :%d\r\n" % (target.encode(), text.encode(), seq)
 
@@ -223,7 +230,7 @@ class Irc(Adapter):
         target = room if direct else "#" + room
         return b"PRIVMSG %s :%s\r\n" % (target.encode(), text.encode())
 
-    def classify(self, frame, me):
+    def classify(self, frame: bytes, me: str) -> str | None:
         parts = frame.split(b" ", 3)
         if len(parts) >= 2:
             code = parts[1]
@@ -267,16 +274,16 @@ class Redis(Adapter):
     def __init__(self, prefix: str = "chatd-bench:") -> None:
         self.prefix = prefix.encode()
 
-    def login_key(self, name, key):
+    def login_key(self, name: str, key: str) -> bytes:
         return b"PING\r\n"
 
-    def join(self, room, me):
+    def join(self, room: str, me: str) -> bytes:
         return _resp(b"SUBSCRIBE", self.prefix + room.encode())
 
-    def send(self, room, text, seq, direct):
+    def send(self, room: str, text: str, seq: int, direct: bool) -> bytes:
         return _resp(b"PUBLISH", self.prefix + room.encode(), text.encode())
 
-    def classify(self, frame, me):
+    def classify(self, frame: bytes, me: str) -> str | None:
         if frame == b"+PONG":
             return LOGIN_OK
         if frame == b"subscribe":

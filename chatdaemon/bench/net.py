@@ -18,6 +18,7 @@ import socket
 import time
 from collections import deque
 from collections.abc import Callable
+from typing import cast
 
 from . import wsframe
 
@@ -56,7 +57,7 @@ class Conn:
 
     def __init__(self, idx: int, name: str, key: str) -> None:
         self.idx, self.name, self.key = idx, name, key
-        self.sock: socket.socket | None = None
+        self.sock: socket.socket = cast(socket.socket, None)  # set by Loop.connect
         self.fd = -1
         self.state = CONNECTING
         self.ws = False

@@ -4,9 +4,10 @@ import os
 import platform
 import statistics
 import time
+from typing import Any
 
 
-def combine(values: list):
+def combine(values: list) -> Any:
     """The median of repeated results, leaf by leaf (numbers: median; flags: any; lists of results: by position)."""
     present = [v for v in values if v is not None]
     if not present:
@@ -66,7 +67,7 @@ def _fmt(v) -> str:
     return str(v)
 
 
-def _get(d: dict | None, path: str):
+def _get(d: Any, path: str) -> Any:
     for part in path.split("."):
         if not isinstance(d, dict):
             return None
@@ -163,8 +164,8 @@ def table(results: dict) -> str:
                 value = f"{_get(median, 'members')} / {_get(median, 'senders')}"
             elif name == "L" and path == "ok":
                 value = f"{_get(median, 'ok')} / {_get(median, 'failed')}"
-            each = ", ".join(_fmt(_get(r, path)) for r in runs) if len(runs) > 1 else ""
-            lines.append(f"{name:<9}{label:<28}{_fmt(value):>14}   {each}")
+            values = ", ".join(_fmt(_get(r, path)) for r in runs) if len(runs) > 1 else ""
+            lines.append(f"{name:<9}{label:<28}{_fmt(value):>14}   {values}")
         bound = [p for p in ("client_bound", "room.client_bound", "direct.client_bound") if _get(median, p)]
         if bound:
             lines.append(

@@ -105,13 +105,16 @@ class Meter:
     def __init__(self, pid: int | None) -> None:
         self.pid = pid
         self.wall0 = time.monotonic()
-        self.cpu0 = proc.cpu_seconds(pid) if pid else None
+        self.cpu0: float | None = proc.cpu_seconds(pid) if pid else None
         self.self0 = time.process_time()
         self.host0 = proc.host_busy_seconds()
 
     def read(self) -> dict:
         wall = time.monotonic() - self.wall0
-        out = {"window_s": round(wall, 3), "bench_cpu_pct": round(100 * (time.process_time() - self.self0) / wall, 1)}
+        out: dict = {
+            "window_s": round(wall, 3),
+            "bench_cpu_pct": round(100 * (time.process_time() - self.self0) / wall, 1),
+        }
         cpu = proc.cpu_seconds(self.pid) if self.pid else None
         out["daemon_cpu_pct"] = (
             round(100 * (cpu - self.cpu0) / wall, 1) if cpu is not None and self.cpu0 is not None else None

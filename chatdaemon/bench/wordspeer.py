@@ -19,7 +19,7 @@ from zope.interface import implementer
 class AnyPassword:
     credentialInterfaces = (credentials.IUsernamePassword,)
 
-    def requestAvatarId(self, creds):
+    def requestAvatarId(self, creds: credentials.IUsernamePassword) -> defer.Deferred:
         return defer.succeed(creds.username)
 
 
@@ -31,14 +31,14 @@ def main() -> None:
     realm = service.InMemoryWordsRealm("bench.words")
     realm.createGroupOnRequest = True
     realm.createUserOnRequest = True
-    factory = service.IRCFactory(realm, portal.Portal(realm, [AnyPassword()]))
+    factory = service.IRCFactory(realm, portal.Portal(realm, [AnyPassword()]))  # type: ignore[arg-type,list-item]
     endpoint = endpoints.TCP4ServerEndpoint(reactor, args.port, interface=args.interface)
 
     def listening(port) -> None:
         print(f"words listening on {args.interface}:{port.getHost().port}", flush=True)
 
     endpoint.listen(factory).addCallback(listening)
-    reactor.run()
+    reactor.run()  # type: ignore[attr-defined,misc]
 
 
 if __name__ == "__main__":

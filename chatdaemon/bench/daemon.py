@@ -26,8 +26,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
-# Open files for a spawned server (raising the hard limit needs root; else it keeps ours). ngircd
-# holds at most half its limit in clients: at 20,000 it stops answering at 9,996.
+# Open files for a spawned server (raising the hard limit needs root; else it keeps ours). With
+# 20,000, ngircd stopped answering at 9,996 clients.
 SERVER_FILES = 65536
 
 # What BENCH.toml changes from chatd's defaults, and why (docs/performance.md repeats it).

@@ -9,7 +9,7 @@ from twisted.internet import defer, reactor
 
 from chatdaemon.core.model import Deleted, Encrypted, Media, Message, Room, Text
 from chatdaemon.store import Conflict, migrate
-from chatdaemon.store.sqlite import DB_FILE, SQLiteStore
+from chatdaemon.store.sqlite import DB_FILE, WRITER_CHECKPOINT_PAGES, SQLiteStore
 from tests.services import new_database
 
 
@@ -232,3 +232,23 @@ async def test_rows_of_one_statement_share_a_statement_but_a_bad_row_fails_alone
         assert (stored.id, previous, stored.body) == (3, 2, Text("m3"))
     finally:
         await store.close()
+
+
+@pytest_twisted.ensureDeferred
+async def test_sqlite_checkpoints_beside_the_writer(tmp_path):
+    store = SQLiteStore(str(tmp_path), reactor)
+    await store.open()
+    try:
+        await store.create_user("alice", "h", 0)
+        await store.create_room(Room("lobby", "public", "lobby", None), 0)
+        for n in range(50):
+            await append(store, "lobby", "alice", Text(f"m{n}"))
+        # the writer leaves checkpoints to the background (its own bound is far above a normal log)
+        autocheckpoint = await store._writer_pool.runQuery("PRAGMA wal_autocheckpoint")
+        assert autocheckpoint == [(WRITER_CHECKPOINT_PAGES,)]
+        busy, log_pages, copied = (await store._checkpoint())[0]
+        assert busy == 0 and log_pages > 0 and copied == log_pages  # the whole log is in the database file now
+        assert [m.body for m in await store.messages("lobby", None, None, None, 100)][-1] == Text("m49")
+    finally:
+        await store.close()
+    assert not store._checkpoints.running

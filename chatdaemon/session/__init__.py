@@ -18,6 +18,7 @@ events until a reply has made it ready: live events are held in the Outbox, and 
 
 from collections import deque
 from collections.abc import Callable
+from time import perf_counter
 from typing import Any
 
 from twisted.internet.defer import Deferred
@@ -197,12 +198,22 @@ class Session:
             return None
         d = self._execute(request.command, request.each)
         self.metrics.track(self, request.command, d)
-        d.addCallback(request.reply)
-        d.addErrback(self._failed, request)  # a refusal, or a reply that could not be rendered
-        d.addCallback(self._answer, box, request)
+        return d.addBoth(self._finish, request, box, perf_counter())
+
+    def _finish(self, result, request, box: list, started: float) -> None:
+        """A request's outcome: its reply (or, for a refusal or a reply that could not be rendered, the
+        dialect's error) takes its place in the reply order; a stream goes on."""
+        if isinstance(result, Failure):
+            frames = self._failed(result, request)
+        else:
+            self.metrics.done(request.command, started)
+            try:
+                frames = request.reply(result)
+            except Exception:
+                frames = self._failed(Failure(), request)
+        self._answer(frames, box, request)
         if request.follow is not None:
-            d.addCallback(lambda _: self._follow(request.follow))
-        return d
+            self._follow(request.follow)
 
     def _execute(self, command, each: bool = False) -> Deferred:
         if not isinstance(command, tuple):

@@ -54,10 +54,11 @@ class SQLStore:
 
     # -- plumbing
 
-    def _unavailable(self, failure: Failure):
-        if failure.check(*self._errors) if self._errors else False:
+    def _unavailable(self, failure: Failure) -> Failure:
+        """An errback: Unavailable in place of a failure that means the database is out of reach."""
+        if self._errors and failure.check(*self._errors):
             self._lost(failure)
-            raise Unavailable(str(failure.value)) from None
+            return Failure(Unavailable(str(failure.value)))
         return failure
 
     def _lost(self, failure: Failure) -> None:
@@ -76,7 +77,7 @@ class SQLStore:
     def _submit(self, fn) -> Deferred:
         if self.writer is None:
             return fail(RuntimeError("the store is closed"))
-        return self.writer.submit(fn).addErrback(self._unavailable)
+        return self.writer.submit(fn)  # (the writer translates its failures with _unavailable)
 
     def _write(self, sql, *args) -> Deferred:
         q = self._q(sql)

@@ -74,7 +74,12 @@ class SQLiteStore(SQLStore):
         os.makedirs(os.path.dirname(self.path) or ".", exist_ok=True)
         self._writer_pool = writer_pool = self._pool(1, writer=True)
         self.writer = GroupCommitWriter(
-            writer_pool, self._reactor, self._group_commit_max, (sqlite3.DatabaseError,), "BEGIN IMMEDIATE"
+            writer_pool,
+            self._reactor,
+            self._group_commit_max,
+            (sqlite3.DatabaseError,),
+            "BEGIN IMMEDIATE",
+            translate=self._unavailable,
         )
         yield writer_pool.runWithConnection(migrate.upgrade, self.path)
         self._reader = self._pool(2)
@@ -108,5 +113,4 @@ class SQLiteStore(SQLStore):
             return fail(RuntimeError("the store is closed"))
         stored = Message(mid, m.room_id, m.sender, m.body, m.ts)
         # one row of a statement: consecutive messages share one executemany in the commit (writer.py)
-        d = self.writer.submit_row(INSERT_MESSAGE, (mid, m.room_id, m.sender, kind, body, m.ts))
-        return d.addErrback(self._unavailable).addCallback(lambda _: (stored, mid - 1))
+        return self.writer.submit_row(INSERT_MESSAGE, (mid, m.room_id, m.sender, kind, body, m.ts), (stored, mid - 1))

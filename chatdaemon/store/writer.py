@@ -8,23 +8,28 @@ one reactor turn. Each write runs inside its own savepoint, so a constraint
 violation fails that write alone; consecutive rows of one statement (messages,
 under load) share one `executemany` and one savepoint, and are retried one by
 one only if that fails. Deferreds fire in submission order, and only after the
-commit.
+commit, each with its write's result (or the result given with the row) directly:
+no callbacks of the store's own on the path of every message.
 """
 
+from collections.abc import Callable
 from typing import Any
 
 from twisted.internet.defer import Deferred, succeed
 from twisted.logger import Logger
+from twisted.python.failure import Failure
 
 
 class GroupCommitWriter:
     log = Logger()
 
     def __init__(self, pool, clock, max_batch: int, item_errors: tuple[type[Exception], ...], begin: str = "",
-                 wrap=None):  # fmt: skip
+                 wrap=None, translate: Callable[[Failure], Failure] = lambda failure: failure):  # fmt: skip
         """`pool` has adbapi's runInteraction; `begin` is the SQL opening a transaction (if the driver does not);
-        `wrap(cursor)` is what the writes get (a cursor with room for per-transaction notes), by default the cursor."""
+        `wrap(cursor)` is what the writes get (a cursor with room for per-transaction notes), by default the cursor;
+        `translate` turns the driver's failures into the store's (e.g. "the database is out of reach")."""
         self._pool = pool
+        self._translate = translate
         self._begin = begin
         self._wrap = wrap if wrap is not None else (lambda cursor: cursor)
         self._clock = clock
@@ -45,15 +50,15 @@ class GroupCommitWriter:
 
     def submit(self, fn, *args) -> Deferred:
         """Queue `fn(cursor, *args)`; the Deferred fires with its result after the commit."""
-        return self._queued((fn, args))
+        return self._queued(fn, args, None)
 
-    def submit_row(self, sql: str, row: tuple) -> Deferred:
-        """Queue one row of `sql` (an INSERT); the Deferred fires with 1 after the commit."""
-        return self._queued((sql, row))
+    def submit_row(self, sql: str, row: tuple, result: Any = 1) -> Deferred:
+        """Queue one row of `sql` (an INSERT); the Deferred fires with `result` after the commit."""
+        return self._queued(sql, row, result)
 
-    def _queued(self, write: tuple) -> Deferred:
+    def _queued(self, what, args: tuple, result) -> Deferred:
         d: Deferred[Any] = Deferred()
-        self._queue.append((*write, d))
+        self._queue.append((what, args, d, result))
         if self._in_flight is None and self._scheduled is None:
             self._scheduled = self._clock.callLater(0, self._flush)
         return d
@@ -121,18 +126,19 @@ class GroupCommitWriter:
         self.observe_commit(self._clock.seconds() - self._began, len(batch))
         self._in_flight = None
         self._next()
-        for (_, _, d), (ok, value) in zip(batch, outcomes, strict=True):
+        for (_, _, d, result), (ok, value) in zip(batch, outcomes, strict=True):
             if ok:
-                d.callback(value)
+                d.callback(value if result is None else result)
             else:
-                d.errback(value)
+                d.errback(self._translate(Failure(value)))
         self._notify_idle()
 
     def _failed(self, failure, batch) -> None:
         self.log.failure("group commit of {n} writes failed", failure, n=len(batch))
         self._in_flight = None
         self._next()
-        for _, _, d in batch:
+        failure = self._translate(failure)
+        for _, _, d, _ in batch:
             d.errback(failure)
         self._notify_idle()
 

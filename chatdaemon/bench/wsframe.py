@@ -14,7 +14,8 @@ one frame, and a continuation frame is simply skipped like any other.
 import base64
 import hashlib
 import os
-import struct
+
+from ..transports.websocket import frame_header
 
 GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 
@@ -73,29 +74,12 @@ def encode_frame(payload: bytes, opcode: int = OP_TEXT) -> bytes:
     payload as it is), which spares the load generator an XOR over every byte it sends. Servers must
     accept it; chatd's (Autobahn) does.
     """
-    n = len(payload)
-    first = 0x80 | opcode
-    if n < 126:
-        header = struct.pack("!BB", first, 0x80 | n)
-    elif n < 65536:
-        header = struct.pack("!BBH", first, 0x80 | 126, n)
-    else:
-        header = struct.pack("!BBQ", first, 0x80 | 127, n)
-    return header + _MASK + payload
+    return frame_header(opcode, len(payload), masked=True) + _MASK + payload
 
 
 def encode_frame_masked(payload: bytes, mask: bytes, opcode: int = OP_TEXT) -> bytes:
     """A final client frame with a given 4-byte mask (for tests and servers that insist on a random one)."""
-    n = len(payload)
-    first = 0x80 | opcode
-    if n < 126:
-        header = struct.pack("!BB", first, 0x80 | n)
-    elif n < 65536:
-        header = struct.pack("!BBH", first, 0x80 | 126, n)
-    else:
-        header = struct.pack("!BBQ", first, 0x80 | 127, n)
-    masked = unmask(payload, mask)
-    return header + mask + masked
+    return frame_header(opcode, len(payload), masked=True) + mask + unmask(payload, mask)
 
 
 def unmask(payload: bytes, mask: bytes) -> bytes:

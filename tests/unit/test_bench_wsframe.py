@@ -4,16 +4,15 @@ import base64
 import hashlib
 import os
 
+from autobahn.twisted.websocket import WebSocketServerFactory, WebSocketServerProtocol
+from twisted.internet.testing import StringTransport
+
 from chatdaemon.bench import wsframe
+from chatdaemon.transports.websocket import frame_header, text_message
 
 
 def server_frame(payload: bytes, opcode: int = wsframe.OP_TEXT) -> bytes:
-    n = len(payload)
-    if n < 126:
-        return bytes([0x80 | opcode, n]) + payload
-    if n < 65536:
-        return bytes([0x80 | opcode, 126]) + n.to_bytes(2, "big") + payload
-    return bytes([0x80 | opcode, 127]) + n.to_bytes(8, "big") + payload
+    return frame_header(opcode, len(payload)) + payload
 
 
 def test_client_frames_are_masked_and_carry_their_length():
@@ -57,3 +56,19 @@ def test_the_handshake_checks_the_accept_key():
     assert wsframe.parse_handshake_response(bad, accept)[2] == "bad Sec-WebSocket-Accept"
     refused = b"HTTP/1.1 401 Unauthorized\r\nContent-Length: 0\r\n\r\n"
     assert wsframe.parse_handshake_response(refused, accept)[1:] == (401, "HTTP 401: HTTP/1.1 401 Unauthorized")
+
+
+def test_the_servers_text_messages_are_what_autobahn_writes():
+    factory = WebSocketServerFactory()
+    factory.protocol = WebSocketServerProtocol
+    autobahn = factory.buildProtocol(None)
+    wire = StringTransport()
+    autobahn.makeConnection(wire)
+    autobahn.state, autobahn.websocket_version = autobahn.STATE_OPEN, 13
+    for size in (0, 125, 126, 65535, 65536):
+        payload = os.urandom(size)
+        wire.clear()
+        autobahn.sendMessage(payload, isBinary=False)
+        assert text_message(payload) == wire.value()
+        [(op, got)] = wsframe.payloads(wire.value(), 0, len(wire.value()))
+        assert op == wsframe.OP_TEXT and got == payload

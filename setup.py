@@ -27,7 +27,14 @@ setup(
         "psycopg-pool>=3.2",
         "txredisapi>=1.6",
     ],
-    entry_points={"console_scripts": ["chatd-migrate = chatdaemon.migrate_cli:main"]},
+    # chatd-migrate: schema and data between engines (docs/scaling.md); chatd-bench: the benchmark of
+    # docs/performance.md, shipped with the daemon (as redis-benchmark is with Redis).
+    entry_points={
+        "console_scripts": [
+            "chatd-migrate = chatdaemon.migrate_cli:main",
+            "chatd-bench = chatdaemon.bench.cli:main",
+        ]
+    },
     # playwright drives Debian's /usr/bin/chromium (installed by `make test`); its own browser downloads are never used.
     # ruff, mypy and mypy-zope: `make lint` (run by `make test`); the versions it was last checked with.
     # irc (jaraco's): an IRC client library, the second client of the IRC tests (irssi is the first);

@@ -87,21 +87,16 @@ class Metrics:
     # -- hooks
 
     def track(self, session, command, d) -> None:
-        """A request has gone to the core: time chat messages, count and log logins (a login may be the first
-        of several commands: its reply is then the first of the results)."""
-        if isinstance(command, tuple):
-            if type(command[0]) is Login:
-                d.addBoth(self._logged_in, session)
-            return
-        kind = type(command)
-        if kind is Send:
-            d.addCallback(self._delivered, time.perf_counter())
-        elif kind is Login:
+        """A request has gone to the core: count and log logins (a login may be the first of several commands:
+        its reply is then the first of the results)."""
+        first = command[0] if isinstance(command, tuple) else command
+        if type(first) is Login:
             d.addBoth(self._logged_in, session)
 
-    def _delivered(self, result, started: float):
-        self.delivery.observe(time.perf_counter() - started)
-        return result
+    def done(self, command, started: float) -> None:
+        """A request succeeded, `started` (time.perf_counter) after it began: chat messages are timed."""
+        if type(command) is Send:
+            self.delivery.observe(time.perf_counter() - started)
 
     def _logged_in(self, results, session):
         result = results[0] if isinstance(results, tuple) else results

@@ -18,6 +18,7 @@ events until a reply has made it ready: live events are held in the Outbox, and 
 
 from collections import deque
 from collections.abc import Callable
+from time import perf_counter
 from typing import Any
 
 from twisted.internet.defer import Deferred
@@ -31,8 +32,8 @@ from ..core.interfaces import IClient
 from ..dialects import PERSONAL, dialect_for, fallback_error
 from ..errors import ChatError
 from ..metrics import UNREAD
-from .inbox import Inbox
-from .outbox import Flusher, Outbox
+from .inbox import IInboxOwner, Inbox
+from .outbox import Flusher, IOutboxOwner, Outbox
 
 __all__ = ["Flusher", "ISessionTransport", "Session"]
 
@@ -64,10 +65,14 @@ class ISessionTransport(Interface):
         """Read from the client again."""
 
 
-@implementer(IClient, IPushProducer)
+@implementer(IClient, IPushProducer, IInboxOwner, IOutboxOwner)
 class Session:
     log = Logger()
     operator = False
+    # An idle connection is mostly its Session, Inbox and Outbox: slots, and queues, timer sets and the like
+    # made only when first needed (docs/performance.md).
+    __slots__ = ("_bad_frames", "_clock", "_replies", "_timers", "_token", "_unready", "core", "dialect", "inbox",
+                 "key_hash", "kind", "limits", "metrics", "open", "outbox", "peer", "transport", "user")  # fmt: skip
 
     def __init__(self, core, transport, flusher: Flusher, limits, clock, kind: str, peer: str, metrics=UNREAD,
                  governor=None):  # fmt: skip
@@ -81,12 +86,11 @@ class Session:
         self.dialect: Any = None
         self.open = True
         self._clock = clock
-        self.outbox = Outbox(self._write, flusher, limits, clock, lambda: core.fanout_upto, self._slow)
-        self.inbox = Inbox(clock, limits, self._decode, self._start, transport.pause_reading,
-                           transport.resume_reading, self._drained, governor)  # fmt: skip
-        self._replies: deque[list] = deque()  # reply slots, in request order: [frames or _PENDING, answer]
+        self.outbox = Outbox(self, flusher, limits, clock)
+        self.inbox = Inbox(self, clock, limits, governor)
+        self._replies: deque[list] | None = None  # reply slots, in request order: [frames or _PENDING, answer]
         self._bad_frames = 0
-        self._timers: set = set()  # pending `expires` calls of requests
+        self._timers: set | None = None  # pending `expires` calls of requests
         self._token = ""  # a session key given at a WebSocket handshake: logged in once the dialect is known
         self._unready: list[Deferred] | None = None  # while the dialect is not ready: who waits for writable()
 
@@ -145,7 +149,7 @@ class Session:
             text = f"lines are at most {self.transport.max_frame_bytes} bytes"
         self._refuse(ChatError(errors.LINE_TOO_LONG, text))
 
-    def _decode(self, item):
+    def decode_frame(self, item):
         """A Request for this frame (raw bytes, or (raw, answer)), or None if it was answered here (a bad
         frame) or decides nothing yet."""
         raw, answer = item if isinstance(item, tuple) else (item, None)
@@ -177,13 +181,15 @@ class Session:
         self._bad_frames = 0
         return request
 
-    def _start(self, request) -> Deferred | None:
+    def start_request(self, request) -> Deferred | None:
         """Run a request; a Deferred that fires when it is done, or None if it is done already."""
         if request.expires is not None:
             self._expire_later(request.expires)
         if request.follow is not None:
             request.close = False  # a stream closes nothing
         box = [_PENDING, request.answer]
+        if self._replies is None:
+            self._replies = deque()
         self._replies.append(box)
         if request.command is None:
             self._answer(request.reply(None), box, request)
@@ -192,12 +198,22 @@ class Session:
             return None
         d = self._execute(request.command, request.each)
         self.metrics.track(self, request.command, d)
-        d.addCallback(request.reply)
-        d.addErrback(self._failed, request)  # a refusal, or a reply that could not be rendered
-        d.addCallback(self._answer, box, request)
+        return d.addBoth(self._finish, request, box, perf_counter())
+
+    def _finish(self, result, request, box: list, started: float) -> None:
+        """A request's outcome: its reply (or, for a refusal or a reply that could not be rendered, the
+        dialect's error) takes its place in the reply order; a stream goes on."""
+        if isinstance(result, Failure):
+            frames = self._failed(result, request)
+        else:
+            self.metrics.done(request.command, started)
+            try:
+                frames = request.reply(result)
+            except Exception:
+                frames = self._failed(Failure(), request)
+        self._answer(frames, box, request)
         if request.follow is not None:
-            d.addCallback(lambda _: self._follow(request.follow))
-        return d
+            self._follow(request.follow)
 
     def _execute(self, command, each: bool = False) -> Deferred:
         if not isinstance(command, tuple):
@@ -221,12 +237,15 @@ class Session:
         seconds = self.limits.handshake_timeout
 
         def expire():
-            self._timers.discard(call)
+            if self._timers is not None:
+                self._timers.discard(call)
             if self.open:
                 for frame in expires(seconds):
                     self.send(frame)
 
         call = self._clock.callLater(seconds, expire)
+        if self._timers is None:
+            self._timers = set()
         self._timers.add(call)
 
     def _follow(self, follow) -> None:
@@ -241,7 +260,7 @@ class Session:
                 self.send(self.dialect.error(e))
                 return
             if request is not None:
-                self._start(request)
+                self.start_request(request)
 
         self.outbox.writable().addCallback(next_step).addErrback(lambda f: self.log.failure("stream failed", f))
 
@@ -254,14 +273,17 @@ class Session:
 
     def _answer(self, frames: list[bytes], box: list, request=None) -> None:
         box[0] = frames
-        while self._replies and self._replies[0][0] is not _PENDING:
-            frames, answer = self._replies.popleft()
+        replies = self._replies
+        while replies and replies[0][0] is not _PENDING:
+            frames, answer = replies.popleft()
             if answer is not None:
                 if self.open:
                     answer(frames)
                 continue
             for frame in frames:
                 self.send(frame)
+        if replies is not None and not replies:
+            self._replies = None
         if self._unready is not None and not self._replies and self.dialect.ready:
             self._now_ready()
         if request is not None and request.close:
@@ -282,9 +304,14 @@ class Session:
         if self.open:
             self.outbox.send(frame)
 
-    def _write(self, frames: list[bytes]) -> None:
+    # IOutboxOwner
+    def write_out(self, frames: list[bytes]) -> None:
         self.metrics.frames_out(self.dialect, len(frames))
         self.transport.write_frames(frames)
+
+    @property
+    def fanout_upto(self) -> int:
+        return self.core.fanout_upto
 
     def deliver(self, event, memo: dict) -> None:
         """An event from the core, rendered in this session's dialect (once per dialect per publish)."""
@@ -342,7 +369,7 @@ class Session:
             self.outbox.discard()
             self.log.info("closing {transport} {peer}: {code} {reason} (output behind: queue given up)",
                           transport=self.kind, peer=self.peer, code=error.code, reason=error.message)  # fmt: skip
-            self._write([frame, farewell] if frame is not None and frame != farewell else [farewell])
+            self.write_out([frame, farewell] if frame is not None and frame != farewell else [farewell])
             self._shut()
             self.transport.close(restarting=error.code == errors.SHUTTING_DOWN)
             return
@@ -352,7 +379,7 @@ class Session:
         self.send(frame)
         self.close(error)
 
-    def _slow(self, unread: int) -> None:
+    def too_slow(self, unread: int) -> None:
         error = ChatError(errors.SLOW_CONSUMER, f"more than {self.limits.outbound_buffer_bytes} bytes unread")
         self.log.warn(
             "dropping slow consumer {user} ({transport} {peer}): {n} bytes unread",
@@ -400,7 +427,7 @@ class Session:
         self._cancel_timers()
 
     def _cancel_timers(self) -> None:
-        timers, self._timers = self._timers, set()
+        timers, self._timers = self._timers or (), None
         for call in timers:
             if call.active():
                 call.cancel()
@@ -417,5 +444,12 @@ class Session:
         self._cancel_timers()
         self.inbox.lost()
 
-    def _drained(self) -> None:
+    # IInboxOwner (with decode_frame and start_request above)
+    def pause_reading(self) -> None:
+        self.transport.pause_reading()
+
+    def resume_reading(self) -> None:
+        self.transport.resume_reading()
+
+    def inbox_drained(self) -> None:
         self.core.disconnect(self)

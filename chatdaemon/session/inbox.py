@@ -16,14 +16,13 @@ Governor is holding), the transport stops reading (TCP pushes back on the client
 sent is dropped.
 
 After the connection is lost, the frames it had delivered are still carried out, in order, with
-no rate limit; then `on_drained` is called once.
+no rate limit; then the owner's `inbox_drained` is called once.
 """
 
 from collections import deque
-from collections.abc import Callable
 from typing import Any
 
-from twisted.internet.defer import Deferred
+from zope.interface import Interface
 
 from .governor import NoGovernor
 
@@ -31,6 +30,8 @@ MIN_TRANSFER_CHARGE = 1024  # bytes: what the smallest file-transfer frame costs
 
 
 class TokenBucket:
+    __slots__ = ("_burst", "_clock", "_rate", "_stamp", "_tokens")
+
     def __init__(self, clock, rate: float, burst: float):
         self._clock, self._rate, self._burst = clock, rate, burst
         self._tokens = float(burst)
@@ -49,20 +50,38 @@ class TokenBucket:
         return (n - self._tokens) / self._rate
 
 
+class IInboxOwner(Interface):
+    """What an Inbox calls on its owner (the Session)."""
+
+    def decode_frame(item):
+        """A Request for a pushed frame, or None if it was answered already."""
+
+    def start_request(request):
+        """Run a request: a Deferred that fires when it is done, or None if it is done now."""
+
+    def pause_reading():
+        """Stop reading from the client."""
+
+    def resume_reading():
+        """Read from the client again."""
+
+    def inbox_drained():
+        """After the connection was lost, every frame it had delivered has been carried out."""
+
+
 class Inbox:
-    def __init__(self, clock, limits, decode: Callable[[Any], Any], start: Callable[[Any], Deferred | None],
-                 pause_reading: Callable[[], None], resume_reading: Callable[[], None],
-                 on_drained: Callable[[], None], governor=None):  # fmt: skip
+    # An idle connection holds one Inbox: slots, and no queue until a frame has to wait.
+    __slots__ = ("_barrier", "_bucket", "_bytes", "_clock", "_drained", "_frames", "_governor", "_in_flight",
+                 "_limits", "_lost", "_open", "_owner", "_reading", "_unpaid", "_waiting", "_wakeup")  # fmt: skip
+
+    def __init__(self, owner: IInboxOwner, clock, limits, governor=None):
+        self._owner = owner
         self._clock = clock
-        self._decode = decode  # a pushed frame -> a Request, or None if it was answered already
-        self._start = start  # Request -> Deferred that fires when it is done, or None if it is done now
-        self._pause_reading, self._resume_reading = pause_reading, resume_reading
-        self._on_drained = on_drained
+        self._limits = limits
         self._bucket = TokenBucket(clock, limits.rate_per_second, limits.rate_burst)
-        self._bytes = TokenBucket(clock, limits.transfer_bytes_per_second, limits.transfer_burst_bytes)
-        self._max_in_flight = limits.max_in_flight
+        self._bytes: TokenBucket | None = None  # the file-transfer byte bucket, made at the first transfer
         self._governor = governor if governor is not None else NoGovernor()
-        self._frames: deque = deque()  # raw frames (or (raw, answer) as the session pushed them)
+        self._frames: deque | None = None  # raw frames (or (raw, answer)) waiting their turn; None when none
         self._unpaid: tuple[Any, TokenBucket, int] | None = None  # a decoded frame waiting for its budget
         self._waiting = None  # a decoded, paid barrier request, waiting for those before it
         self._in_flight = 0
@@ -76,11 +95,15 @@ class Inbox:
     def push(self, raw) -> None:
         """One frame from the transport, in arrival order."""
         if self._open:
+            if self._frames is None:
+                self._frames = deque()
             self._frames.append(raw)
             self.pump()
 
     def insert(self, raw) -> None:
         """Put a frame back at the front (it is handled next)."""
+        if self._frames is None:
+            self._frames = deque()
         self._frames.appendleft(raw)
 
     @property
@@ -91,13 +114,16 @@ class Inbox:
     def _cost(self, request, item) -> tuple[Any, TokenBucket, int]:
         if request is not None and request.transfer:
             raw = item[0] if isinstance(item, tuple) else item
+            if self._bytes is None:
+                limits = self._limits
+                self._bytes = TokenBucket(self._clock, limits.transfer_bytes_per_second, limits.transfer_burst_bytes)
             return request, self._bytes, max(len(raw), MIN_TRANSFER_CHARGE)
         return request, self._bucket, 1
 
     def pump(self) -> None:
         while not self._barrier and self._wakeup is None:
             if not self._lost and (self._frames or self._waiting is not None or self._unpaid is not None):
-                if self._in_flight >= self._max_in_flight:
+                if self._in_flight >= self._limits.max_in_flight:
                     break  # resumed as they finish
                 if self._governor.holding:
                     self._governor.wait(self, self.pump)
@@ -109,10 +135,13 @@ class Inbox:
                 self._begin(request)
                 continue
             if self._unpaid is None:
-                if not self._frames:
+                frames = self._frames
+                if frames is None:
                     break
-                raw = self._frames.popleft()
-                self._unpaid = self._cost(self._decode(raw), raw)
+                raw = frames.popleft()
+                if not frames:
+                    self._frames = None
+                self._unpaid = self._cost(self._owner.decode_frame(raw), raw)
             request, bucket, cost = self._unpaid
             if not self._lost:
                 wait = bucket.take(cost)
@@ -130,10 +159,10 @@ class Inbox:
             self._stop_reading()
         elif self._open and not self._reading:
             self._reading = True
-            self._resume_reading()
+            self._owner.resume_reading()
         elif self._lost and not self._in_flight and not self._drained:
             self._drained = True
-            self._on_drained()
+            self._owner.inbox_drained()
 
     def begin(self, request) -> None:
         """Start a request now, ahead of the queue (a login by a handshake token, before any frame)."""
@@ -141,7 +170,7 @@ class Inbox:
 
     def _begin(self, request) -> None:
         barrier = request.barrier
-        d = self._start(request)
+        d = self._owner.start_request(request)
         if d is None:
             return
         self._in_flight += 1
@@ -159,7 +188,7 @@ class Inbox:
     def _stop_reading(self) -> None:
         if self._reading and self._open:
             self._reading = False
-            self._pause_reading()
+            self._owner.pause_reading()
 
     def _resume_pump(self) -> None:
         self._wakeup = None
@@ -171,14 +200,13 @@ class Inbox:
         if self._wakeup is not None:
             self._wakeup.cancel()
             self._wakeup = None
-        self._frames.clear()
+        self._frames = None
         self._unpaid = self._waiting = None
 
     def lost(self) -> None:
         """The connection is gone: carry out what it had sent (no rate limit), then call on_drained."""
-        frames, unpaid, waiting = list(self._frames), self._unpaid, self._waiting
+        frames, unpaid, waiting = self._frames, self._unpaid, self._waiting
         self.close()
         self._lost = True
-        self._frames.extend(frames)
-        self._unpaid, self._waiting = unpaid, waiting
+        self._frames, self._unpaid, self._waiting = frames, unpaid, waiting
         self.pump()

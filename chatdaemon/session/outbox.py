@@ -4,7 +4,7 @@ Everything queued within one reactor turn leaves in one `write_frames` call at t
 (the Flusher), or at once in 64 KiB pieces for a big burst. The Outbox follows the transport as a
 streaming producer: while the transport says its buffer is full, output queues here. A client
 whose queue stays above `outbound_buffer_bytes` for `slow_consumer_grace` seconds, or ever
-reaches HARD_LIMIT_FACTOR times that, is dropped as a slow consumer (`on_slow`); what it missed
+reaches HARD_LIMIT_FACTOR times that, is dropped as a slow consumer (its owner's `too_slow`); what it missed
 is replayed at its next login. A burst that a reading client drains quickly is never dropped.
 
 While an offline replay runs (`hold`), live frames wait aside and leave after it (`release`).
@@ -16,9 +16,8 @@ counts; what is still queued here, or was written after the transport last said 
 does not (`delivered_upto`).
 """
 
-from collections.abc import Callable
-
 from twisted.internet.defer import Deferred, succeed
+from zope.interface import Attribute, Interface
 
 WRITE_CHUNK = 64 * 1024
 HARD_LIMIT_FACTOR = 4
@@ -44,15 +43,28 @@ class Flusher:
             outbox.flush()
 
 
+class IOutboxOwner(Interface):
+    """What an Outbox calls on its owner (the Session)."""
+
+    fanout_upto = Attribute("Every message up to this id has been handed to the bus (the core's watermark)")
+
+    def write_out(frames):
+        """Write these frames to the transport, now."""
+
+    def too_slow(unread):
+        """The client is too slow: `unread` bytes were waiting for it (they are given up)."""
+
+
 class Outbox:
-    def __init__(self, write: Callable[[list[bytes]], None], flusher: Flusher, limits, clock, fanout: Callable[[], int],
-                 on_slow: Callable[[int], None]):  # fmt: skip
-        self._write = write  # the transport's write_frames
+    __slots__ = ("_bytes", "_clock", "_closed", "_dropped", "_flushed_mark", "_flusher", "_held", "_holds", "_out",
+                 "_owner", "_paused", "_replay_mark", "_scheduled", "_slow_timer", "_waiters", "_written_mark",
+                 "limits")  # fmt: skip
+
+    def __init__(self, owner: IOutboxOwner, flusher: Flusher, limits, clock):
+        self._owner = owner
         self._flusher = flusher
         self.limits = limits
         self._clock = clock
-        self._fanout = fanout  # the core's fanout_upto
-        self._on_slow = on_slow  # called with the bytes unread, when the client is too slow
         self._out: list[bytes] = []
         self._bytes = 0  # queued here, held frames included
         self._scheduled = False
@@ -65,7 +77,7 @@ class Outbox:
         self._replay_mark = 0  # the last offline message queued
         self._written_mark = 0  # every message up to this id was handed to the transport
         self._flushed_mark = 0  # ... and up to this one the transport said it sent
-        self._waiters: list[Deferred] = []
+        self._waiters: list[Deferred] | None = None  # who waits for room (made when someone does)
 
     @property
     def queued_bytes(self) -> int:
@@ -120,8 +132,9 @@ class Outbox:
             return
         out, self._out = self._out, []
         self._bytes = sum(map(len, self._held)) if self._held else 0
-        self._write(out)
-        self._written_mark = self._replay_mark if self._held is not None else self._fanout()
+        owner = self._owner
+        owner.write_out(out)
+        self._written_mark = self._replay_mark if self._held is not None else owner.fanout_upto
         if not self._paused:
             self._wake()
 
@@ -130,11 +143,15 @@ class Outbox:
         if not self._paused and self._bytes < self.limits.outbound_buffer_bytes // 2:
             return succeed(None)
         d: Deferred = Deferred()
+        if self._waiters is None:
+            self._waiters = []
         self._waiters.append(d)
         return d
 
     def _wake(self) -> None:
-        waiters, self._waiters = self._waiters, []
+        if self._waiters is None:
+            return
+        waiters, self._waiters = self._waiters, None
         for d in waiters:
             d.callback(None)
 
@@ -174,7 +191,7 @@ class Outbox:
         unread = self._bytes
         self._dropped = True
         self._out, self._held, self._bytes, self._holds = [], None, 0, 0
-        self._on_slow(unread)
+        self._owner.too_slow(unread)
 
     def _cancel_slow_timer(self) -> None:
         if self._slow_timer is not None:

@@ -157,6 +157,7 @@ class PostgresStore(SQLStore):
             (psycopg.IntegrityError, psycopg.DataError),
             f"SELECT pg_advisory_xact_lock({ORDER_LOCK})",
             _Txn,
+            translate=self._write_failed,
         )
         yield self._writer_pool.runWithConnection(migrate.upgrade_postgres, self.location)
 

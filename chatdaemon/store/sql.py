@@ -65,10 +65,11 @@ class SQLStore:
 
     # -- plumbing
 
-    def _unavailable(self, failure: Failure):
-        if failure.check(*self._errors) if self._errors else False:
+    def _unavailable(self, failure: Failure) -> Failure:
+        """An errback: Unavailable in place of a failure that means the database is out of reach."""
+        if self._errors and failure.check(*self._errors):
             self._lost(failure)
-            raise Unavailable(str(failure.value)) from None
+            return Failure(Unavailable(str(failure.value)))
         return failure
 
     def _lost(self, failure: Failure) -> None:
@@ -78,15 +79,19 @@ class SQLStore:
         """Why `error` means the storage cannot be written, or "" (an engine knows its driver's errors)."""
         return fault_of(error)
 
-    def _write_failed(self, failure: Failure):
-        """A write failed: a storage fault (-> StorageFault, not `writable`), out of reach (-> Unavailable), or else."""
+    def _write_failed(self, failure: Failure) -> Failure:
+        """What a failed write fails with (the writer's `translate`, and an errback): StorageFault for a storage
+        fault (the store is then not `writable`), Conflict for a client id remembered already (sent_ids),
+        Unavailable for a database out of reach, else the failure itself."""
         why = self._fault_of(failure.value)
-        if not why:
-            return self._unavailable(failure)
-        if self.writable:
-            log.warn("the database cannot be written ({why}): refusing writes until a probe succeeds", why=why)
-        self.writable, self.fault = False, why
-        raise StorageFault(why) from None
+        if why:
+            if self.writable:
+                log.warn("the database cannot be written ({why}): refusing writes until a probe succeeds", why=why)
+            self.writable, self.fault = False, why
+            return Failure(StorageFault(why))
+        if self._conflicts and failure.check(*self._conflicts) and "sent_ids" in str(failure.value):
+            return Failure(Conflict(f"a client id sent already: {failure.value}"))
+        return self._unavailable(failure)
 
     def probe(self) -> Deferred:
         """Try a write that needs free space (after a fault); fires with whether the store is writable again."""
@@ -125,7 +130,7 @@ class SQLStore:
     def _submit(self, fn) -> Deferred:
         if self.writer is None:
             return fail(RuntimeError("the store is closed"))
-        return self.writer.submit(fn).addErrback(self._write_failed)
+        return self.writer.submit(fn)  # (the writer translates its failures with _write_failed)
 
     def _write(self, sql, *args) -> Deferred:
         q = self._q(sql)
@@ -263,8 +268,7 @@ class SQLStore:
             mid, prev = self._insert_message(txn, m, kind, body, sent)
             return Message(mid, m.room_id, m.sender, m.body, m.ts), prev
 
-        d = self._submit(append)
-        return d.addErrback(self._sent_before, m.sender, client_id) if client_id else d
+        return self._submit(append)  # (a client id sent already fails with Conflict: _write_failed)
 
     def _insert_message(self, txn, m: Message, kind: str, body: str, sent: tuple | None) -> tuple[int, int]:
         raise NotImplementedError
@@ -279,13 +283,6 @@ class SQLStore:
                 "digest = excluded.digest"
             )
         return self._q(sql)
-
-    def _sent_before(self, failure: Failure, sender: str, client_id: str):
-        """A message with a client id failed: Conflict if the client id was remembered already."""
-        failure.trap(*self._conflicts)
-        if "sent_ids" in str(failure.value):
-            raise Conflict(f"{sender} sent {client_id!r} already")
-        return failure
 
     def sent_id(self, sender: str, client_id: str):
         d = self._read(

@@ -8,23 +8,33 @@ one reactor turn. Each write runs inside its own savepoint, so a constraint
 violation fails that write alone; consecutive rows of one statement (messages,
 under load) share one `executemany` and one savepoint, and are retried one by
 one only if that fails. Deferreds fire in submission order, and only after the
-commit.
+commit, each with its write's result (or the result given with the write) directly:
+no callbacks of the store's own on the path of every message. A write that fails
+tells `lost(result)` first (with the result it was given), so a store learns, in
+order and without a callback per write, which of its writes never happened.
 """
 
+from collections.abc import Callable
 from typing import Any
 
 from twisted.internet.defer import Deferred, succeed
 from twisted.logger import Logger
+from twisted.python.failure import Failure
 
 
 class GroupCommitWriter:
     log = Logger()
 
     def __init__(self, pool, clock, max_batch: int, item_errors: tuple[type[Exception], ...], begin: str = "",
-                 wrap=None):  # fmt: skip
+                 wrap=None, translate: Callable[[Failure], Failure] = lambda failure: failure,
+                 lost: Callable[[Any], None] = lambda result: None):  # fmt: skip
         """`pool` has adbapi's runInteraction; `begin` is the SQL opening a transaction (if the driver does not);
-        `wrap(cursor)` is what the writes get (a cursor with room for per-transaction notes), by default the cursor."""
+        `wrap(cursor)` is what the writes get (a cursor with room for per-transaction notes), by default the cursor;
+        `translate` turns the driver's failures into the store's (e.g. "the database is out of reach");
+        `lost(result)` is called with the result given to a write that failed, before its Deferred fails."""
         self._pool = pool
+        self._translate = translate
+        self._lost = lost
         self._begin = begin
         self._wrap = wrap if wrap is not None else (lambda cursor: cursor)
         self._clock = clock
@@ -43,17 +53,18 @@ class GroupCommitWriter:
         """Writes waiting for the next transaction (metrics)."""
         return len(self._queue)
 
-    def submit(self, fn, *args) -> Deferred:
-        """Queue `fn(cursor, *args)`; the Deferred fires with its result after the commit."""
-        return self._queued((fn, args))
+    def submit(self, fn, *args, result: Any = None) -> Deferred:
+        """Queue `fn(cursor, *args)`; the Deferred fires with its result after the commit (or with `result`, if
+        given: then `lost(result)` hears of a failure)."""
+        return self._queued(fn, args, result)
 
-    def submit_row(self, sql: str, row: tuple) -> Deferred:
-        """Queue one row of `sql` (an INSERT); the Deferred fires with 1 after the commit."""
-        return self._queued((sql, row))
+    def submit_row(self, sql: str, row: tuple, result: Any = 1) -> Deferred:
+        """Queue one row of `sql` (an INSERT); the Deferred fires with `result` after the commit."""
+        return self._queued(sql, row, result)
 
-    def _queued(self, write: tuple) -> Deferred:
+    def _queued(self, what, args: tuple, result) -> Deferred:
         d: Deferred[Any] = Deferred()
-        self._queue.append((*write, d))
+        self._queue.append((what, args, d, result))
         if self._in_flight is None and self._scheduled is None:
             self._scheduled = self._clock.callLater(0, self._flush)
         return d
@@ -121,18 +132,23 @@ class GroupCommitWriter:
         self.observe_commit(self._clock.seconds() - self._began, len(batch))
         self._in_flight = None
         self._next()
-        for (_, _, d), (ok, value) in zip(batch, outcomes, strict=True):
+        for (_, _, d, result), (ok, value) in zip(batch, outcomes, strict=True):
             if ok:
-                d.callback(value)
+                d.callback(value if result is None else result)
             else:
-                d.errback(value)
+                if result is not None:
+                    self._lost(result)
+                d.errback(self._translate(Failure(value)))
         self._notify_idle()
 
     def _failed(self, failure, batch) -> None:
         self.log.failure("group commit of {n} writes failed", failure, n=len(batch))
         self._in_flight = None
         self._next()
-        for _, _, d in batch:
+        failure = self._translate(failure)
+        for _, _, d, result in batch:
+            if result is not None:
+                self._lost(result)
             d.errback(failure)
         self._notify_idle()
 

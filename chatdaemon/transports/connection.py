@@ -86,6 +86,9 @@ class FrameGate:
     the session's ISessionTransport calls) or while it waits for a large-frame slot; and the slot it holds
     while a large frame is read (`reading_large`) or waits in the inbox (`handed_over`)."""
 
+    __slots__ = ("_inbox_paused", "_on_granted", "_queued", "_reading", "_slots", "_transport", "holding", "session",
+                 "waiting")  # fmt: skip
+
     def __init__(self, transport, slots: LargeFrames, on_granted: Callable[[], None]):
         self._transport = transport  # the byte transport: pauseProducing/resumeProducing
         self._slots = slots
@@ -164,8 +167,8 @@ class Connections:
         self.flusher = Flusher(clock)
         self.large_frames = LargeFrames(clock, limits)
         self.sessions: set[Session] = set()
-        # session -> (when it opened, or None once it has logged in; when the client was last heard from)
-        self._seen: dict[Session, tuple[float | None, float]] = {}
+        self._opened: dict[Session, float] = {}  # session -> when it opened, until it has logged in
+        self._heard: dict[Session, float] = {}  # session -> when the client was last heard from
         self._unwatched: set[Session] = set()  # sessions the idle rule does not apply to
         self._check = LoopingCall(self._expire)
         self._check.clock = clock
@@ -187,8 +190,7 @@ class Connections:
                           self.governor)  # fmt: skip
         consumer.registerProducer(session, True)
         self.sessions.add(session)
-        now = self.clock.seconds()
-        self._seen[session] = (now, now)
+        self._opened[session] = self._heard[session] = self.clock.seconds()
         if not idle:
             self._unwatched.add(session)
         self._watch()
@@ -197,13 +199,13 @@ class Connections:
 
     def heard(self, session: Session) -> None:
         """Something arrived from the client."""
-        seen = self._seen.get(session)
-        if seen is not None:
-            self._seen[session] = (seen[0], self.clock.seconds())
+        if session in self._heard:
+            self._heard[session] = self.clock.seconds()
 
     def lost(self, session: Session, detail: str = "") -> None:
         self.sessions.discard(session)
-        self._seen.pop(session, None)
+        self._opened.pop(session, None)
+        self._heard.pop(session, None)
         self._unwatched.discard(session)
         self.log.info(
             "connection closed: {transport} {peer} ({dialect}) {user}{detail}",
@@ -234,18 +236,20 @@ class Connections:
 
     def _expire(self) -> None:
         now, limits = self.clock.seconds(), self.limits
-        for session, (opened, heard) in list(self._seen.items()):
-            if not session.open:
-                continue
-            if opened is not None and session.user is not None:
-                self._seen[session] = opened, heard = None, now  # logged in: from now on, the idle rule
-            if opened is not None and now - opened >= limits.login_timeout:
-                reason = f"not logged in within {limits.login_timeout:g} seconds"
-            elif opened is None and now - heard >= limits.idle_timeout and session not in self._unwatched:
-                reason = f"nothing heard for {limits.idle_timeout:g} seconds"
-            else:
-                continue
-            session.close(ChatError(errors.IDLE_TIMEOUT, reason))
+        expired = []
+        for session, opened in list(self._opened.items()):
+            if session.user is not None:
+                del self._opened[session]  # logged in: from now on, the idle rule
+                self._heard[session] = now
+            elif now - opened >= limits.login_timeout:
+                expired.append((session, f"not logged in within {limits.login_timeout:g} seconds"))
+        idle = f"nothing heard for {limits.idle_timeout:g} seconds"
+        for session, heard in self._heard.items():
+            if now - heard >= limits.idle_timeout and session not in self._opened and session not in self._unwatched:
+                expired.append((session, idle))
+        for session, reason in expired:
+            if session.open:
+                session.close(ChatError(errors.IDLE_TIMEOUT, reason))
         for gate, since in list(self.large_frames.holders.items()):
             if now - since >= limits.large_frame_timeout and gate.session is not None and gate.session.open:
                 reason = f"a frame over the ordinary size took over {limits.large_frame_timeout:g} seconds"
@@ -256,23 +260,21 @@ class Connections:
             self._check.stop()
 
 
-def direct_writer(transport):
-    """A write function for `transport` that sends at once when nothing is waiting in its buffer, or None
-    if the transport is not plain TCP (TLS and wrappers keep their own write path).
+def writes_directly(transport) -> bool:
+    """Whether `send_now` may write to `transport`: plain TCP (TLS and wrappers keep their own write path)."""
+    return isinstance(transport, tcp.Server)
+
+
+def send_now(transport, data: bytes) -> None:
+    """Write `data` to a plain TCP `transport` at once when nothing is waiting in its buffer.
 
     Twisted's `write` only buffers: the descriptor is registered for writability, written on the next
     reactor turn, then unregistered, three system calls for what one `send` does on a connection whose
     kernel buffer has room (nearly always, for a chat client). What the kernel does not take goes
     through `transport.write`, so Twisted's buffering, producers and errors apply as before."""
-    if not isinstance(transport, tcp.Server):
-        return None
-
-    def write(data: bytes) -> None:
-        if transport._tempDataLen or len(transport.dataBuffer) > transport.offset or not transport.connected:
-            transport.write(data)
-            return
-        sent = transport.writeSomeData(data)
-        if sent != len(data):  # partly sent (the rest waits in Twisted's buffer), or an error for its write path
-            transport.write(data[sent:] if isinstance(sent, int) else data)
-
-    return write
+    if transport._tempDataLen or len(transport.dataBuffer) > transport.offset or not transport.connected:
+        transport.write(data)
+        return
+    sent = transport.writeSomeData(data)
+    if sent != len(data):  # partly sent (the rest waits in Twisted's buffer), or an error for its write path
+        transport.write(data[sent:] if isinstance(sent, int) else data)

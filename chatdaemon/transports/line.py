@@ -6,7 +6,7 @@ a logged-in connection whose dialect carries files: its lines may reach limits.m
 while it holds a large-frame slot (connection.py), and its session refuses such a line unless it is a
 file-transfer frame. While it waits for a slot, the data after the line's start waits unread here.
 
-Output is written at once when the socket has room (`direct_writer`), with Nagle off (TCP_NODELAY): a
+Output is written at once when the socket has room (`send_now`), with Nagle off (TCP_NODELAY): a
 chat frame should not wait for an ACK. Each peer address may hold at most `max_connections_per_ip`
 connections; one more is told so and closed. Sessions, deadlines and logging: connection.py.
 
@@ -25,7 +25,7 @@ from zope.interface import implementer
 from ..listeners import AddressCounter, Refused
 from ..session import ISessionTransport, Session
 from . import IStreamTransport
-from .connection import Connections, FrameGate, direct_writer
+from .connection import Connections, FrameGate, send_now, writes_directly
 
 _OK, _TOO_LONG, _WAIT = range(3)
 
@@ -38,12 +38,12 @@ class LineProtocol(Protocol):
     transport: IStreamTransport
     session: Session  # the connection's, from connectionMade on
     gate: FrameGate  # its reading, likewise
-    _send: Callable[[bytes], None]  # how its output is written, likewise
+    _direct = False  # output goes through send_now (plain TCP), from connectionMade on
 
     def __init__(self, factory: "LineFactory", host: str | None):
         self.factory, self.host = factory, host
         self.connections = factory.connections
-        self._partial: list[bytes] = []  # the line being read, in pieces (no "\n" in them)
+        self._partial: list[bytes] | None = None  # the line being read, in pieces (no "\n" in them)
         self._partial_bytes = 0
         self._unread = b""  # data held back while waiting for a large-frame slot
         self._skipping = False  # inside an over-long line
@@ -65,10 +65,9 @@ class LineProtocol(Protocol):
         self.gate = self.connections.gate(self.transport, self._go_on)
         self.session = self.connections.open(self.transport, self, "tcp")
         self.gate.session = self.session
-        send = direct_writer(self.transport)
-        if send is not None:
+        if writes_directly(self.transport):
+            self._direct = True
             self.transport.setTcpNoDelay(True)
-        self._send = send or self.transport.write
 
     def dataReceived(self, data: bytes) -> None:
         self.connections.heard(self.session)
@@ -92,7 +91,7 @@ class LineProtocol(Protocol):
         return _OK if self.gate.reading_large() else _WAIT
 
     def _too_long(self) -> None:
-        self._partial, self._partial_bytes = [], 0
+        self._partial, self._partial_bytes = None, 0
         if self.gate.holding:
             self.gate.dropped()
         self.session.frame_too_long()
@@ -118,7 +117,7 @@ class LineProtocol(Protocol):
                 self._too_long()
                 continue
             line = b"".join((*self._partial, piece)) if self._partial else piece
-            self._partial, self._partial_bytes = [], 0
+            self._partial, self._partial_bytes = None, 0
             session.frame_received(line[:-1] if line.endswith(b"\r") else line)
             if size > self.max_frame_bytes:
                 self.gate.handed_over(session.inbox.holding)
@@ -132,6 +131,8 @@ class LineProtocol(Protocol):
             self._skipping = True
             self._too_long()
         else:
+            if self._partial is None:
+                self._partial = []
             self._partial.append(rest)
             self._partial_bytes += len(rest)
 
@@ -143,7 +144,10 @@ class LineProtocol(Protocol):
     # ISessionTransport
     def write_frames(self, frames: list[bytes]) -> None:
         frames.append(b"")
-        self._send(self.newline.join(frames))
+        if self._direct:
+            send_now(self.transport, self.newline.join(frames))
+        else:
+            self.transport.write(self.newline.join(frames))
 
     def close(self, restarting: bool = False) -> None:
         # TLS (TLSMemoryBIOProtocol) sends its close alert only once no producer is registered: without

@@ -24,12 +24,17 @@ header, so the slot is taken before the data is read), and its session
 refuses such a message with 7005 unless it is a file-transfer frame. With
 compression on, a message is checked once inflated.
 
+Output: with compression off, on plain TCP, a session's frames of one reactor turn leave as text
+messages in one `send_now` (connection.py: at once when the socket has room, no writability
+registration around it); otherwise each goes through Autobahn's sendMessage.
+
 Back-pressure: the Session is registered as the streaming producer of the TCP
 (or TLS) transport underneath (Autobahn passes registerProducer through), so
 a slow reader is paused and then dropped by the Session, never buffered
 without bound; reading pauses while the Session's inbox is busy.
 """
 
+import struct
 import urllib.parse
 from collections import deque
 from collections.abc import Callable
@@ -52,9 +57,28 @@ from ..dialects import DIALECTS
 from ..errors import ChatError
 from ..session import ISessionTransport, Session
 from . import IStreamTransport
-from .connection import Connections, FrameGate, peer_name
+from .connection import Connections, FrameGate, peer_name, send_now, writes_directly
 
 DEFAULT_PORTS = {"http": 80, "https": 443}
+OP_TEXT = 0x1
+
+
+def frame_header(opcode: int, length: int, masked: bool = False) -> bytes:
+    """The header of one final (FIN) frame of `length` bytes (RFC 6455, section 5.2). A client's frames are
+    `masked`: the header says so, and the 4-byte masking key follows it."""
+    first, mask = 0x80 | opcode, 0x80 if masked else 0
+    if length < 126:
+        return struct.pack("!BB", first, mask | length)
+    if length < 65536:
+        return struct.pack("!BBH", first, mask | 126, length)
+    return struct.pack("!BBQ", first, mask | 127, length)
+
+
+def text_message(payload: bytes) -> bytes:
+    """One unfragmented text message as a server sends it (unmasked)."""
+    return frame_header(OP_TEXT, len(payload)) + payload
+
+
 log = Logger(namespace="chatdaemon.transports.websocket")
 
 
@@ -95,6 +119,7 @@ class ChatWebSocket(WebSocketServerProtocol):
     session: Session | None = None  # from onOpen until onClose
     gate: FrameGate  # the connection's reading, from onOpen on
     _token = _dialect = ""
+    _direct = False  # frames leave through send_now (plain TCP, no compression), from onOpen on
 
     def onConnect(self, request):
         d = maybeDeferred(self._check_handshake, request)
@@ -143,6 +168,7 @@ class ChatWebSocket(WebSocketServerProtocol):
         return d.addCallbacks(check, throttled)
 
     def onOpen(self) -> None:
+        self._direct = writes_directly(self.transport) and self._perMessageCompress is None
         self._held: deque[tuple[bytes, bool]] = deque()  # messages that wait for a large-frame slot
         self.gate = self.factory.connections.gate(self.transport, self._deliver)
         self.session = self.factory.connections.open(self.transport, self, "ws")
@@ -218,6 +244,9 @@ class ChatWebSocket(WebSocketServerProtocol):
     def write_frames(self, frames: list[bytes]) -> None:
         if self.state != self.STATE_OPEN:
             return  # closing: the peer will not read it
+        if self._direct:
+            send_now(self.transport, b"".join([text_message(frame) for frame in frames]))
+            return
         for frame in frames:
             self.sendMessage(frame, isBinary=False)
 

@@ -11,8 +11,10 @@ from chatdaemon.admin import Operator
 from chatdaemon.bus import IBus
 from chatdaemon.bus.local import LocalBus
 from chatdaemon.config import Http, Limits
-from chatdaemon.core.interfaces import IPrincipal
-from chatdaemon.session import ISessionTransport
+from chatdaemon.core.interfaces import IClient, IPrincipal
+from chatdaemon.session import Flusher, ISessionTransport, Session
+from chatdaemon.session.inbox import IInboxOwner
+from chatdaemon.session.outbox import IOutboxOwner
 from chatdaemon.store import IStore
 from chatdaemon.store.sqlite import SQLiteStore
 from chatdaemon.transports.connection import Connections
@@ -21,6 +23,10 @@ from chatdaemon.transports.rest import ApiClient
 from chatdaemon.transports.websocket import ChatWebSocketFactory
 
 PACKAGE = pathlib.Path(__file__).parents[2] / "chatdaemon"
+
+
+class FakeCore:
+    fanout_upto = 0
 
 
 def test_the_implementations_provide_their_interfaces(tmp_path):
@@ -32,6 +38,9 @@ def test_the_implementations_provide_their_interfaces(tmp_path):
     assert verifyObject(ISessionTransport, LineFactory(connections).buildProtocol(None))
     websocket = ChatWebSocketFactory(connections, Http(), None).buildProtocol(None)
     assert verifyObject(ISessionTransport, websocket)
+    session = Session(FakeCore(), websocket, Flusher(Clock()), Limits(), Clock(), "ws", "127.0.0.1:1")
+    for interface in (IClient, IInboxOwner, IOutboxOwner):
+        assert verifyObject(interface, session)
 
 
 def _store_calls(tree: ast.AST):

@@ -9,7 +9,7 @@ from twisted.internet import defer, reactor
 
 from chatdaemon.core.model import Deleted, Encrypted, Media, Message, Room, Text
 from chatdaemon.store import Conflict, migrate
-from chatdaemon.store.sqlite import DB_FILE, SQLiteStore
+from chatdaemon.store.sqlite import DB_FILE, WRITER_CHECKPOINT_PAGES, SQLiteStore
 from tests.services import new_database
 
 
@@ -243,20 +243,23 @@ async def test_a_known_client_id_is_refused_storing_nothing_and_replaced_on_requ
     with pytest.raises(Conflict):
         await store.append_message(Message(0, "r", "alice", Text("two"), 2000), "x", 22)
     assert [m.body for m in await store.messages_after(0, 10)] == [Text("one")]  # nothing of "two" stored
+    after, prev = await store.append_message(Message(0, "r", "alice", Text("after"), 2500))
+    assert prev == first.id  # the refused one's id (if it took one) is passed over: nothing to wait for
     assert await store.sent_id("alice", "x") == (first.id, 1000, 11)
-    bobs, _ = await store.append_message(Message(0, "r", "bob", Text("one"), 1500), "x", 11)  # another sender's "x"
+    bobs, prev = await store.append_message(Message(0, "r", "bob", Text("one"), 1500), "x", 11)  # another sender's
+    assert prev == after.id
     third, prev = await store.append_message(Message(0, "r", "alice", Text("three"), 3000), "x", 33, replace=True)
     assert await store.sent_id("alice", "x") == (third.id, 3000, 33)
     assert (await store.message(third.id)).body == Text("three")
-    assert prev == bobs.id  # the refused "two" left no message between
+    assert prev == bobs.id
     await store.forget_sent_ids(2000)
     assert await store.sent_id("bob", "x") is None and await store.sent_id("alice", "x") is not None
 
 
 @pytest_twisted.ensureDeferred
-async def test_a_resend_refused_in_a_batch_fails_alone_and_the_next_message_follows_the_last_stored(store):
+async def test_a_resend_refused_in_a_batch_fails_alone_and_nothing_lies_between_a_message_and_its_prev(store):
     """Messages with and without client ids share one transaction; a known client id fails only its own write,
-    and the `prev` of the message after it is the last one stored (no message lies between)."""
+    and no stored message lies between any message and its `prev` (SQLite's may name the refused id)."""
     await store.create_user("a", "h", 0)
     await store.create_room(Room("r", "public", "r", None), 0)
     kept, _ = await store.append_message(Message(0, "r", "a", Text("kept"), 0), "k", 1)
@@ -276,6 +279,28 @@ async def test_a_resend_refused_in_a_batch_fails_alone_and_the_next_message_foll
     assert store.writer.commits - before == 1  # one transaction for the five
     stored = [results[i][1] for i in (0, 1, 3, 4)]
     assert [m.body for m, _ in stored] == [Text("m1"), Text("with id"), Text("m2"), Text("m3")]
-    assert [prev for _, prev in stored] == [kept.id, *(m.id for m, _ in stored[:-1])]
-    assert [m.body for m in await store.messages_after(kept.id, 10)] == [m.body for m, _ in stored]
+    ids = [m.id for m in await store.messages_after(0, 10)]
+    assert ids == [kept.id, *(m.id for m, _ in stored)]  # in id order, nothing of "again"
+    for message, prev in stored:
+        assert prev < message.id and not [i for i in ids if prev < i < message.id]
     assert (await store.sent_id("a", "n"))[0] == stored[1][0].id
+
+
+@pytest_twisted.ensureDeferred
+async def test_sqlite_checkpoints_beside_the_writer(tmp_path):
+    store = SQLiteStore(str(tmp_path), reactor)
+    await store.open()
+    try:
+        await store.create_user("alice", "h", 0)
+        await store.create_room(Room("lobby", "public", "lobby", None), 0)
+        for n in range(50):
+            await append(store, "lobby", "alice", Text(f"m{n}"))
+        # the writer leaves checkpoints to the background (its own bound is far above a normal log)
+        autocheckpoint = await store._writer_pool.runQuery("PRAGMA wal_autocheckpoint")
+        assert autocheckpoint == [(WRITER_CHECKPOINT_PAGES,)]
+        busy, log_pages, copied = (await store._checkpoint())[0]
+        assert busy == 0 and log_pages > 0 and copied == log_pages  # the whole log is in the database file now
+        assert [m.body for m in await store.messages("lobby", None, None, None, 100)][-1] == Text("m49")
+    finally:
+        await store.close()
+    assert not store._checkpoints.running

@@ -39,6 +39,15 @@ BENCH_LIMITS = {
     "idle_timeout": 86400.0,
     "login_timeout": 3600.0,
 }
+BENCH_THROTTLE = {
+    # every connection comes from 127.0.0.1, and the login throttle (docs/security.md) lets one address have at most
+    # login_failures_per_address logins undecided at once (each might fail): S3 and the others set up --concurrency
+    # connections at a time (default 50)
+    "login_failures_per_address": 1000000,
+    # L logs in --l-concurrency of them by password at once; past 8 waiting for the password hasher, an address's
+    # logins are refused (7030) before any hash
+    "hash_queue_per_address": 256,
+}
 
 
 class DaemonError(RuntimeError):
@@ -62,6 +71,9 @@ def bench_toml(argon2: tuple[int, int, int] | None = None) -> str:
         "[limits]",
     ]
     for key, value in BENCH_LIMITS.items():
+        lines.append(f"{key} = {value!r}")
+    lines += ["", "[throttle]"]
+    for key, value in BENCH_THROTTLE.items():
         lines.append(f"{key} = {value!r}")
     if argon2 is not None:
         lines += [

@@ -16,6 +16,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import tomllib
 
 from . import daemon as proc
 from . import report
@@ -39,6 +40,18 @@ def _argon2(text: str) -> tuple[int, int, int]:
     except ValueError:
         raise argparse.ArgumentTypeError("expected TIME,MEMORY_KIB,PARALLELISM, e.g. 3,65536,4") from None
     return t, m, p
+
+
+def _setting(text: str) -> tuple[str, str, str]:
+    name, sep, value = text.partition("=")
+    section, dot, key = name.strip().partition(".")
+    try:
+        tomllib.loads(f"v = {value}")
+    except tomllib.TOMLDecodeError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a TOML value (a string needs quotes)") from None
+    if not (sep and dot and section and key):
+        raise argparse.ArgumentTypeError('expected SECTION.KEY=VALUE, e.g. storage.synchronous="NORMAL"')
+    return section, key, value.strip()
 
 
 def _rates(text: str) -> list[float]:
@@ -71,6 +84,14 @@ def parser() -> argparse.ArgumentParser:
     )
     target.add_argument("--data-dir", help="with --spawn chatd: keep its state here (default: a temporary directory)")
     target.add_argument("--argon2", type=_argon2, help="with --spawn chatd: argon2 TIME,MEMORY_KIB,PARALLELISM")
+    target.add_argument(
+        "--set",
+        type=_setting,
+        action="append",
+        default=[],
+        metavar="SECTION.KEY=VALUE",
+        help='with --spawn chatd: one more line of BENCH.toml, e.g. storage.synchronous="NORMAL" (repeatable)',
+    )
     target.add_argument("--twistd", help="with --spawn chatd: the twistd to run (default: next to this Python)")
     target.add_argument("--host", default="127.0.0.1")
     target.add_argument("--port", type=int, default=7070, help="line (or IRC) port")
@@ -215,7 +236,7 @@ def cmd_run(args) -> int:
             os.makedirs(data_dir, exist_ok=True)
             config = os.path.join(data_dir, "BENCH.toml")
             with open(config, "w") as f:
-                f.write(proc.bench_toml(args.argon2))
+                f.write(proc.bench_toml(args.argon2, args.set))
             users = needed_users(args, scenarios)
             path = accounts_path(data_dir)
             if not os.path.exists(path) or load(path).users < users:

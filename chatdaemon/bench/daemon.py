@@ -22,7 +22,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
@@ -60,30 +60,24 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def bench_toml(argon2: tuple[int, int, int] | None = None) -> str:
-    lines = [
-        "# chatd-bench: the daemon's defaults, except what a load test from one address needs.",
-        "[listeners]",
-        'line = ["tcp:0:interface=127.0.0.1"]',
-        'http = ["tcp:0:interface=127.0.0.1"]',
-        "admin = []",
-        "",
-        "[limits]",
-    ]
-    for key, value in BENCH_LIMITS.items():
-        lines.append(f"{key} = {value!r}")
-    lines += ["", "[throttle]"]
-    for key, value in BENCH_THROTTLE.items():
-        lines.append(f"{key} = {value!r}")
+def bench_toml(argon2: tuple[int, int, int] | None = None, settings: Sequence[tuple[str, str, str]] = ()) -> str:
+    """BENCH.toml; `settings` are (section, key, TOML value) the operator asked for (`--set`), over the rest."""
+    sections: dict[str, dict[str, str]] = {
+        "listeners": {"line": '["tcp:0:interface=127.0.0.1"]', "http": '["tcp:0:interface=127.0.0.1"]', "admin": "[]"},
+        "limits": {key: repr(value) for key, value in BENCH_LIMITS.items()},
+        "throttle": {key: repr(value) for key, value in BENCH_THROTTLE.items()},
+    }
     if argon2 is not None:
-        lines += [
-            "",
-            "[passwords]",
-            f"time_cost = {argon2[0]}",
-            f"memory_cost = {argon2[1]}",
-            f"parallelism = {argon2[2]}",
-        ]
-    return "\n".join(lines) + "\n"
+        sections["passwords"] = dict(zip(("time_cost", "memory_cost", "parallelism"), map(str, argon2), strict=True))
+    for section, key, value in settings:
+        sections.setdefault(section, {})[key] = value
+    tables = ["\n".join([f"[{name}]", *(f"{key} = {value}" for key, value in values.items())])
+              for name, values in sections.items()]  # fmt: skip
+    return (
+        "# chatd-bench: the daemon's defaults, except what a load test from one address needs.\n"
+        + "\n\n".join(tables)
+        + "\n"
+    )
 
 
 def cpu_seconds(pid: int) -> float | None:

@@ -275,6 +275,10 @@ def send_now(transport, data: bytes) -> None:
     if transport._tempDataLen or len(transport.dataBuffer) > transport.offset or not transport.connected:
         transport.write(data)
         return
-    sent = transport.writeSomeData(data)
-    if sent != len(data):  # partly sent (the rest waits in Twisted's buffer), or an error for its write path
-        transport.write(data[sent:] if isinstance(sent, int) else data)
+    try:
+        sent = transport.socket.send(data)
+    except OSError:  # full (EAGAIN), or gone: Twisted's write path waits for room, or closes the connection
+        transport.write(data)
+        return
+    if sent != len(data):  # partly sent: the rest waits in Twisted's buffer
+        transport.write(data[sent:])

@@ -11,12 +11,13 @@ CHROMIUM := /usr/bin/chromium
 
 venv: $(VENV)/.installed
 
-# An editable install in "compat" mode: twistd finds twisted/plugins/chatd.py only on a real sys.path entry.
+# The versions pinned in constraints.txt (the set last tested together), in an editable install in "compat" mode:
+# twistd finds twisted/plugins/chatd.py only on a real sys.path entry.
 # Then Twisted's plugin caches (dropin.cache), built where the plugins are: a read-only install cannot write them.
-$(VENV)/.installed: setup.py
+$(VENV)/.installed: setup.py constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip setuptools wheel
-	$(BIN)/pip install --quiet -e '.[test]' --config-settings editable_mode=compat
+	$(BIN)/pip install --quiet -c constraints.txt -e '.[test]' --config-settings editable_mode=compat
 	$(BIN)/python -m chatdaemon.plugin_cache
 	touch $@
 

@@ -19,5 +19,5 @@ def test_every_key_security_md_names_is_a_key_of_the_example_config():
     text = (ROOT / "docs" / "security.md").read_text()
     example = (ROOT / "etc" / "chatd.toml").read_text()
     sections = dict(re.findall(r"^\[(\w+)\]\n((?:.*\n)*?)(?=^\[|\Z)", example, re.MULTILINE))
-    for section, key in re.findall(r"`(limits|throttle|passwords|storage|files|http|socketio)\.(\w+)`", text):
+    for section, key in re.findall(r"`(limits|throttle|passwords|storage|files|http|socketio|overload)\.(\w+)`", text):
         assert f"# {key} = " in sections[section], f"{section}.{key}"

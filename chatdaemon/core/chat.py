@@ -45,7 +45,7 @@ from .receipts import Receipts
 from .rooms import Rooms
 from .state import ChatState, Stale
 from .throttle import LoginThrottle, RegistrationThrottle
-from .typing import Typing
+from .typing import TypingIndicators
 
 
 @implementer(IBusListener)
@@ -62,7 +62,7 @@ class Core:
         self.fanout = Fanout(state, store, bus, clock, limits.offline_page)
         self.messages = Messages(state, store, bus, self.rooms, self.fanout, limits, clock)
         self.receipts = Receipts(state, store, bus, self.messages)
-        self.typing = Typing(state, bus, self.rooms, clock)
+        self.typing = TypingIndicators(state, bus, self.rooms, clock)
         self.files = Files(state, store, file_store, self.rooms, self.messages, file_limits, clock)
         self.friends = Friends(state, store, bus, self.delivery, clock)
         self.profiles = Profiles(state, store, bus, self.presence, self.messages, limits, clock)

@@ -1,4 +1,4 @@
-"""Typing: one state per (user, room) that expires by itself.
+"""Typing indicators: one state per (user, room) that expires by itself.
 
 A "typing" not renewed within `seconds` is followed by a "stopped" for it, so a client that
 vanishes mid-sentence never leaves others watching an indicator forever. A stop after an
@@ -8,20 +8,20 @@ expiry was already told, so it is not told again.
 from twisted.internet.interfaces import IDelayedCall
 
 from .commands import SetTyping
-from .events import Typing as TypingEvent
+from .events import Typing
 from .handling import handles
 from .model import Room
 
 TYPING_SECONDS = 6.0
 
 
-class Typing:
+class TypingIndicators:
     def __init__(self, state, bus, rooms, clock, seconds: float = TYPING_SECONDS):
         self.state, self.bus, self.rooms, self.clock, self.seconds = state, bus, rooms, clock, seconds
         self._timers: dict[tuple[str, str], IDelayedCall] = {}  # (user, room id) -> its expiry
 
     def _tell(self, user: str, room: Room, typing: bool) -> None:
-        self.bus.publish(TypingEvent(user, room, typing), self.state.recipients(user, room) - {user})
+        self.bus.publish(Typing(user, room, typing), self.state.recipients(user, room) - {user})
 
     @handles(SetTyping)
     async def set_typing(self, client, cmd: SetTyping) -> Room:

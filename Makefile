@@ -34,11 +34,13 @@ test: venv lint system-deps npm-deps
 	$(BIN)/python -m pytest tests
 
 # Some tests drive real clients from Debian: the web page's (Chromium, through the playwright package of the
-# test extra; never `playwright install`), the admin shell's (the OpenSSH client) and IRC's (irssi, in tmux).
+# test extra; never `playwright install`), the admin shell's (the OpenSSH client), IRC's (irssi, in tmux) and
+# Node.js with npm for the npm packages below.
 # Installed once, quietly, if missing and apt-get can run as root; else those tests are skipped and pytest's
 # summary says why (with CI=true, the IRC one fails).
 system-deps:
 	@missing=""; [ -x $(CHROMIUM) ] || missing=" chromium"; command -v ssh >/dev/null || missing="$$missing openssh-client"; \
+	command -v npm >/dev/null || missing="$$missing nodejs npm"; \
 	for tool in irssi tmux; do command -v $$tool >/dev/null || missing="$$missing $$tool"; done; \
 	if [ -n "$$missing" ]; then \
 	  log=$${TMPDIR:-/tmp}/chatd-system-deps.log; \
@@ -52,12 +54,13 @@ system-deps:
 	fi
 
 # The Socket.IO tests drive the real npm socket.io-client, and the page's accessibility test injects axe-core
-# (tests/js, pinned by its package-lock.json). Without npm they are skipped with the reason (and fail when CI=true).
+# (tests/js, pinned by its package-lock.json). Without npm (system-deps installs it where it can) they are skipped
+# with the reason, and fail when CI=true.
 npm-deps:
 	@if command -v npm >/dev/null; then \
 	  npm ci --prefix tests/js --no-audit --no-fund --loglevel=error; \
 	else \
-	  echo "make: *** NO npm: the socket.io-client tests (tests/integration/test_socketio_protocol.py) and the page's accessibility test WILL BE SKIPPED ***"; \
+	  echo "make: *** NO npm: the tests that drive the npm socket.io-client (test_socketio_protocol.py, test_socketio_chat.py, the Socket.IO parts of test_throttle.py and test_shutdown_notice.py) and the page's accessibility test WILL BE SKIPPED ***"; \
 	fi
 
 clean:

@@ -6,15 +6,16 @@ import subprocess
 
 import pytest
 
+from tests.conftest import need
+
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
-@pytest.mark.parametrize("uid, said", [("0", "installing chromium openssh-client irssi tmux for the tests"),
-                                       ("1000", "missing chromium openssh-client irssi tmux, and no apt-get as root")])  # fmt: skip
+@pytest.mark.parametrize("uid, said", [("0", "installing chromium openssh-client nodejs npm irssi tmux for the tests"),
+                                       ("1000", "missing chromium openssh-client nodejs npm irssi tmux, and no apt-get as root")])  # fmt: skip
 def test_system_deps_names_what_it_installs_word_by_word(tmp_path, uid, said):
     make = shutil.which("make")
-    if make is None:
-        pytest.skip("make is not installed")
+    need("" if make else "make is not installed")
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
     calls = tmp_path / "apt-get.calls"
@@ -31,4 +32,7 @@ def test_system_deps_names_what_it_installs_word_by_word(tmp_path, uid, said):
     assert result.returncode == 0, result.stderr
     assert result.stdout.startswith(f"make: {said}"), result.stdout
     if uid == "0":
-        assert calls.read_text().splitlines() == ["update -q", "install -y -q chromium openssh-client irssi tmux"]
+        assert calls.read_text().splitlines() == [
+            "update -q",
+            "install -y -q chromium openssh-client nodejs npm irssi tmux",
+        ]

@@ -13,6 +13,8 @@ import orjson
 import pytest
 import pytest_twisted
 
+from tests.conftest import need
+
 TWISTD = os.path.join(os.path.dirname(sys.executable), "twistd")
 FAST = "[passwords]\ntime_cost = 1\nmemory_cost = 8\nparallelism = 1\n"
 
@@ -346,14 +348,14 @@ async def test_the_log_level_of_the_config_holds_without_a_logger_option(tmp_pat
     assert any("#debug] GET /chat.css 200" in text for text in lines), "\n".join(lines)
 
 
-def _read_only_mounts() -> str | None:
-    """Why read-only bind mounts (as systemd's ProtectSystem=strict makes) cannot be made here, or None."""
+def _read_only_mounts() -> str:
+    """Why read-only bind mounts (as systemd's ProtectSystem=strict makes) cannot be made here, or ""."""
     if shutil.which("unshare") is None or shutil.which("mount") is None:
         return "PLUGIN CACHE TEST NOT RUN: needs unshare and mount (util-linux)"
     probe = subprocess.run(["unshare", "-m", "true"], capture_output=True, text=True)
     if probe.returncode != 0:
         return f"PLUGIN CACHE TEST NOT RUN: cannot make a mount namespace (root needed): {probe.stderr.strip()}"
-    return None
+    return ""
 
 
 def _twistd_read_only(directories: list[str], tmp_path, env: dict) -> str:
@@ -380,9 +382,7 @@ def _twistd_read_only(directories: list[str], tmp_path, env: dict) -> str:
 
 
 def test_a_read_only_install_logs_no_plugin_cache_warning_once_the_cache_is_built(tmp_path):
-    reason = _read_only_mounts()
-    if reason:
-        pytest.skip(reason)
+    need(_read_only_mounts())
     # A plugin directory of its own, without a cache: the control, where twistd must complain.
     extra = tmp_path / "extra"
     (extra / "twisted" / "plugins").mkdir(parents=True)

@@ -13,7 +13,7 @@ import pytest
 import pytest_twisted
 
 from tests.browser import DESKTOP, PHONE, WebUser, browser  # noqa: F401  (the fixture)
-from tests.conftest import text_user
+from tests.conftest import need, text_user
 from tests.integration.test_web_browser import page_service
 from tests.wsclient import http_port
 
@@ -120,10 +120,10 @@ async def test_what_a_person_needs_is_on_screen_and_the_input_stays_reachable(da
         await service.stopService()
 
 
-def why_no_axe() -> str | None:
+def why_no_axe() -> str:
     if not AXE.is_file():
         return f"ACCESSIBILITY TEST NOT RUN: {AXE} is missing; `make npm-deps` installs axe-core (tests/js, pinned)"
-    return None
+    return ""
 
 
 async def axe_violations(page: WebUser) -> list[str]:
@@ -150,9 +150,7 @@ def in_order(seen: list[str], wanted: list[str]) -> bool:
 )
 @pytest_twisted.ensureDeferred
 async def test_the_page_passes_axe_and_works_from_the_keyboard(data_dir, browser, viewport, scheme):  # noqa: F811
-    reason = why_no_axe()
-    if reason:
-        pytest.skip(reason)
+    need(why_no_axe())
     service = await page_service(data_dir)
     url = f"http://127.0.0.1:{http_port(service)}/"
     lines, ann = [], None

@@ -287,8 +287,8 @@ class ChatService(MultiService):
             report = reload.apply(self)
         finally:
             sdnotify.notify("READY=1", "STATUS=serving")
-        for line in report:
-            self.log.info("reload: {change}", change=line)
+        for line in report or ["nothing changed"]:  # each naming the node: with --workers, every worker says it
+            self.log.info("reload: {change} (node {node})", change=line, node=self.node_id)
         return report
 
     def shutdown(self, why: str) -> None:

@@ -7,6 +7,7 @@ processes would have.
 
 import base64
 import dataclasses
+import socket
 
 import pytest_twisted
 
@@ -24,6 +25,7 @@ from tests.conftest import (
     typed_user,
 )
 from tests.integration.test_events import ev, events_user
+from tests.integration.test_operations import http_get
 from tests.services import pg_url, redis_bus  # noqa: F401 (fixtures)
 from tests.wsclient import Http
 
@@ -311,3 +313,19 @@ async def test_friends_see_a_user_come_online_and_go_offline_on_another_node(clu
     assert await fay.text("* gus is online")
     await again.close()
     await fay.close()
+
+
+@pytest_twisted.ensureDeferred
+async def test_metrics_name_the_node_by_its_node_id_and_by_default_by_the_host_name(tmp_path, pg_url, redis_bus):  # noqa: F811
+    named = await start_service(node_config(tmp_path, "chat-7", pg_url, redis_bus))
+    unnamed = await start_service(dataclasses.replace(node_config(tmp_path, "other", pg_url, redis_bus), node=Node()))
+    try:
+        for service, name in ((named, "chat-7"), (unnamed, socket.gethostname())):
+            code, text = await http_get(service, "/metrics")
+            assert code == 200
+            assert [line for line in text.splitlines() if line.startswith("chatd_node")] == [
+                f'chatd_node{{node="{name}"}} 1.0'
+            ]
+    finally:
+        await named.stopService()
+        await unnamed.stopService()

@@ -8,6 +8,7 @@ and restores (the server itself is never stopped); a killed node is a `twistd -n
 import dataclasses
 import os
 import signal
+import time
 
 import orjson
 import pytest_twisted
@@ -22,12 +23,14 @@ from tests.integration.test_twistd import FAST, Conversation, _twistd, _wait_for
 from tests.services import PG_HOST, PG_PORT, pg_url, redis_bus, redis_prefix, spare_redis  # noqa: F401
 from tests.wsclient import Http
 
+HEARTBEAT, EXPIRY = 0.2, 1.0  # [bus] heartbeat and expiry of these nodes: a dead node's users go offline within both
+
 
 def node(tmp_path, name, pg, redis_url, prefix, **store):
     return dataclasses.replace(
         make_config(tmp_path / name),
         store=Store(url=pg, pool_size=2, **store),
-        bus=Bus(url=redis_url, prefix=prefix, heartbeat=0.2, expiry=1.0),
+        bus=Bus(url=redis_url, prefix=prefix, heartbeat=HEARTBEAT, expiry=EXPIRY),
         node=Node(id=name),
     )
 
@@ -68,6 +71,54 @@ async def test_redis_restarted_under_load_loses_nothing_acknowledged(tmp_path, p
         assert not [f for f in await until_pong(reader) if f["type"] == "TEXT_MESSAGE"]
         await sender.close()
         await reader.close()
+    finally:
+        await n1.stopService()
+        await n2.stopService()
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_node_serves_its_own_users_while_redis_is_down_then_others_catch_up(tmp_path, pg_url, spare_redis):  # noqa: F811
+    prefix = redis_prefix()
+    n1 = await start_service(node(tmp_path, "n1", pg_url, spare_redis.url, prefix))
+    n2 = await start_service(node(tmp_path, "n2", pg_url, spare_redis.url, prefix))
+    try:
+        await eventually(lambda: n1.bus._remote and n2.bus._remote)
+        ann, bob = await typed_user(n1, "ann"), await typed_user(n1, "bob")  # both on n1
+        cal = await typed_user(n2, "cal")  # on the other node
+        for client in (ann, bob, cal):
+            client.send("USER_JOIN", room="lobby")
+            await client.payload("USER_JOIN")
+        await eventually(lambda: all(n.core.state.rooms["lobby"].members == {"ann", "bob", "cal"} for n in (n1, n2)))
+        spare_redis.stop()
+        await eventually(lambda: not n1.bus._up and not n2.bus._up)
+        for_cal = []  # the ids of what cal is to get once Redis is back
+
+        async def send(sender, to: str, content: str, receiver=None) -> int:
+            sender.send("TEXT_MESSAGE", receiver=to, content=content)
+            ack = await sender.payload("MESSAGE_ACK")
+            assert ack["code"] == 0
+            if receiver is not None:  # on the same node: live, Redis or not
+                got = await receiver.payload("TEXT_MESSAGE")
+                assert (got["content"], got["messageId"]) == (content, ack["messageId"])
+            return ack["messageId"]
+
+        await send(ann, "bob", "ann to bob, Redis down", bob)
+        await send(bob, "ann", "bob to ann, Redis down", ann)
+        for_cal.append(await send(ann, "lobby", "ann to the room", bob))
+        for_cal.append(await send(bob, "lobby", "bob to the room", ann))
+        for_cal.append(await send(ann, "cal", "ann to cal, on the other node"))
+        for_cal.append(await send(ann, "lobby", "ann to the room again", bob))
+        # nothing crosses to the other node while Redis is down
+        assert not [f for f in await until_pong(cal) if f["type"] == "TEXT_MESSAGE"]
+        spare_redis.start()
+        await eventually(lambda: n1.bus._up and n2.bus._up)
+        got = [(await cal.payload("TEXT_MESSAGE"))["messageId"] for _ in for_cal]
+        assert got == for_cal  # each, in order, once (read again from PostgreSQL after its watermark)
+        assert not [f for f in await until_pong(cal) if f["type"] == "TEXT_MESSAGE"]
+        for client in (ann, bob):  # and nothing twice on n1's own connections either
+            assert not [f for f in await until_pong(client) if f["type"] == "TEXT_MESSAGE"]
+        for client in (ann, bob, cal):
+            await client.close()
     finally:
         await n1.stopService()
         await n2.stopService()
@@ -133,7 +184,8 @@ def _node_process(tmp_path, name: str, pg: str, redis: tuple[str, str]):
     config = tmp_path / f"{name}.toml"
     config.write_text(
         FAST
-        + f'[store]\nurl = "{pg}"\npool_size = 2\n[bus]\nurl = "{url}"\nprefix = "{prefix}"\nheartbeat = 0.2\nexpiry = 1.0\n'
+        + f'[store]\nurl = "{pg}"\npool_size = 2\n[bus]\nurl = "{url}"\nprefix = "{prefix}"\n'
+        + f"heartbeat = {HEARTBEAT}\nexpiry = {EXPIRY}\n"
         + "[storage]\ncursor_interval = 0.5\n"
     )
     process = _twistd("--config", str(config), "--data-dir", str(tmp_path / name), "--node-id", name,
@@ -205,6 +257,53 @@ def test_a_node_killed_mid_load_its_clients_reconnect_elsewhere_and_get_everythi
             if p.poll() is None:
                 p.kill()
             p.wait()
+
+
+def test_a_node_killed_takes_its_users_offline_elsewhere_within_heartbeat_and_expiry(tmp_path, pg_url, redis_bus):  # noqa: F811
+    (p1, port1), (p2, port2) = (
+        _node_process(tmp_path, "d1", pg_url, redis_bus),
+        _node_process(tmp_path, "d2", pg_url, redis_bus),
+    )
+    try:
+        wat = _login(port2, "wat", True)  # watches, from the node that stays
+        vic = _login(port1, "vic", True)  # on the node that dies
+        vic.send("FRIEND_REQUEST", sender="vic", receiver="wat")
+        assert vic.expect("FRIEND_REQUEST_ACK")["code"] == 0
+        assert wat.expect("FRIEND_REQUEST")["sender"] == "vic"  # after vic's presence: one node's items keep order
+        wat.send("FRIEND_REQUEST_RESPONSE", sender="vic", receiver="wat", code=0)
+        assert vic.expect("FRIEND_REQUEST_RESPONSE")["code"] == 0
+        # wat sees vic online (a friend) and has not been told otherwise before vic's node dies
+        wat.send("REQUEST_USER_INFO", username="vic")
+        assert {k: v for k, v in wat.expect("RESPONSE_USER_INFO").items() if k in ("online", "friend")} == {
+            "online": True, "friend": True,
+        }  # fmt: skip
+        assert not [f for f in until_pong_blocking(wat) if f["type"] == "USER_LOGOUT"]
+        killed = time.monotonic()
+        os.kill(p1.pid, signal.SIGKILL)
+        p1.wait(10)
+        wat.sock.settimeout(10 + EXPIRY)
+        assert wat.expect("USER_LOGOUT")["username"] == "vic"
+        took = time.monotonic() - killed
+        # the bound: vic's node renewed its key at most HEARTBEAT before dying, the key lives EXPIRY after that,
+        # and the node that stays looks every HEARTBEAT (one second more for two processes on a busy machine)
+        assert took < EXPIRY + HEARTBEAT + 1.0, f"vic went offline {took:.2f} s after the node died"
+        assert not [f for f in until_pong_blocking(wat) if f["type"] == "USER_LOGOUT"]  # told once
+        wat.send("REQUEST_USER_INFO", username="vic")
+        assert wat.expect("RESPONSE_USER_INFO")["online"] is False
+    finally:
+        for p in (p1, p2):
+            if p.poll() is None:
+                p.kill()
+            p.wait()
+
+
+def until_pong_blocking(conversation: Conversation) -> list[dict]:
+    """Every typed frame before the answer to a PING (a connection keeps order): what was sent to it before."""
+    conversation.send("PING")
+    frames = []
+    while (frame := orjson.loads(conversation.file.readline()))["type"] != "PONG":
+        frames.append(frame)
+    return frames
 
 
 def drain(conversation: Conversation) -> list[int]:

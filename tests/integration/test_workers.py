@@ -81,3 +81,41 @@ def test_two_workers_share_the_port_a_dead_one_is_restarted_and_sigterm_stops_al
         for pid in started:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
+
+
+def test_sighup_to_the_parent_reloads_every_worker_and_restarts_none(tmp_path, pg_url, redis_bus):  # noqa: F811
+    url, prefix = redis_bus
+    config = tmp_path / "chatd.toml"
+    cluster = f'[store]\nurl = "{pg_url}"\npool_size = 2\n[bus]\nurl = "{url}"\nprefix = "{prefix}"\n'
+    config.write_text(FAST + cluster)
+    process = _twistd("--config", str(config), "--data-dir", str(tmp_path / "data"), "--workers", "2",
+                      "--node-id", "box", "--line", "tcp:0:interface=127.0.0.1", "--http",
+                      "tcp:0:interface=127.0.0.1", "--admin", "tcp:0:interface=127.0.0.1")  # fmt: skip
+    seen: list[str] = []
+    started: set[int] = set()
+    try:
+        _wait_for(process, r"chatd ready: 2 workers", seen)
+        before = set(subprocess.run(["pgrep", "-P", str(process.pid)], capture_output=True, text=True).stdout.split())
+        started.update(map(int, before))
+        assert len(before) == 2
+        config.write_text(FAST + cluster + "[limits]\nmax_line_bytes = 40000\n")
+        process.send_signal(signal.SIGHUP)
+        reloaded = set()
+        while reloaded != {"box-w1", "box-w2"}:
+            match = _wait_for(process, r"reload: limits\.max_line_bytes changed \(node (box-w\d)\)", seen)
+            assert match.group(1) not in reloaded, "a worker reloaded twice"
+            reloaded.add(match.group(1))
+        after = set(subprocess.run(["pgrep", "-P", str(process.pid)], capture_output=True, text=True).stdout.split())
+        assert after == before  # the same two processes: none restarted
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=60) == 0
+        out = "".join(seen) + process.stdout.read()
+        assert not re.search(r"worker \d ended", out) and len(re.findall(r"worker \d started as node", out)) == 2
+        assert len(re.findall(r"reload: limits\.max_line_bytes changed", out)) == 2  # once each
+    finally:
+        if process.poll() is None:  # the test failed midway: its workers go too (a parent that exited stopped them)
+            for pid in started:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
+            process.kill()
+        process.wait()

@@ -128,6 +128,7 @@ class Supervisor(Service):
         self.workers: dict[int, _Worker] = {}
         self.processes: dict[int, Any] = {}  # IProcessTransport
         self._delays: dict[int, float] = {}
+        self._reload_when_ready: set[int] = set()  # workers a SIGHUP came for while they were starting
         self._stopping = False
         self._announced = False
 
@@ -181,6 +182,10 @@ class Supervisor(Service):
 
     def worker_ready(self, worker: _Worker) -> None:
         self._delays.pop(worker.index, None)
+        if worker.index in self._reload_when_ready:
+            self._reload_when_ready.discard(worker.index)
+            with contextlib.suppress(ProcessExitedAlready, OSError):
+                self.processes[worker.index].signalProcess(signal.SIGHUP)
         if not self._announced and all(w.ready for w in self.workers.values()) and len(self.workers) == self.count:
             self._announced = True
             self.log.info("chatd ready: {n} workers", n=self.count)
@@ -210,7 +215,12 @@ class Supervisor(Service):
         signal.signal(signal.SIGHUP, lambda *_: self.reactor.callFromThread(self.signal_all, signal.SIGHUP))
 
     def signal_all(self, signum: int) -> None:
-        for process in list(self.processes.values()):
+        """Send `signum` to every worker; a SIGHUP waits for a worker still starting (before its handler is in
+        place, SIGHUP's default action would end it) and reaches it once it is ready."""
+        for index, process in list(self.processes.items()):
+            if signum == signal.SIGHUP and not self.workers[index].ready:
+                self._reload_when_ready.add(index)
+                continue
             with contextlib.suppress(ProcessExitedAlready, OSError):
                 process.signalProcess(signum)
 

@@ -585,6 +585,12 @@ POST_INTO = {  # (the text dialect posts only into the room it joined)
     "colon": ("CHAT:SEND_MESSAGE_TEXT", {"groupId": "{room}", "text": "let me in"}),
     "irc": "PRIVMSG #{room} :let me in",
 }
+UPLOAD_INTO = {
+    "typed media": ("MEDIA_MESSAGE", {"receiver": "{room}", "mediaId": "m", "mediaSize": 1}),
+    "typed file": ("FILE_REQUEST", {"room": "{room}", "transferId": "t", "fileName": "f", "fileSize": 1}),
+    "action": ("file_send_init", {"room_id": "{room}", "file_path": "f", "file_size": 1, "total_packets": 1}),
+    "colon": ("CHAT:SEND_MESSAGE_IMAGE", {"groupId": "{room}", "data": "eA=="}),
+}
 READ_FROM = {  # (typed history is of every room one is in; IRC has no history)
     "action": ("get_messages", {"room_id": "{room}"}),
     "events": ("CLIENT_CHAT_HISTORY", {"cid": "{room}"}),
@@ -605,7 +611,7 @@ async def refusal(client, dialect: str) -> int | str:
             return int(line.split(" ")[1])
         if dialect not in ("irc", "text"):
             frame = orjson.loads(line)
-            if dialect == "typed" and frame["type"] in ("MESSAGE_NACK", "ERROR"):
+            if dialect == "typed" and frame["payload"].get("code"):  # a NACK, an ERROR, or a reply's failure
                 return frame["payload"]["code"]
             if dialect == "action" and frame["action"] == "error":
                 return frame["code"]
@@ -644,6 +650,21 @@ async def test_posting_into_a_private_group_one_is_not_in_is_refused_alike_in_ev
     await done(stranger)
 
 
+@pytest.mark.parametrize("way", sorted(UPLOAD_INTO))
+@pytest_twisted.ensureDeferred
+async def test_uploading_into_a_private_group_one_is_not_in_is_refused_alike_whatever_the_way(chatd, way):
+    group = await private_group(chatd)
+    dialect = UPLOADER[way]
+    stranger = await dialect_user(chatd, dialect, "stranger")
+    attempt(stranger, dialect, UPLOAD_INTO[way], group)
+    assert await refusal(stranger, dialect) == 8003
+    announce = {"cid": group, "name": "f", "size": 1}
+    response, body = await rest_call(chatd, "stranger", "POST", "/uploads", json=announce)
+    assert (response.code, orjson.loads(body)["code"]) == (403, 8003)
+    assert await rest_messages(chatd, "owner", group) == []
+    await done(stranger)
+
+
 @pytest.mark.parametrize("dialect", sorted(READ_FROM))
 @pytest_twisted.ensureDeferred
 async def test_reading_a_private_group_one_is_not_in_is_refused_alike_in_every_dialect(chatd, dialect):
@@ -675,3 +696,42 @@ async def test_joining_a_private_group_without_an_invitation_is_refused_alike_in
     assert response.code == 200 and [m["user"] for m in orjson.loads(body)["members"]] == ["owner"]  # nobody got in
     assert await rest_messages(chatd, "owner", group) == []
     await done(stranger)
+
+
+# Joining and leaving a room: the other members hear of it, and the room's member list says so.
+
+LEAVE = {
+    "typed": ("USER_LEAVE", {"room": "{room}"}),
+    "action": ("leave_room", {"room_id": "{room}"}),
+    "events": ("CLIENT_CHAT_LEAVE", {"cid": "{room}", "membership": True}),
+    "colon": ("GROUP:LEAVE_GROUP", {"groupId": "{room}"}),
+    "text": "/leave {room}",
+    "irc": "PART #{room}",
+}
+
+
+async def members(service, user: str, room: str) -> list[str]:
+    response, body = await rest_call(service, user, "GET", f"/members?cid={room}")
+    assert response.code == 200, body
+    return [m["user"] for m in orjson.loads(body)["members"]]
+
+
+@pytest.mark.parametrize("dialect", sorted(LEAVE))
+@pytest_twisted.ensureDeferred
+async def test_joining_and_leaving_a_room_are_seen_alike_whatever_the_dialect(chatd, dialect):
+    stayer = await dialect_user(chatd, "events", "stayer")
+    await join(stayer, "events", "hall")
+    mover = await dialect_user(chatd, dialect, "mover")
+    await join(mover, dialect, "hall")
+    joined = await json_reply(stayer, "events", lambda f: f["event"] == "SERVER_CHAT_MEMBER_JOINED")
+    assert joined["data"] == {"cid": "hall", "user": "mover"}
+    assert await members(chatd, "stayer", "hall") == ["mover", "stayer"]
+
+    attempt(mover, dialect, LEAVE[dialect], "hall")
+    left = await json_reply(stayer, "events", lambda f: f["event"] == "SERVER_CHAT_MEMBER_LEFT")
+    assert left["data"] == {"cid": "hall", "user": "mover"}
+    assert await members(chatd, "stayer", "hall") == ["stayer"]
+    attempt(mover, dialect, LEAVE[dialect], "hall")  # again: no longer a member
+    assert await refusal(mover, dialect) == ("442" if dialect == "irc" else 8003)  # ERR_NOTONCHANNEL
+    await done(mover)
+    await done(stayer)

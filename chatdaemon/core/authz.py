@@ -59,12 +59,12 @@ def may_join(user: str, room: Room) -> None:
 
 
 def may_enter(user: str, room: Room) -> None:
-    """Naming a room to enter it on the way (seed 001 has no join): a public one, or one the user is in."""
+    """Naming a room to enter it on the way (seed 001 has no join): a public one, or one the user is in. Anything
+    else is refused as posting to or reading it is in every dialect (8003); only joining it is 8004."""
     if user in room.members or room.kind == PUBLIC:
         return
-    if room.kind == GROUP:
-        raise ChatError(errors.PRIVATE_ROOM, f"{room.id} is a private group: you need an invitation (then join it)")
-    raise ChatError(errors.NOT_A_MEMBER, f"you are not a member of {room.id}")
+    hint = ", a private group: you need an invitation (then join it)" if room.kind == GROUP else ""
+    raise ChatError(errors.NOT_A_MEMBER, f"you are not a member of {room.id}{hint}")
 
 
 def may_set_topic(user: str, room: Room) -> None:

@@ -276,20 +276,16 @@ async def test_a_private_group_is_refused_join_and_leave_work(chatd):
     carol.send("GROUP_CREATE", name="secret club", members=[])
     group = (await carol.payload("GROUP_CREATE_ACK"))["groupId"]
     alice = await action_user(chatd, "alice")
-    for action, extra in (
-        ("send_message", {"content": "let me in"}),
-        ("get_messages", {}),
-        ("join_room", {}),
-        ("file_list_req", {}),
+    for action, extra, code in (  # posting, reading and listing as every dialect refuses them; joining as joins are
+        ("send_message", {"content": "let me in"}, errors.NOT_A_MEMBER),
+        ("get_messages", {}, errors.NOT_A_MEMBER),
+        ("join_room", {}, errors.PRIVATE_ROOM),
+        ("file_list_req", {}, errors.NOT_A_MEMBER),
+        ("file_send_init", {"file_path": "f", "file_size": 1, "total_packets": 1}, errors.NOT_A_MEMBER),
     ):
         act(alice, action, room_id=group, **extra)
         e = await action_frame(alice)
-        assert (e["action"], e["original_action"], e["status"], e["code"]) == (
-            "error",
-            action,
-            "error",
-            errors.PRIVATE_ROOM,
-        ), e
+        assert (e["action"], e["original_action"], e["status"], e["code"]) == ("error", action, "error", code), e
     act(alice, "get_messages", room_id="nowhere")
     assert (await action_frame(alice))["code"] == errors.NO_SUCH_ROOM
     act(alice, "join_room", room_id="cafe")

@@ -166,7 +166,9 @@ def needed_users(args, scenarios: list[str]) -> int:
         "S2": args.s2_users,
         "S3": args.s3_connections,
         "D": 2 * args.d_senders,
-        "L": 1,
+        # every login its own account: the login throttle lets at most throttle.login_failures_per_account
+        # undecided logins of one account through at once (any of them might fail)
+        "L": args.l_logins,
     }
     return max(need[s] for s in scenarios)
 

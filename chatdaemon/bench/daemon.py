@@ -130,11 +130,12 @@ def wait_quiet_host(pid: int | None, max_others_pct: float, timeout: float, samp
             return {"waited_s": round(waited, 1), "others_cpu_pct": others, "quiet": others < max_others_pct}
 
 
-def rss_kib(pid: int) -> int | None:
+def rss_kib(pid: int, field: str = "VmRSS") -> int | None:
+    """The process's resident memory now (VmRSS), or its peak so far (VmHWM), from /proc."""
     try:
         with open(f"/proc/{pid}/status") as f:
             for line in f:
-                if line.startswith("VmRSS:"):
+                if line.startswith(field + ":"):
                     return int(line.split()[1])
     except OSError:
         return None

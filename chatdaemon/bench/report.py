@@ -100,6 +100,7 @@ ROWS = {
         ("bench CPU %", "bench_cpu_pct"),
         ("other processes CPU %", "others_cpu_pct"),
         ("send lag p99 ms", "send_lag_ms.p99"),
+        ("daemon peak RSS KiB", "rss_peak_kib"),
     ],
     "S3": [
         ("connections ok", "ok"),

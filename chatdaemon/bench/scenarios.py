@@ -671,6 +671,7 @@ def _open_loop(b: Bench, senders: list[Conn], rate: float, recipients: int) -> d
         "latency_ms": percentiles(b.latencies),
         "ack_latency_ms": percentiles(b.ack_latencies) if not irc else None,
         "send_lag_ms": percentiles(lags),
+        "rss_peak_kib": proc.rss_kib(s.pid, "VmHWM") if s.pid else None,  # the daemon's peak so far
         "senders": n,
         "room_size": recipients + 1,
     }

@@ -121,6 +121,7 @@ def test_s2_open_loop_delivers_what_was_offered(daemon, tmp_path):
     assert r["delivered"] <= r["expected_deliveries"] == 50 * 9
     assert ordered(r["latency_ms"]) and r["latency_ms"]["samples"] == r["delivered"]
     assert r["daemon_cpu_pct"] is not None
+    assert 10_000 < r["rss_peak_kib"] < 10_000_000  # a Python daemon's peak, in KiB
 
 
 def test_s2_sweep_reports_each_rate_and_the_best(daemon, tmp_path):

@@ -69,7 +69,6 @@ request factory bounds bodies (`rest.bounded_request`) to at least `max_payload`
 from __future__ import annotations
 
 import base64
-import binascii
 import secrets
 from collections import Counter, deque
 from collections.abc import Callable, Iterable

@@ -207,6 +207,10 @@ class ActionDialect(Dialect):
 
     farewell = error
 
+    def token_login(self, key: str) -> Request:
+        """A login by the session key given at a WebSocket handshake: answered like `login` with a session_key."""
+        return self._on_login({"session_key": key})
+
     def _errors(self, error: ChatError) -> list[bytes]:
         return [self.error(error)]
 

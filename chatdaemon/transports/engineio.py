@@ -69,7 +69,6 @@ request factory bounds bodies (`rest.bounded_request`) to at least `max_payload`
 from __future__ import annotations
 
 import base64
-import binascii
 import secrets
 from collections import Counter, deque
 from collections.abc import Callable, Iterable
@@ -130,7 +129,7 @@ def decode_packet(raw: Data) -> tuple[int, Data]:
     if kind == "b":
         try:
             return MESSAGE, base64.b64decode(raw[1:], validate=True)
-        except binascii.Error:
+        except ValueError:  # binascii.Error, or text that is not ASCII ("b\x80")
             raise ProtocolError("bad base64 in a binary packet") from None
     if kind not in "0123456":
         raise ProtocolError(f"unknown packet type {kind!r}")

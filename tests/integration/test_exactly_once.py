@@ -1,16 +1,19 @@
 """Exactly-once sends over real sockets: a message resent under its client id (typed clientMessageId, events and
 colon tempId, action client_message_id) on the same connection, after a reconnect, or after a daemon restart, is
-answered with the original message's id and time; nothing is stored or delivered twice."""
+answered with the original message's id and time; nothing is stored or delivered twice. Over Socket.IO too, with
+the real npm socket.io-client."""
 
 import signal
 import subprocess
 import urllib.request
 
 import orjson
+import pytest
 import pytest_twisted
 
 from tests.conftest import act, action_frame, make_config, start_service, typed_user
 from tests.integration.test_parity import dialect_user, frame_of
+from tests.integration.test_socketio_chat import node_client, registered
 from tests.integration.test_twistd import FAST, Conversation, _twistd, _wait_for
 from tests.wsclient import Http
 
@@ -156,6 +159,81 @@ async def test_every_dialect_that_carries_a_client_id_gets_the_original_back(cha
         await client.close()
     assert all(len(ids) == 2 and ids[0] == ids[1] for ids in answers.values()), answers
     assert received(await watcher.sync()) == ["from typed", "from events", "from colon", "from action"]
+
+
+@pytest_twisted.ensureDeferred
+async def test_typed_group_and_encrypted_messages_resent_under_their_client_id_are_kept_once(chatd):
+    alice, bob = await joined(chatd, "alice"), await joined(chatd, "bob")
+    sealed = {"ciphertext": "q83vEjRWeJA=", "algorithm": "x25519-aes256gcm", "iv": "AAECAwQFBgc="}
+    sends = [
+        ("GROUP_MESSAGE", {"group": "lobby", "content": "to the group"}, "g-1"),
+        ("ENCRYPTED_MESSAGE", {"receiver": "bob", **sealed}, 42),
+    ]
+    for kind, payload, client_id in sends:
+        answers = []
+        for attempt in range(3):
+            if attempt == 2:  # the third time after a reconnect
+                await alice.close()
+                alice = await joined(chatd, "alice", register=False)
+            alice.send(kind, clientMessageId=client_id, **payload)
+            ack = await alice.payload("MESSAGE_ACK")
+            assert ack["clientMessageId"] == client_id and ack["code"] == 0
+            answers.append((ack["messageId"], ack["timestamp"]))
+        assert len(set(answers)) == 1, (kind, answers)
+    kinds = ("TEXT_MESSAGE", "GROUP_MESSAGE", "ENCRYPTED_MESSAGE")
+    got = [f for f in map(orjson.loads, await bob.sync()) if f["type"] in kinds]
+    assert len(got) == 2 and got[-1]["type"] == "ENCRYPTED_MESSAGE", got  # each delivered once
+    assert got[-1]["payload"]["ciphertext"] == sealed["ciphertext"]
+    assert await texts_in(chatd, "bob") == ["to the group"]
+    http = Http(chatd)
+    try:
+        _, login = await http.json("POST", "/login", json={"username": "bob", "password": "secret"})
+        _, page = await http.json("GET", "/messages?cid=dm:alice:bob&limit=100", token=login["token"])
+        assert len(page["messages"]) == 1
+    finally:
+        await http.close()
+
+
+SOCKETIO_SENDS = {  # dialect: (its login event, its join, its send with a tempId, the reply frame naming the message)
+    "events": ("SERVER_AUTH_OK", ("CLIENT_CHAT_JOIN", {"cid": "lobby"}),
+               ("CLIENT_CHAT_SEND", {"cid": "lobby", "text": "over socket.io", "tempId": "s-1"}), "SERVER_CHAT_RECEIVE"),
+    "colon": ("USER:LOGGED_IN", ("GROUP:JOIN_GROUP", "lobby"),
+              ("CHAT:SEND_MESSAGE_TEXT", {"groupId": "lobby", "text": "over socket.io", "tempId": 9}),
+              "CHAT:MESSAGE_RETURN_TEXT"),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("dialect", sorted(SOCKETIO_SENDS))
+@pytest_twisted.ensureDeferred
+async def test_a_socketio_resend_after_a_reconnect_gets_the_original_message_and_is_stored_once(chatd, dialect):
+    """The npm socket.io-client sends with a tempId (its ack callback gets the reply), disconnects, connects again
+    (a new Engine.IO session and socket) and sends the same again: the reply names the first message, its id and
+    time, and the room holds it once."""
+    login, join, send, reply_kind = SOCKETIO_SENDS[dialect]
+    bob = await joined(chatd, "bob")
+    key = await registered(chatd, "sio")
+    app = await node_client(chatd, auth={"token": key, "dialect": dialect})
+    try:
+        await app.event(login)
+        await app.ask(*join)
+        replies = []
+        for attempt in range(2):
+            if attempt:
+                app.command(disconnect=True)
+                await app.next(disconnect="io client disconnect")
+                app.command(connect=True)
+                await app.event(login)  # logged in again, on a new socket
+            reply = await app.ask(*send)
+            assert isinstance(reply, list), reply  # not {"error": ...}
+            (message,) = [frame["data"] for frame in reply if frame.get("event", frame.get("type")) == reply_kind]
+            assert message["tempId"] == send[1]["tempId"]
+            replies.append(message)
+        first, again = replies
+        assert again == first  # the same id and time: the original message
+        assert received(await bob.sync()) == ["over socket.io"]  # delivered once
+        assert await texts_in(chatd, "bob") == ["over socket.io"]  # stored once
+    finally:
+        await app.close()
 
 
 def test_after_a_kill_9_every_resend_is_answered_once_whether_or_not_its_ack_was_read(tmp_path):

@@ -1,10 +1,16 @@
-"""The WebSocket transport at /ws: every dialect over it, token auth, Origin, size limits, WSS."""
+"""The WebSocket transport at /ws: every dialect over it, token auth, Origin, size limits, WSS, the idle timeout."""
 
+import dataclasses
+import re
+
+import orjson
+import pytest
 import pytest_twisted
-from twisted.internet import reactor, ssl
+from twisted.internet import defer, reactor, ssl
 
-from tests.conftest import make_config, start_service, typed_user
-from tests.wsclient import raw_handshake, ws_connect
+from chatdaemon import errors
+from tests.conftest import TIMEOUT, _sleep, make_config, start_service, typed_user
+from tests.wsclient import Http, raw_handshake, ws_connect
 
 
 def typed(kind, **payload):
@@ -65,6 +71,49 @@ async def test_token_auth_at_the_handshake_by_query_and_by_bearer(chatd):
     assert (await by_bearer.next(type="USER_JOIN"))["payload"]["code"] == 0
     await by_query.close()
     await by_bearer.close()
+
+
+async def session_key(service, name: str) -> str:
+    """Register `name` (password "secret") over REST and log in: a session key."""
+    http = Http(service)
+    try:
+        await http.json("POST", "/register", json={"username": name, "password": "secret"})
+        _, login = await http.json("POST", "/login", json={"username": name, "password": "secret"})
+        return login["token"]
+    finally:
+        await http.close()
+
+
+async def logged_in(client, dialect: str) -> str:
+    """Wait for the dialect's answer to the handshake's token; the name it logged in."""
+    if dialect == "text":
+        return re.match(r"\* welcome, ([^!]+)!", await client.text("* welcome"))[1]
+    if dialect == "typed":
+        return (await client.next(type="LOGIN_RESPONSE"))["payload"]["username"]
+    if dialect == "action":
+        return (await client.next(action="login_success"))["data"]["chatid"]
+    if dialect == "events":
+        return (await client.next(event="SERVER_AUTH_OK"))["data"]["username"]
+    return (await client.next(type="USER:LOGGED_IN"))["data"]["username"]
+
+
+async def token_client(service, dialect: str, name: str):
+    """A WebSocket of `dialect`, logged in as `name` by the session key in the handshake's query."""
+    client = await ws_connect(service, f"?token={await session_key(service, name)}&dialect={dialect}")
+    client.dialect = dialect
+    assert await logged_in(client, dialect) == name
+    return client
+
+
+DIALECTS = ["typed", "text", "action", "events", "colon"]
+
+
+@pytest.mark.parametrize("dialect", DIALECTS)
+@pytest_twisted.ensureDeferred
+async def test_every_dialect_logs_in_by_the_handshakes_token(chatd, dialect):
+    client = await token_client(chatd, dialect, f"{dialect}-key")
+    await client.sync()  # and goes on: the login left the connection in order
+    await client.close()
 
 
 @pytest_twisted.ensureDeferred
@@ -209,5 +258,76 @@ async def test_with_compression_on_a_message_that_inflates_past_the_limit_closes
         client.sendMessage(bomb, isBinary=False)  # a few KiB on the wire
         await client.closed.addTimeout(10, reactor)
         assert client.close_code == 1009
+    finally:
+        await service.stopService()
+
+
+def farewell_code(dialect: str, raw: bytes) -> int | None:
+    """The code of `raw` if it is the dialect's last frame before the server closes (its farewell)."""
+    if dialect == "text":
+        found = re.match(rb"! (\d+) ", raw)
+        return int(found[1]) if found else None
+    frame = orjson.loads(raw)
+    if dialect == "typed":
+        return frame["payload"]["code"] if frame.get("type") == "CONNECTION_CLOSED" else None
+    if dialect == "action":
+        return frame.get("code") if frame.get("action") == "error" else None
+    if dialect == "events":
+        return frame["data"]["code"] if frame.get("event") == "SERVER_ERROR" and frame["data"].get("closing") else None
+    return frame["data"]["code"] if frame.get("type") == "ERROR" and frame["data"].get("closing") else None
+
+
+IDLE = 1.0  # limits.idle_timeout in these tests, seconds
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_logged_in_websocket_that_says_nothing_is_closed_with_its_dialects_notice(data_dir):
+    service = await start_service(make_config(data_dir, idle_timeout=IDLE))
+    try:
+        clients = {dialect: await token_client(service, dialect, f"silent-{dialect}") for dialect in DIALECTS}
+        for client in clients.values():
+            await client.sync()  # the last thing each one says
+        quiet_since = reactor.seconds()
+        await defer.gatherResults([c.closed.addTimeout(TIMEOUT, reactor) for c in clients.values()])
+        assert reactor.seconds() - quiet_since >= IDLE * 0.9  # not before the timeout (the check ticks at IDLE / 4)
+        for dialect, client in clients.items():
+            last = list(client.messages)[-1:]
+            assert last and farewell_code(dialect, last[0]) == errors.IDLE_TIMEOUT, (dialect, last)
+        assert not [s for s in service.connections.sessions if s.kind == "ws"]
+    finally:
+        await service.stopService()
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_websocket_that_pings_is_not_idle_while_a_silent_one_beside_it_is_closed(data_dir):
+    service = await start_service(make_config(data_dir, idle_timeout=IDLE))
+    try:
+        pinger = await token_client(service, "events", "pinger")
+        silent = await token_client(service, "typed", "silent")
+        start = reactor.seconds()
+        while reactor.seconds() - start < 3 * IDLE:  # a ping every quarter of the timeout, for three timeouts
+            await pinger.sync()
+            await _sleep(IDLE / 4)
+        await silent.closed.addTimeout(TIMEOUT, reactor)
+        assert farewell_code("typed", list(silent.messages)[-1]) == errors.IDLE_TIMEOUT
+        assert not pinger.closed.called
+        await pinger.sync()
+        await pinger.close()
+    finally:
+        await service.stopService()
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_websocket_that_only_answers_the_servers_pings_is_not_idle(data_dir):
+    """Its pongs (every WebSocket library answers pings by itself) are heard: a page left open stays."""
+    config = make_config(data_dir, idle_timeout=IDLE)
+    http = dataclasses.replace(config.http_options, auto_ping_interval=IDLE / 4, auto_ping_timeout=IDLE)
+    service = await start_service(dataclasses.replace(config, http_options=http))
+    try:
+        ponger = await token_client(service, "colon", "ponger")
+        await _sleep(3 * IDLE)  # says nothing for three timeouts
+        assert not ponger.closed.called
+        await ponger.sync()
+        await ponger.close()
     finally:
         await service.stopService()

@@ -44,7 +44,7 @@ def test_packets_decode_to_their_type_and_data():
     assert decode_packet('4{"not": "parsed"}') == (MESSAGE, '{"not": "parsed"}')  # message data stays text
 
 
-@pytest.mark.parametrize("raw", ["", "abc", "7", "9x", "b!!", "bAQI", " 4"])
+@pytest.mark.parametrize("raw", ["", "abc", "7", "9x", "b!!", "bAQI", " 4", "b\x80", "bé=="])
 def test_bad_packets_are_protocol_errors(raw):
     with pytest.raises(ProtocolError):
         decode_packet(raw)
@@ -489,7 +489,7 @@ def test_pause_reading_stops_reading_the_websocket_and_a_missing_pong_then_does_
     assert receiver.reasons == ["ping timeout"] and ws.closed_with == "dropped"
 
 
-@pytest.mark.parametrize("bad", ["abc", "5", "0", "b%%"])
+@pytest.mark.parametrize("bad", ["abc", "5", "0", "b%%", "bé=="])
 def test_a_bad_packet_on_a_websocket_closes_it(bad):
     h = Harness()
     session, ws, receiver = websocket_session(h)

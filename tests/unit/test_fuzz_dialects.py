@@ -1,8 +1,14 @@
 """Properties of every dialect's decoder, for any input: arbitrary bytes, arbitrary JSON values, and frames of each
 dialect's own shape with its own field names holding arbitrary JSON values. A decoder returns a Request (whose
 refusal renders as frames) or raises ChatError; any other exception is a bug. (The framing property is in
-test_line.py.)"""
+test_line.py.)
 
+The same for the IRC dialect (any bytes, any command with any parameters, lines in a row through registration)
+and for the packet decoders under Socket.IO: Engine.IO's packets and polling payloads, Socket.IO's packets and
+their attachments. Those raise ProtocolError and nothing else, and a valid packet or line survives its encoder
+and decoder unchanged."""
+
+import contextlib
 import inspect
 import os
 import pathlib
@@ -13,8 +19,14 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from chatdaemon import errors
+from chatdaemon.config import IRC
+from chatdaemon.core.results import LoginResult
 from chatdaemon.dialects import DIALECTS, Request, dialect_for
+from chatdaemon.dialects.irc import IrcDialect
+from chatdaemon.dialects.irc.lines import MAX_BODY_BYTES, MAX_TAG_BYTES, BadLine, LineTooLong, Message, line, parse
 from chatdaemon.errors import ChatError
+from chatdaemon.transports import engineio, socketio
+from chatdaemon.transports.engineio import ProtocolError
 
 DIALECT_SOURCES = pathlib.Path(__file__).parents[2] / "chatdaemon" / "dialects"
 # every quoted identifier in the dialects' source: frame types, field names, command words
@@ -248,3 +260,219 @@ def test_a_sequence_of_frames_on_one_connection(name, frames):
     dialect = new(name, True)
     for data in frames:
         decodes_cleanly(dialect, orjson.dumps(data.draw(any_frame_of(name))))
+
+
+# -- IRC (dialects/irc): lines, not JSON frames
+
+IRC_COMMANDS = sorted(name[4:].upper() for name in dir(IrcDialect) if name.startswith("_on_"))
+# what IRC parameters look like: channels, nicks, CAP and SASL words, numbers, texts (with spaces and colons)
+irc_params = st.lists(
+    st.sampled_from(["#lobby", "#a,#b", "alice", "bob", "*", "+", "PLAIN", "LS", "302", "REQ", "END", ":", "-i",
+                     "sasl", "server-time", "AAAA" * 100, "#" + "x" * 80, "\x01ACTION waves\x01", "0", "-1"])
+    | st.text(max_size=40),
+    max_size=6,
+)  # fmt: skip
+
+
+def irc_dialect(registered: bool) -> IrcDialect:
+    """An IRC dialect as a fresh connection has it, or as one registered as alice."""
+    dialect = IrcDialect(IRC())
+    if registered:
+        dialect.decode(b"PASS secret")
+        dialect.decode(b"NICK alice")
+        dialect.decode(b"USER alice 0 * :Alice").reply((LoginResult("alice", "KEY"), []))
+        assert dialect.registered
+    return dialect
+
+
+def irc_decodes_cleanly(dialect: IrcDialect, raw: bytes) -> None:
+    """A Request or a ChatError; a Request's lines render, whether the dialect answers alone or the core refuses."""
+    try:
+        request = dialect.decode(raw)
+    except ChatError as e:
+        assert e.code in (errors.LINE_TOO_LONG, errors.BAD_FRAME) and isinstance(dialect.error(e), bytes)
+        return
+    assert isinstance(request, Request)
+    frames = request.reply(None) if request.command is None else request.fail(ChatError(errors.SERVER_ERROR))
+    assert isinstance(frames, list) and all(isinstance(f, bytes) for f in frames)
+
+
+def irc_line(command: str, params: list[str]) -> bytes:
+    words = [command, *params[:-1]] + ([":" + params[-1]] if params else [])
+    return " ".join(words).encode("utf-8", "surrogatepass")
+
+
+@SETTINGS
+@given(registered=st.booleans(), raw=st.binary(max_size=600))
+def test_irc_any_bytes(registered, raw):
+    irc_decodes_cleanly(irc_dialect(registered), raw)
+    with contextlib.suppress(BadLine, LineTooLong):
+        parse(raw)
+
+
+@settings(max_examples=EXAMPLES * 20, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(command=st.sampled_from(IRC_COMMANDS) | st.text(max_size=10), params=irc_params, registered=st.booleans(),
+       tags=st.none() | st.text(max_size=60))  # fmt: skip
+def test_every_irc_command_with_any_parameters(command, params, registered, tags):
+    raw = irc_line(command, params)
+    if tags is not None:
+        raw = b"@" + tags.encode("utf-8", "surrogatepass") + b" " + raw
+    irc_decodes_cleanly(irc_dialect(registered), raw)
+
+
+@settings(max_examples=300, deadline=None)
+@given(lines=st.lists(st.tuples(st.sampled_from(IRC_COMMANDS), irc_params), min_size=2, max_size=8))
+def test_irc_lines_in_a_row_through_registration(lines):
+    """CAP, PASS, NICK, USER and AUTHENTICATE keep state between lines: any of them in any order."""
+    dialect = irc_dialect(False)
+    for command, params in lines:
+        irc_decodes_cleanly(dialect, irc_line(command, params))
+
+
+# IRC's grammar: a middle parameter has no space (nor other whitespace, which twisted's parsemsg also splits on)
+# and does not start with ":"; the last may hold anything but CR, LF and NUL.
+no_controls = st.characters(blacklist_categories=("Cs",), blacklist_characters="\r\n\0")
+middle = st.text(st.characters(blacklist_categories=("Cs", "Zs", "Zl", "Zp", "Cc")), min_size=1, max_size=20).filter(
+    lambda p: not p.startswith(":") and not any(ch.isspace() for ch in p)
+)
+tag_keys = st.from_regex(r"\A\+?[a-z][a-z0-9.-]{0,15}(/[a-z0-9-]{1,10})?\Z")
+
+
+@settings(max_examples=EXAMPLES * 10, deadline=None)
+@given(
+    source=st.sampled_from(["", "chatd", "alice!alice@chatd"]),
+    command=st.sampled_from(["PRIVMSG", "NOTICE", "JOIN", "PART", "MODE", "TOPIC", "CAP", "001", "353", "ERROR"]),
+    middles=st.lists(middle, max_size=4),
+    last=st.none() | st.text(no_controls, max_size=200),
+    tags=st.dictionaries(tag_keys, st.text(no_controls, max_size=30), max_size=4),
+)
+def test_an_irc_line_round_trips(source, command, middles, last, tags):
+    params = middles + ([] if last is None else [last])
+    if last is not None and " " not in last and any(ch.isspace() for ch in last):
+        return  # written bare, as RFC 1459 allows; twisted's parsemsg would split it at a tab or an NBSP
+    raw = line(source, command, *params, tags=tags or None)
+    body = raw.partition(b" ")[2] if tags else raw
+    if len(body) > MAX_BODY_BYTES or len(raw) - len(body) > MAX_TAG_BYTES:
+        return
+    assert parse(raw) == Message(command, params, tags)
+
+
+# -- Engine.IO (transports/engineio.py): packets and polling payloads
+
+ENGINEIO_KINDS = range(engineio.OPEN, engineio.NOOP + 1)
+text_data = st.text(st.characters(blacklist_categories=("Cs",)), max_size=200)
+
+
+@settings(max_examples=EXAMPLES * 20, deadline=None)
+@given(raw=st.text(max_size=200) | st.binary(max_size=200) | st.sampled_from("0123456b").map(lambda k: k + "AAA="))
+def test_engineio_any_packet_decodes_or_is_a_protocol_error(raw):
+    try:
+        kind, data = engineio.decode_packet(raw)
+    except ProtocolError:
+        return
+    assert kind in ENGINEIO_KINDS and isinstance(data, str | bytes)
+
+
+@settings(max_examples=EXAMPLES * 20, deadline=None)
+@given(body=st.binary(max_size=400) | st.lists(st.text(max_size=40), max_size=5).map(lambda p: "\x1e".join(p).encode()))
+def test_engineio_any_polling_payload_decodes_or_is_a_protocol_error(body):
+    try:
+        packets = engineio.decode_payload(body)
+    except ProtocolError:
+        return
+    assert packets and all(kind in ENGINEIO_KINDS for kind, _ in packets)
+
+
+engineio_packets = st.tuples(st.sampled_from(ENGINEIO_KINDS), text_data) | st.tuples(
+    st.just(engineio.MESSAGE), st.binary(max_size=200)
+)
+
+
+@settings(max_examples=EXAMPLES * 10, deadline=None)
+@given(packet=engineio_packets)
+def test_an_engineio_packet_round_trips_over_a_websocket_and_over_polling(packet):
+    wire, binary = engineio.encode_packet(*packet)
+    assert engineio.decode_packet(wire if binary else wire.decode("utf-8")) == packet  # a WebSocket message
+    assert engineio.decode_packet(engineio.polling_form(wire, binary).decode("utf-8")) == packet
+
+
+@settings(max_examples=EXAMPLES * 10, deadline=None)
+@given(packets=st.lists(engineio_packets, min_size=1, max_size=6))
+def test_engineio_packets_round_trip_in_a_polling_payload(packets):
+    packets = [(k, d.replace("\x1e", "") if isinstance(d, str) else d) for k, d in packets]  # the separator
+    assert engineio.decode_payload(engineio.encode_payload(engineio.encode_packet(*p) for p in packets)) == packets
+
+
+# -- Socket.IO (transports/socketio.py): packets, their attachments
+
+namespaces = st.just("/") | st.text(st.characters(blacklist_categories=("Cs",), blacklist_characters=","),
+                                    max_size=30).map(lambda n: "/" + n)  # fmt: skip
+socketio_heads = st.builds(
+    lambda kind, count, ns, ack: f"{kind}{count}{'' if ns == '/' else ns + ','}{ack}",
+    st.sampled_from("0123456") | st.text(max_size=1),
+    st.sampled_from(["", "1-", "2-", "0-", "11-", "-", "x-", "9999999-"]),
+    namespaces | st.text(max_size=10),
+    st.sampled_from(["", "0", "12", "9" * 17, "x"]),
+)
+
+
+@settings(max_examples=EXAMPLES * 20, deadline=None)
+@given(head=socketio_heads, data=st.none() | json_values.map(lambda v: orjson.dumps(v).decode()) | st.text(max_size=40),
+       attachments=st.lists(st.binary(max_size=8), max_size=3))  # fmt: skip
+def test_socketio_any_packet_decodes_or_is_a_protocol_error(head, data, attachments):
+    try:
+        packet = socketio.decode(head + (data or ""))
+        socketio.reconstruct(packet.data, attachments)
+    except ProtocolError:
+        return
+    assert packet.kind in range(socketio.CONNECT, socketio.BINARY_ACK + 1)
+
+
+@SETTINGS
+@given(text=st.text(max_size=300))
+def test_socketio_any_text_decodes_or_is_a_protocol_error(text):
+    with contextlib.suppress(ProtocolError):
+        socketio.decode(text)
+
+
+def no_placeholders(value) -> bool:
+    """Whether `value` holds no object that looks like a binary placeholder (the protocol cannot tell them apart)."""
+    if isinstance(value, list):
+        return all(map(no_placeholders, value))
+    if isinstance(value, dict):
+        return "_placeholder" not in value and all(map(no_placeholders, value.values()))
+    return True
+
+
+socketio_values = st.recursive(
+    scalars | st.binary(max_size=20),
+    lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=8), children, max_size=4),
+    max_leaves=12,
+).filter(no_placeholders)
+event_names = st.text(max_size=20).filter(lambda name: name not in socketio.RESERVED_EVENTS)
+ack_ids = st.integers(min_value=0, max_value=10**16 - 1)
+socketio_packets = st.one_of(
+    st.builds(socketio.Packet, st.just(socketio.CONNECT), namespaces,  # the auth payload: JSON, no attachments
+              st.none() | st.dictionaries(st.text(max_size=8), json_values, max_size=4).filter(no_placeholders)),
+    st.builds(socketio.Packet, st.just(socketio.DISCONNECT), namespaces),
+    st.builds(socketio.Packet, st.just(socketio.EVENT), namespaces,
+              st.builds(lambda name, args: [name, *args], event_names, st.lists(socketio_values, max_size=4)),
+              st.none() | ack_ids),
+    st.builds(socketio.Packet, st.just(socketio.ACK), namespaces, st.lists(socketio_values, max_size=4), ack_ids),
+)  # fmt: skip
+
+
+@settings(max_examples=EXAMPLES * 10, deadline=None)
+@given(packet=socketio_packets)
+def test_a_socketio_packet_round_trips_with_its_attachments(packet):
+    text, *attachments = socketio.encode(packet)
+    assert isinstance(text, str) and all(isinstance(a, bytes) for a in attachments)
+    decoded = socketio.decode(text, max_attachments=len(attachments))
+    assert decoded.attachments == len(attachments)
+    kind = (
+        {socketio.EVENT: socketio.BINARY_EVENT, socketio.ACK: socketio.BINARY_ACK}[packet.kind]
+        if attachments
+        else packet.kind
+    )
+    assert (decoded.kind, decoded.namespace, decoded.id) == (kind, packet.namespace, packet.id)
+    assert socketio.reconstruct(decoded.data, attachments) == packet.data

@@ -3,6 +3,7 @@
 import ast
 import pathlib
 
+import pytest_twisted
 from twisted.internet import reactor
 from twisted.internet.task import Clock
 from zope.interface.verify import verifyObject
@@ -10,17 +11,21 @@ from zope.interface.verify import verifyObject
 from chatdaemon.admin import Operator
 from chatdaemon.bus import IBus
 from chatdaemon.bus.local import LocalBus
-from chatdaemon.config import Http, Limits
+from chatdaemon.config import IRC, Http, Limits
 from chatdaemon.core.interfaces import IClient, IPrincipal
 from chatdaemon.session import Flusher, ISessionTransport, Session
 from chatdaemon.session.inbox import IInboxOwner
 from chatdaemon.session.outbox import IOutboxOwner
-from chatdaemon.store import IStore
+from chatdaemon.store import IFileStore, IStore
 from chatdaemon.store.sqlite import SQLiteStore
 from chatdaemon.transports.connection import Connections
+from chatdaemon.transports.irc import IrcFactory, IrcProtocol
 from chatdaemon.transports.line import LineFactory
 from chatdaemon.transports.rest import ApiClient
+from chatdaemon.transports.socketio import ISocketHandler, ISocketIOApplication
+from chatdaemon.transports.socketio_chat import ChatSocketIO, Knocking, SocketSession
 from chatdaemon.transports.websocket import ChatWebSocketFactory
+from tests.services import pg_url  # noqa: F401 (a fixture)
 
 PACKAGE = pathlib.Path(__file__).parents[2] / "chatdaemon"
 
@@ -41,6 +46,25 @@ def test_the_implementations_provide_their_interfaces(tmp_path):
     session = Session(FakeCore(), websocket, Flusher(Clock()), Limits(), Clock(), "ws", "127.0.0.1:1")
     for interface in (IClient, IInboxOwner, IOutboxOwner):
         assert verifyObject(interface, session)
+    irc = IrcFactory(connections, IRC()).buildProtocol(None)
+    assert isinstance(irc, IrcProtocol) and verifyObject(ISessionTransport, irc)
+    socket = SocketSession(connections, "events", "a-session-key", 1_000_000)
+    assert verifyObject(ISocketHandler, socket) and verifyObject(ISessionTransport, socket)
+    assert verifyObject(IPrincipal, Knocking("127.0.0.1:1"))
+    assert verifyObject(ISocketIOApplication, ChatSocketIO(connections, 1_000_000))
+
+
+@pytest_twisted.ensureDeferred
+async def test_the_postgres_store_provides_its_interfaces_once_open(pg_url, tmp_path):  # noqa: F811
+    from chatdaemon.store.postgres import PostgresStore
+
+    store = PostgresStore(pg_url, reactor, pool_size=1)
+    await store.open()
+    try:
+        assert verifyObject(IStore, store)
+        assert verifyObject(IFileStore, store.file_store(str(tmp_path / "uploads")))
+    finally:
+        await store.close()
 
 
 def _store_calls(tree: ast.AST):

@@ -212,3 +212,14 @@ class Http:
 
     async def close(self):
         await self.pool.closeCachedConnections()
+
+
+async def registered_key(service, name: str, password: str = "pw") -> str:
+    """Register `name` over REST and log in: its session key."""
+    http = Http(service)
+    try:
+        await http.json("POST", "/register", json={"username": name, "password": password})
+        _, login = await http.json("POST", "/login", json={"username": name, "password": password})
+        return login["token"]
+    finally:
+        await http.close()

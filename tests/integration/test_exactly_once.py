@@ -13,9 +13,9 @@ import pytest_twisted
 
 from tests.conftest import act, action_frame, make_config, start_service, typed_user
 from tests.integration.test_parity import dialect_user, frame_of
-from tests.integration.test_socketio_chat import node_client, registered
+from tests.integration.test_socketio_chat import node_client
 from tests.integration.test_twistd import FAST, Conversation, _twistd, _wait_for
-from tests.wsclient import Http
+from tests.wsclient import Http, registered_key
 
 
 async def joined(service, name: str, room: str = "lobby", register: bool = True):
@@ -211,7 +211,7 @@ async def test_a_socketio_resend_after_a_reconnect_gets_the_original_message_and
     time, and the room holds it once."""
     login, join, send, reply_kind = SOCKETIO_SENDS[dialect]
     bob = await joined(chatd, "bob")
-    key = await registered(chatd, "sio")
+    key = await registered_key(chatd, "sio")
     app = await node_client(chatd, auth={"token": key, "dialect": dialect})
     try:
         await app.event(login)

@@ -13,9 +13,9 @@ from twisted.internet import defer, reactor
 from chatdaemon import errors
 from tests.conftest import TIMEOUT, act, connect, start_service
 from tests.integration.test_parity import dialect_user
-from tests.integration.test_socketio_chat import node_client, registered
+from tests.integration.test_socketio_chat import node_client
 from tests.ircclient import connect_irc, irc_config, irc_user
-from tests.wsclient import Http, ws_connect
+from tests.wsclient import Http, registered_key, ws_connect
 
 SHUTDOWN = errors.SHUTTING_DOWN
 
@@ -90,7 +90,7 @@ async def test_every_client_gets_its_dialects_notice_before_the_close(data_dir):
             await client.expect("CAP", "LS")
             irc_clients.append(client)
         for n in range(4):
-            key = await registered(service, f"sio{n}")
+            key = await registered_key(service, f"sio{n}")
             app = await node_client(service, auth={"token": key}, reconnection=False,
                                     **({"transports": ["websocket"]} if n % 2 else {}))  # fmt: skip
             await app.event("SERVER_AUTH_OK")

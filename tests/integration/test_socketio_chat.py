@@ -16,7 +16,7 @@ from chatdaemon.admin import Operator
 from chatdaemon.core import commands as c
 from tests.conftest import TIMEOUT, make_config, need, start_service, typed_user
 from tests.integration.test_socketio_protocol import MISSING, NODE
-from tests.wsclient import Http, http_port, ws_connect
+from tests.wsclient import Http, http_port, registered_key, ws_connect
 
 CHAT = Path(__file__).resolve().parent.parent / "js" / "chat.mjs"
 
@@ -90,21 +90,10 @@ async def node_client(service, **options) -> NodeChat:
     return client
 
 
-async def registered(service, name: str) -> str:
-    """Register `name` over REST; a session key."""
-    http = Http(service)
-    try:
-        await http.json("POST", "/register", json={"username": name, "password": "pw"})
-        _, login = await http.json("POST", "/login", json={"username": name, "password": "pw"})
-        return login["token"]
-    finally:
-        await http.close()
-
-
 @pytest_twisted.ensureDeferred
 async def test_polling_then_upgrade_chats_with_a_line_user_and_a_page_user(chatd):
-    await registered(chatd, "sio")
-    page_key = await registered(chatd, "page")
+    await registered_key(chatd, "sio")
+    page_key = await registered_key(chatd, "page")
     app = await node_client(chatd, auth={"username": "sio", "password": "pw"})
     assert await app.next(open="polling")  # socket.io-client's default: polling first ...
     await app.next(upgrade="websocket")  # ... then the upgrade
@@ -139,7 +128,7 @@ async def test_polling_then_upgrade_chats_with_a_line_user_and_a_page_user(chatd
 
 @pytest_twisted.ensureDeferred
 async def test_websocket_only_colon_app_with_token_acks_errors_and_binary_media(chatd):
-    key = await registered(chatd, "gallery")
+    key = await registered_key(chatd, "gallery")
     app = await node_client(chatd, auth={"token": key, "dialect": "colon"}, transports=["websocket"])
     assert await app.next(open="websocket")
     assert (await app.event("USER:LOGGED_IN"))["username"] == "gallery"
@@ -167,7 +156,7 @@ async def test_websocket_only_colon_app_with_token_acks_errors_and_binary_media(
 
 @pytest_twisted.ensureDeferred
 async def test_a_refused_login_is_a_connect_error(chatd):
-    await registered(chatd, "someone")
+    await registered_key(chatd, "someone")
     app = await node_client(chatd, auth={"username": "someone", "password": "wrong"}, reconnection=False)
     error = (await app.next(connect_error={"message": "invalid credentials", "data": {"code": 2001}}))["connect_error"]
     assert error == {"message": "invalid credentials", "data": {"code": 2001}}
@@ -179,7 +168,7 @@ async def test_a_refused_login_is_a_connect_error(chatd):
 
 @pytest_twisted.ensureDeferred
 async def test_a_kick_reaches_the_app_and_it_stays_away(chatd):
-    key = await registered(chatd, "rowdy")
+    key = await registered_key(chatd, "rowdy")
     app = await node_client(chatd, auth={"token": key})
     await app.event("SERVER_AUTH_OK")
     assert await chatd.core.execute(Operator("root"), c.Kick("rowdy", "calm down")) == 1
@@ -193,7 +182,7 @@ async def test_after_a_daemon_restart_the_app_reconnects_and_loses_nothing(data_
     service = await start_service(make_config(data_dir))
     port = http_port(service)
     config = dataclasses.replace(make_config(data_dir), http=(f"tcp:{port}:interface=127.0.0.1",))
-    key = await registered(service, "steady")
+    key = await registered_key(service, "steady")
     app = await node_client(service, auth={"token": key})
     await app.event("SERVER_AUTH_OK")
     await app.ask("CLIENT_CHAT_JOIN", {"cid": "news"})

@@ -10,7 +10,7 @@ from twisted.internet import defer, reactor, ssl
 
 from chatdaemon import errors
 from tests.conftest import TIMEOUT, _sleep, make_config, start_service, typed_user
-from tests.wsclient import Http, raw_handshake, ws_connect
+from tests.wsclient import raw_handshake, registered_key, ws_connect
 
 
 def typed(kind, **payload):
@@ -73,17 +73,6 @@ async def test_token_auth_at_the_handshake_by_query_and_by_bearer(chatd):
     await by_bearer.close()
 
 
-async def session_key(service, name: str) -> str:
-    """Register `name` (password "secret") over REST and log in: a session key."""
-    http = Http(service)
-    try:
-        await http.json("POST", "/register", json={"username": name, "password": "secret"})
-        _, login = await http.json("POST", "/login", json={"username": name, "password": "secret"})
-        return login["token"]
-    finally:
-        await http.close()
-
-
 async def logged_in(client, dialect: str) -> str:
     """Wait for the dialect's answer to the handshake's token; the name it logged in."""
     if dialect == "text":
@@ -99,7 +88,7 @@ async def logged_in(client, dialect: str) -> str:
 
 async def token_client(service, dialect: str, name: str):
     """A WebSocket of `dialect`, logged in as `name` by the session key in the handshake's query."""
-    client = await ws_connect(service, f"?token={await session_key(service, name)}&dialect={dialect}")
+    client = await ws_connect(service, f"?token={await registered_key(service, name)}&dialect={dialect}")
     client.dialect = dialect
     assert await logged_in(client, dialect) == name
     return client

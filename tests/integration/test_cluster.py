@@ -24,10 +24,13 @@ from tests.conftest import (
     typed_friends,
     typed_user,
 )
+from tests.integration.test_colon import co, colon_user
 from tests.integration.test_events import ev, events_user
 from tests.integration.test_operations import http_get
+from tests.integration.test_socketio_chat import NodeChat, node_client
+from tests.ircclient import irc_user
 from tests.services import pg_url, redis_bus  # noqa: F401 (fixtures)
-from tests.wsclient import Http
+from tests.wsclient import Http, registered_key
 
 
 def node_config(tmp_path, name: str, pg: str, redis: tuple[str, str], **limits):
@@ -53,8 +56,9 @@ async def eventually(check, timeout: float = 5.0):
 @pytest_twisted.async_yield_fixture
 async def cluster(tmp_path, pg_url, redis_bus):  # noqa: F811
     nodes = []
-    for name in ("n1", "n2", "n3"):
-        nodes.append(await start_service(node_config(tmp_path, name, pg_url, redis_bus)))
+    for name in ("n1", "n2", "n3"):  # each also listens for IRC, as every listener is on every node
+        config = node_config(tmp_path, name, pg_url, redis_bus)
+        nodes.append(await start_service(dataclasses.replace(config, irc=("tcp:0:interface=127.0.0.1",))))
     await eventually(lambda: all(len(n.bus._remote) == 2 for n in nodes))
     yield nodes
     for node in nodes:
@@ -106,6 +110,93 @@ async def test_users_on_three_nodes_chat_in_one_room_in_every_dialect(cluster):
     assert ack["messageId"] > 0
     for client in (ann, bob, cid):
         await client.close()
+
+
+async def until_ack(app: NodeChat, name: str, data) -> tuple[list[dict], object]:
+    """Emit `name` with an acknowledgement: the events that arrived before the ack (one transport keeps
+    order, so this is everything sent to the app before the server handled it), and the ack's value."""
+    app._acks += 1
+    app.command(emit=name, data=data, ack=app._acks)
+    events = []
+    while True:
+        line = await app.next()
+        if line.get("ack") == app._acks:
+            return events, line["value"]
+        if "event" in line:
+            events.append(line)
+
+
+@pytest_twisted.ensureDeferred
+async def test_colon_irc_and_socketio_users_on_three_nodes_chat_in_one_room_with_the_same_ids(cluster):
+    n1, n2, n3 = cluster
+    cole = await colon_user(n1, "cole")  # colon over the WebSocket on n1
+    await registered_key(n2, "iris", "secret")
+    iris = await irc_user(n2, "iris", caps="echo-message message-tags")  # IRC on n2
+    app = await node_client(n3, auth={"token": await registered_key(n3, "sio")})  # socket.io-client on n3
+    await app.event("SERVER_AUTH_OK")
+    iris.send("JOIN #plaza")
+    assert await iris.expect("JOIN") == ":iris!iris@chatd JOIN #plaza"
+    await eventually(lambda: all("plaza" in n.core.state.rooms for n in cluster))
+    cole.send(co("GROUP:JOIN_GROUP", {"groupId": "plaza"}))
+    await cole.next(type="GROUP:USER_JOINED", data={"groupId": "plaza", "username": "cole"})
+    assert await iris.expect("JOIN") == ":cole!cole@chatd JOIN #plaza"
+    joined = await app.ask("CLIENT_CHAT_JOIN", {"cid": "plaza"})
+    assert joined[0]["event"] == "SERVER_CHAT_JOINED"
+    assert await iris.expect("JOIN") == ":sio!sio@chatd JOIN #plaza"
+    await eventually(lambda: all(n.core.state.rooms["plaza"].members == {"iris", "cole", "sio"} for n in cluster))
+
+    def privmsg(line: str) -> tuple[int, str, str]:  # @msgid=ID :nick!nick@chatd PRIVMSG #plaza :text
+        tags, source, command, target, text = line.split(" ", 4)
+        assert (tags.startswith("@msgid="), command, target) == (True, "PRIVMSG", "#plaza"), line
+        return int(tags.removeprefix("@msgid=")), source.split("!")[0][1:], text[1:]
+
+    async def colon_got() -> tuple[int, str, str]:
+        m = (await cole.next(type="CHAT:MESSAGE_RETURN_TEXT"))["data"]
+        return m["id"], m["sender"], m["text"]
+
+    async def app_got() -> tuple[int, str, str]:
+        m = (await app.event("SERVER_CHAT_RECEIVE"))["message"]
+        return m["id"], m["sender"], m["text"]
+
+    # colon on n1: its own copy (the stored message) and the other two nodes' show the same id
+    cole.send(co("CHAT:SEND_MESSAGE_TEXT", {"groupId": "plaza", "text": "colon from n1"}))
+    first = await colon_got()
+    assert first[1:] == ("cole", "colon from n1") and first[0] > 0
+    assert privmsg(await iris.expect("PRIVMSG")) == first
+    assert await app_got() == first
+    # IRC on n2: echo-message brings it back once stored, with its id
+    iris.send("PRIVMSG #plaza :irc from n2")
+    second = privmsg(await iris.expect("PRIVMSG"))
+    assert second[1:] == ("iris", "irc from n2") and second[0] > first[0]
+    assert await colon_got() == second
+    assert await app_got() == second
+    # Socket.IO on n3
+    reply = await app.ask("CLIENT_CHAT_SEND", {"cid": "plaza", "text": "socket.io from n3", "tempId": "t1"})
+    [mine] = [r["data"]["message"] for r in reply if r["event"] == "SERVER_CHAT_RECEIVE"]
+    third = (mine["id"], mine["sender"], mine["text"])
+    assert third[1:] == ("sio", "socket.io from n3") and third[0] > second[0]
+    assert await colon_got() == third
+    assert privmsg(await iris.expect("PRIVMSG")) == third
+
+    # each message reached each connection once: nothing more before the barriers
+    assert not [line for line in await iris.sync() if "PRIVMSG" in line]
+    assert not [raw for raw in await cole.sync() if b"MESSAGE_RETURN" in raw]
+    events, history = await until_ack(app, "CLIENT_CHAT_HISTORY", {"cid": "plaza"})
+    assert not [e for e in events if e["event"] == "SERVER_CHAT_RECEIVE"]
+    sent = [first, second, third]
+    assert [(m["id"], m["sender"], m["text"]) for m in history[0]["data"]["messages"]] == sent
+    # and REST on the node none of the first two senders is on reads the same three, once each
+    http = Http(n3)
+    try:
+        _, login = await http.json("POST", "/login", json={"username": "cole", "password": "secret"})
+        code, page = await http.json("GET", "/messages?cid=plaza", token=login["token"])
+        assert code == 200
+        assert [(m["id"], m["sender"], m["text"]) for m in page["messages"]] == sent
+    finally:
+        await http.close()
+    await app.close()
+    await iris.quit()
+    await cole.close()
 
 
 @pytest_twisted.ensureDeferred

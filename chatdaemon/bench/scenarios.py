@@ -357,27 +357,17 @@ class Bench:
                 if echo and c.own:
                     own = buf.count(c.own, 0, stop)
                 us = now // 1000
-                if sampled:
-                    pos = buf.find(MARK, 0, stop)
-                    while pos >= 0:
-                        d1 = buf.find(b".", pos + 3, stop)
-                        d2 = buf.find(b".", d1 + 1, stop)
-                        if d1 < 0 or d2 < 0:
+                pos = buf.find(MARK, 0, stop)
+                while pos >= 0:
+                    d1 = buf.find(b".", pos + 3, stop)
+                    d2 = buf.find(b".", d1 + 1, stop)
+                    if d1 < 0 or d2 < 0:
+                        break
+                    if int(buf[pos + 3 : d1]) != c.idx:
+                        lat.append(us - int(buf[d1 + 1 : d2]))
+                        if sampled:  # the first receipt of each read only
                             break
-                        if int(buf[pos + 3 : d1]) != c.idx:
-                            lat.append(us - int(buf[d1 + 1 : d2]))
-                            break
-                        pos = buf.find(MARK, d2, stop)
-                else:
-                    pos = buf.find(MARK, 0, stop)
-                    while pos >= 0:
-                        d1 = buf.find(b".", pos + 3, stop)
-                        d2 = buf.find(b".", d1 + 1, stop)
-                        if d1 < 0 or d2 < 0:
-                            break
-                        if int(buf[pos + 3 : d1]) != c.idx:
-                            lat.append(us - int(buf[d1 + 1 : d2]))
-                        pos = buf.find(MARK, d2, stop)
+                    pos = buf.find(MARK, d2, stop)
                 c.deliveries += m - own
                 self.deliveries += m - own
             if c.target:

@@ -187,6 +187,20 @@ class IrcDialect(Dialect):
 
         return self._ask(tuple(commands), reply, each=True)
 
+    def _each_channel(self, names: str, command: Callable[[str], Any], render: Callable[[Any, Any], list[bytes]]):
+        """`command(room id)` for each channel of a comma-separated list, answered by `render(name, result)`;
+        a name that is no channel is refused first."""
+        early: list[bytes] = []
+        commands, keys = [], []
+        for name in names.split(","):
+            room_id = _channel_name(name)
+            if room_id is None:
+                early += self._no_channel(name)
+            else:
+                commands.append(command(room_id))
+                keys.append(name)
+        return self._each(commands, render, keys, early)
+
     # -- registration
 
     def _on_cap(self, msg: Message) -> Request:
@@ -417,42 +431,24 @@ class IrcDialect(Dialect):
         missing = self._need(msg, 1)
         if missing is not None:
             return missing
-        early: list[bytes] = []
-        commands, keys = [], []
-        for name in msg.params[0].split(","):
-            room_id = _channel_name(name)
-            if room_id is None:
-                early += self._no_channel(name)
-            else:
-                commands.append(c.JoinRoom(room_id))
-                keys.append(name)
 
         def joined(name, result) -> list[bytes]:
             return self._room_error(name, result) if isinstance(result, ChatError) else self._joined(result)
 
-        return self._each(commands, joined, keys, early)
+        return self._each_channel(msg.params[0], c.JoinRoom, joined)
 
     def _on_part(self, msg: Message) -> Request:
         missing = self._need(msg, 1)
         if missing is not None:
             return missing
         reason = msg.params[1] if len(msg.params) > 1 else ""
-        early: list[bytes] = []
-        commands, keys = [], []
-        for name in msg.params[0].split(","):
-            room_id = _channel_name(name)
-            if room_id is None:
-                early += self._no_channel(name)
-            else:
-                commands.append(c.LeaveRoom(room_id))
-                keys.append(name)
 
         def parted(name, result) -> list[bytes]:
             if isinstance(result, ChatError):
                 return self._room_error(name, result)
             return [line(self._source(), "PART", _channel(result), *([reason] if reason else []))]
 
-        return self._each(commands, parted, keys, early)
+        return self._each_channel(msg.params[0], c.LeaveRoom, parted)
 
     def _members(self, name: str, render: Callable[[Room, list], list[bytes]], end: list[bytes]) -> Request:
         """Members of the channel `name`, rendered; on a refusal only `end` (the end of an empty list)."""

@@ -69,6 +69,16 @@ async def chatd(data_dir):
     await service.stopService()
 
 
+@pytest_twisted.async_yield_fixture
+async def chatd_irc(data_dir):
+    """A running service with an IRC listener too."""
+    from tests.ircclient import start_irc_service  # (ircclient builds on this module)
+
+    service = await start_irc_service(data_dir)
+    yield service
+    await service.stopService()
+
+
 # What each dialect calls an error frame: a helper waiting for something else fails when it meets one.
 def is_error(dialect: str | None, line: bytes) -> bool:
     if dialect == "text" or (dialect is None and not line.startswith(b"{")):

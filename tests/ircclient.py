@@ -10,7 +10,7 @@ from twisted.internet import defer, endpoints, reactor, ssl
 from twisted.internet.protocol import Protocol
 
 from chatdaemon.config import Config
-from tests.conftest import TIMEOUT, make_config, start_service
+from tests.conftest import TIMEOUT, connect, make_config, start_service
 
 _tokens = itertools.count(1)
 
@@ -21,6 +21,15 @@ def irc_config(data_dir, **limits) -> Config:
 
 async def start_irc_service(data_dir, **limits):
     return await start_service(irc_config(data_dir, **limits))
+
+
+async def register(service, *names: str, password: str = "secret") -> None:
+    """Register accounts over the text dialect (IRC logs in to existing accounts only)."""
+    client = await connect(service)
+    for name in names:
+        client.say(f"/register {name} {password}")
+        await client.text("* registered")
+    await client.close()
 
 
 class IrcClient(Protocol):

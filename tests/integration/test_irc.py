@@ -7,23 +7,8 @@ import pytest_twisted
 from twisted.internet import ssl
 
 from chatdaemon.config import TLS
-from tests.conftest import _sleep, connect, start_service, text_user, typed_user
-from tests.ircclient import connect_irc, irc_config, irc_user, start_irc_service
-
-
-@pytest_twisted.async_yield_fixture
-async def chatd_irc(data_dir):
-    service = await start_irc_service(data_dir)
-    yield service
-    await service.stopService()
-
-
-async def register(service, *names: str, password: str = "secret") -> None:
-    client = await connect(service)
-    for name in names:
-        client.say(f"/register {name} {password}")
-        await client.text("* registered")
-    await client.close()
+from tests.conftest import _sleep, start_service, text_user, typed_user
+from tests.ircclient import connect_irc, irc_config, irc_user, register, start_irc_service
 
 
 @pytest_twisted.ensureDeferred

@@ -12,29 +12,13 @@ import subprocess
 import threading
 import time
 
-import pytest
 import pytest_twisted
 from twisted.internet.threads import deferToThread
 
-from tests.conftest import TIMEOUT, _sleep, connect, text_user
-from tests.ircclient import start_irc_service
+from tests.conftest import TIMEOUT, _sleep, need, text_user
+from tests.ircclient import register
 
 IRSSI, TMUX = shutil.which("irssi"), shutil.which("tmux")
-
-
-@pytest_twisted.async_yield_fixture
-async def chatd_irc(data_dir):
-    service = await start_irc_service(data_dir)
-    yield service
-    await service.stopService()
-
-
-async def register(service, *names: str, password: str = "secret") -> None:
-    client = await connect(service)
-    for name in names:
-        client.say(f"/register {name} {password}")
-        await client.text("* registered")
-    await client.close()
 
 
 async def until(condition, what: str, timeout: float = TIMEOUT):
@@ -53,10 +37,7 @@ async def until(condition, what: str, timeout: float = TIMEOUT):
 def need_irssi() -> None:
     missing = [name for name, path in (("irssi", IRSSI), ("tmux", TMUX)) if path is None]
     if missing:
-        why = f"{' and '.join(missing)} not installed (make system-deps installs them with apt-get)"
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"IRSSI TEST CANNOT RUN: {why}")
-        pytest.skip(f"IRSSI TEST SKIPPED: {why}")
+        need(f"IRSSI TEST: {' and '.join(missing)} not installed (make system-deps installs them with apt-get)")
 
 
 class Tmux:

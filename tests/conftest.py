@@ -122,6 +122,22 @@ def is_pong(dialect: str, line: bytes, nonce: str) -> bool:
 _nonces = iter(range(1, 1 << 62))
 
 
+class Arrival:
+    """Wakes a test client's reader when something arrives or the connection ends (one waiter at a time)."""
+
+    def __init__(self) -> None:
+        self._waiter: defer.Deferred | None = None
+
+    def wake(self) -> None:
+        if self._waiter is not None:
+            waiter, self._waiter = self._waiter, None
+            waiter.callback(None)
+
+    async def wait(self, timeout: float = TIMEOUT) -> None:
+        self._waiter = defer.Deferred()
+        await self._waiter.addTimeout(timeout, reactor)
+
+
 class LineClient(Protocol):
     """A client of the line transport: send frames, await the ones you expect.
 
@@ -133,22 +149,17 @@ class LineClient(Protocol):
         self.lines: deque[bytes] = deque()
         self.dialect = dialect
         self._buffer = b""
-        self._waiter: defer.Deferred | None = None
+        self.arrival = Arrival()
         self.closed = defer.Deferred()
 
     def dataReceived(self, data: bytes) -> None:
         *complete, self._buffer = (self._buffer + data).split(b"\n")
         self.lines.extend(complete)
-        self._wake()
+        self.arrival.wake()
 
     def connectionLost(self, reason) -> None:
         self.closed.callback(None)
-        self._wake()
-
-    def _wake(self) -> None:
-        if self._waiter is not None:
-            waiter, self._waiter = self._waiter, None
-            waiter.callback(None)
+        self.arrival.wake()
 
     def send_raw(self, data: bytes) -> None:
         self.transport.write(data)
@@ -171,8 +182,7 @@ class LineClient(Protocol):
         while not self.lines:
             if self.closed.called:
                 raise ConnectionError("closed by the server")
-            self._waiter = defer.Deferred()
-            await self._waiter.addTimeout(timeout, reactor)
+            await self.arrival.wait(timeout)
         return self.lines.popleft()
 
     async def text(self, startswith: str = "", timeout: float = TIMEOUT) -> str:

@@ -10,7 +10,7 @@ from twisted.internet import defer, endpoints, reactor, ssl
 from twisted.internet.protocol import Protocol
 
 from chatdaemon.config import Config
-from tests.conftest import TIMEOUT, connect, make_config, start_service
+from tests.conftest import TIMEOUT, Arrival, connect, make_config, start_service
 
 _tokens = itertools.count(1)
 
@@ -37,7 +37,7 @@ class IrcClient(Protocol):
         self.lines: deque[str] = deque()
         self.seen: list[str] = []  # every line, for the record
         self._buffer = b""
-        self._waiter: defer.Deferred | None = None
+        self.arrival = Arrival()
         self.closed = defer.Deferred()
 
     def dataReceived(self, data: bytes) -> None:
@@ -46,16 +46,11 @@ class IrcClient(Protocol):
             text = raw.decode("utf-8")
             self.lines.append(text)
             self.seen.append(text)
-        self._wake()
+        self.arrival.wake()
 
     def connectionLost(self, reason) -> None:
         self.closed.callback(None)
-        self._wake()
-
-    def _wake(self) -> None:
-        if self._waiter is not None:
-            waiter, self._waiter = self._waiter, None
-            waiter.callback(None)
+        self.arrival.wake()
 
     def send(self, *lines: str) -> None:
         self.transport.write(b"".join(text.encode("utf-8") + b"\r\n" for text in lines))
@@ -64,8 +59,7 @@ class IrcClient(Protocol):
         while not self.lines:
             if self.closed.called:
                 raise ConnectionError("closed by the server")
-            self._waiter = defer.Deferred()
-            await self._waiter.addTimeout(timeout, reactor)
+            await self.arrival.wait(timeout)
         return self.lines.popleft()
 
     async def expect(self, *words: str, timeout: float = TIMEOUT) -> str:

@@ -10,7 +10,7 @@ from twisted.internet import defer, endpoints, reactor, ssl
 from twisted.internet.protocol import Protocol
 from twisted.web.client import Agent, HTTPConnectionPool
 
-from tests.conftest import TIMEOUT, UnexpectedError, _nonces, _sleep, is_error, is_pong, ping_frame
+from tests.conftest import TIMEOUT, Arrival, UnexpectedError, _nonces, _sleep, is_error, is_pong, ping_frame
 
 
 def http_port(service, index: int = 0) -> int:
@@ -42,7 +42,7 @@ class WSClient(WebSocketClientProtocol):
     def __init__(self):
         super().__init__()
         self.messages: deque[bytes] = deque()
-        self._waiter = None
+        self.arrival = Arrival()
         self.opened = defer.Deferred()
         self.closed = defer.Deferred()
         self.close_code = None
@@ -52,7 +52,7 @@ class WSClient(WebSocketClientProtocol):
 
     def onMessage(self, payload, isBinary):
         self.messages.append(payload)
-        self._wake()
+        self.arrival.wake()
 
     def onClose(self, wasClean, code, reason):
         self.close_code = code
@@ -60,12 +60,7 @@ class WSClient(WebSocketClientProtocol):
             self.opened.errback(ConnectionError(f"handshake failed: {reason}"))
         if not self.closed.called:
             self.closed.callback(code)
-        self._wake()
-
-    def _wake(self):
-        if self._waiter is not None:
-            waiter, self._waiter = self._waiter, None
-            waiter.callback(None)
+        self.arrival.wake()
 
     def send(self, obj) -> None:
         if isinstance(obj, dict):
@@ -80,8 +75,7 @@ class WSClient(WebSocketClientProtocol):
         while not self.messages:
             if self.closed.called:
                 raise ConnectionError(f"closed by the server ({self.close_code})")
-            self._waiter = defer.Deferred()
-            await self._waiter.addTimeout(timeout, reactor)
+            await self.arrival.wait(timeout)
         return self.messages.popleft()
 
     async def next(self, timeout: float = TIMEOUT, **fields) -> dict:

@@ -11,7 +11,7 @@ from twisted.internet.protocol import Protocol
 
 from chatdaemon import errors
 from chatdaemon.config import Http, SocketIO
-from tests.conftest import TIMEOUT, make_config, start_service
+from tests.conftest import TIMEOUT, Arrival, make_config, start_service
 from tests.wsclient import Http as HttpClient
 from tests.wsclient import http_port, ws_connect
 
@@ -24,20 +24,15 @@ class Trickler(Protocol):
     def __init__(self):
         self.data = b""
         self.closed = defer.Deferred()
-        self._waiter: defer.Deferred | None = None
+        self.arrival = Arrival()
 
     def dataReceived(self, data: bytes) -> None:
         self.data += data
-        self._wake()
+        self.arrival.wake()
 
     def connectionLost(self, reason) -> None:
         self.closed.callback(self.data)
-        self._wake()
-
-    def _wake(self) -> None:
-        if self._waiter is not None:
-            waiter, self._waiter = self._waiter, None
-            waiter.callback(None)
+        self.arrival.wake()
 
     async def until_size(self, size: int) -> bytes:
         """Wait until `size` bytes arrived in all."""
@@ -48,16 +43,14 @@ class Trickler(Protocol):
     async def _next(self) -> None:
         if self.closed.called:
             raise ConnectionError(f"closed: {self.data!r}")
-        self._waiter = defer.Deferred()
-        await self._waiter.addTimeout(TIMEOUT, reactor)
+        await self.arrival.wait(TIMEOUT)
 
     async def until(self, needle: bytes) -> bytes:
         """Wait until what arrived contains `needle`; all of it."""
         while needle not in self.data:
             if self.closed.called:
                 raise ConnectionError(f"closed before {needle!r}: {self.data!r}")
-            self._waiter = defer.Deferred()
-            await self._waiter.addTimeout(TIMEOUT, reactor)
+            await self.arrival.wait(TIMEOUT)
         return self.data
 
     def trickle(self, data: bytes, every: float) -> task.LoopingCall:

@@ -14,7 +14,7 @@ from twisted.internet import defer, protocol, reactor
 
 from chatdaemon.admin import Operator
 from chatdaemon.core import commands as c
-from tests.conftest import TIMEOUT, make_config, need, start_service, typed_user
+from tests.conftest import TIMEOUT, Arrival, make_config, need, start_service, typed_user
 from tests.integration.test_socketio_protocol import MISSING, NODE
 from tests.wsclient import Http, http_port, registered_key, ws_connect
 
@@ -27,7 +27,7 @@ class NodeChat(protocol.ProcessProtocol):
     def __init__(self):
         self.got: deque[dict] = deque()
         self._buffer = b""
-        self._waiter: defer.Deferred | None = None
+        self.arrival = Arrival()
         self.ended = defer.Deferred()
         self.errors = b""
         self._acks = 0
@@ -35,19 +35,14 @@ class NodeChat(protocol.ProcessProtocol):
     def outReceived(self, data: bytes) -> None:
         *lines, self._buffer = (self._buffer + data).split(b"\n")
         self.got.extend(orjson.loads(line) for line in lines if line)
-        self._wake()
+        self.arrival.wake()
 
     def errReceived(self, data: bytes) -> None:
         self.errors += data
 
     def processEnded(self, reason) -> None:
         self.ended.callback(None)
-        self._wake()
-
-    def _wake(self) -> None:
-        if self._waiter is not None:
-            waiter, self._waiter = self._waiter, None
-            waiter.callback(None)
+        self.arrival.wake()
 
     def command(self, **command) -> None:
         self.transport.write(orjson.dumps(command) + b"\n")
@@ -70,8 +65,7 @@ class NodeChat(protocol.ProcessProtocol):
                     return line
             if self.ended.called:
                 raise AssertionError(f"the client ended while waiting for {fields}: {self.errors.decode()}")
-            self._waiter = defer.Deferred()
-            await self._waiter.addTimeout(TIMEOUT, reactor)
+            await self.arrival.wait(TIMEOUT)
 
     async def event(self, name: str) -> dict:
         return (await self.next(event=name))["data"]
